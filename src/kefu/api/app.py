@@ -1,0 +1,100 @@
+"""The ASGI application: API routes under /api/v1, the WebSocket endpoint and the web apps."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+
+from kefu import __version__
+from kefu.api.deps import UnitOfWorkRoute
+from kefu.api.static import mount_web_apps
+from kefu.core.config import Settings, get_settings
+from kefu.core.db import make_engine, make_sessionmaker
+from kefu.core.errors import ApiError, install_error_handlers
+from kefu.core.i18n import from_accept_language, set_language
+from kefu.events.bus import EventBus
+
+API_PREFIX = "/api/v1"
+
+
+def build_api_router() -> APIRouter:
+    from kefu.accounts.api import auth_router, me_router, users_router
+    from kefu.api.realtime import ws_router
+    from kefu.audit.api import router as audit_router
+    from kefu.roles.api import router as roles_router
+    from kefu.teams.api import router as teams_router
+    from kefu.tenants.api import platform_router, tenant_router
+
+    api = APIRouter(prefix=API_PREFIX, route_class=UnitOfWorkRoute)
+
+    @api.get("/health", tags=["system"], summary="Liveness and version")
+    async def health(request: Request) -> dict[str, str]:
+        settings: Settings = request.app.state.settings
+        return {
+            "status": "ok",
+            "version": __version__,
+            "database": "sqlite" if settings.is_sqlite else "postgresql",
+        }
+
+    for r in (
+        auth_router, me_router, users_router, roles_router, teams_router,
+        tenant_router, audit_router, platform_router,
+    ):
+        api.include_router(r)
+    api.include_router(ws_router)
+    return api
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    engine = make_engine(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from kefu.api.realtime import RealtimeHub
+
+        app.state.hub = RealtimeHub(app)
+        app.state.bus.subscribe(app.state.hub.on_event)
+        yield
+        await app.state.hub.close()
+        await engine.dispose()
+
+    app = FastAPI(
+        title="Kefu API",
+        version=__version__,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.bus = EventBus()
+
+    @app.middleware("http")
+    async def language_and_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
+        set_language(from_accept_language(request.headers.get("accept-language")))
+        response: Response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if request.url.path.startswith(API_PREFIX):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    install_error_handlers(app)
+    app.include_router(build_api_router())
+
+    @app.api_route(
+        API_PREFIX + "/{path:path}",
+        methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        include_in_schema=False,
+    )
+    async def api_not_found(path: str) -> JSONResponse:
+        raise ApiError("not_found")
+
+    mount_web_apps(app)
+    return app

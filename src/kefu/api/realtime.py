@@ -1,0 +1,131 @@
+"""The WebSocket endpoint and the hub that pushes events to signed-in users' sockets.
+
+Foundation scope: account events (role changed, sessions revoked) and heartbeats. The
+conversation protocol (sequence numbers, acks, resume) builds on this in the live-chat issue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import defaultdict
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, WebSocket, WebSocketDisconnect
+from pydantic import BaseModel
+
+from kefu.access.principal import resolve_principal
+from kefu.core.errors import ApiError
+from kefu.events.types import UserRoleChanged, UserSessionsRevoked, UserUpdated
+
+log = logging.getLogger("kefu.realtime")
+ws_router = APIRouter()
+
+HEARTBEAT_SECONDS = 25
+# Close code for "signed out elsewhere"; 4401 mirrors HTTP 401.
+CLOSE_UNAUTHENTICATED = 4401
+
+
+class _Conn:
+    def __init__(self, ws: WebSocket, user_id: int, session_id: int) -> None:
+        self.ws = ws
+        self.user_id = user_id
+        self.session_id = session_id
+
+
+class RealtimeHub:
+    """Sockets on this process, by user; events arrive from the bus after commit."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self._by_user: dict[int, set[_Conn]] = defaultdict(set)
+
+    def add(self, conn: _Conn) -> None:
+        self._by_user[conn.user_id].add(conn)
+
+    def remove(self, conn: _Conn) -> None:
+        conns = self._by_user.get(conn.user_id)
+        if conns is not None:
+            conns.discard(conn)
+            if not conns:
+                self._by_user.pop(conn.user_id, None)
+
+    async def send_user(self, user_id: int, message: dict[str, Any]) -> None:
+        for conn in list(self._by_user.get(user_id, ())):
+            with contextlib.suppress(Exception):
+                await conn.ws.send_text(json.dumps(message))
+
+    async def on_event(self, event: BaseModel) -> None:
+        if isinstance(event, UserSessionsRevoked):
+            for conn in list(self._by_user.get(event.user_id, ())):
+                if conn.session_id != event.keep_session_id:
+                    with contextlib.suppress(Exception):
+                        await conn.ws.close(code=CLOSE_UNAUTHENTICATED)
+                    self.remove(conn)
+        elif isinstance(event, (UserRoleChanged, UserUpdated)):
+            await self.send_user(event.user_id, event.model_dump(exclude={"tenant_id"}))
+
+    async def close(self) -> None:
+        for conns in list(self._by_user.values()):
+            for conn in list(conns):
+                with contextlib.suppress(Exception):
+                    await conn.ws.close(code=1001)
+        self._by_user.clear()
+
+
+@ws_router.websocket("/ws")
+async def websocket_endpoint(ws: WebSocket) -> None:
+    """Authenticated by the session cookie (origin-checked) or `?token=` for API clients."""
+    app = ws.app
+    token = ws.query_params.get("token")
+    async with app.state.sessionmaker() as db:
+        try:
+            scope_headers = dict(ws.headers)
+            if token:
+                scope_headers["authorization"] = f"Bearer {token}"
+            principal = await resolve_principal(_WsRequest(ws, scope_headers), db, websocket=True)
+            await db.commit()
+        except ApiError as err:
+            await ws.close(code=CLOSE_UNAUTHENTICATED, reason=err.code)
+            return
+    await ws.accept()
+    conn = _Conn(ws, principal.user.id, principal.session.id)
+    hub: RealtimeHub = app.state.hub
+    hub.add(conn)
+    await ws.send_text(json.dumps({"type": "hello", "user_id": principal.user.id,
+                                   "heartbeat": HEARTBEAT_SECONDS}))
+    try:
+        while True:
+            try:
+                raw = await asyncio.wait_for(ws.receive_text(), timeout=HEARTBEAT_SECONDS * 2)
+            except TimeoutError:
+                # No heartbeat for two periods: the client is gone.
+                await ws.close(code=1001)
+                break
+            try:
+                msg = json.loads(raw)
+            except ValueError:
+                await ws.send_text(json.dumps({"type": "error", "code": "bad_request"}))
+                continue
+            if isinstance(msg, dict) and msg.get("type") == "ping":
+                await ws.send_text(json.dumps({"type": "pong", "t": msg.get("t")}))
+    except WebSocketDisconnect:
+        pass
+    finally:
+        hub.remove(conn)
+
+
+class _WsRequest:
+    """The few request attributes resolve_principal reads, taken from a WebSocket."""
+
+    method = "GET"
+
+    def __init__(self, ws: WebSocket, headers: dict[str, str]) -> None:
+        self.app = ws.app
+        self.url = ws.url.replace(scheme="https" if ws.url.scheme == "wss" else "http")
+        self.headers = headers
+        self.cookies = ws.cookies
+        self.state = ws.state
+        self.client = ws.client

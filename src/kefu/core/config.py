@@ -1,0 +1,109 @@
+"""Settings read from KEFU_* environment variables and an optional TOML file."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+DEFAULT_SECRET = "kefu-insecure-development-secret"  # noqa: S105 - refused in production
+
+
+class TomlFileSource(PydanticBaseSettingsSource):
+    """Reads `KEFU_CONFIG_FILE` (or `<data dir>/kefu.toml`) when it exists."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = os.environ.get("KEFU_CONFIG_FILE")
+        if not path:
+            data_dir = os.environ.get("KEFU_DATA_DIR", "data")
+            candidate = Path(data_dir) / "kefu.toml"
+            path = str(candidate) if candidate.exists() else ""
+        if not path:
+            return {}
+        with open(path, "rb") as fh:
+            raw = tomllib.load(fh)
+        return {str(k).lower(): v for k, v in raw.items()}
+
+
+class Settings(BaseSettings):
+    """Every command (serve, migrate, tenant create) reads the same settings."""
+
+    model_config = SettingsConfigDict(env_prefix="KEFU_", extra="ignore")
+
+    mode: Literal["development", "production"] = "development"
+    data_dir: Path = Path("data")
+    database_url: str = ""
+    redis_url: str = ""
+    secret_key: SecretStr = SecretStr(DEFAULT_SECRET)
+    public_base_url: str = ""
+    upload_dir: Path | None = None
+    platform_key: SecretStr | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_user: str = ""
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "kefu@localhost"
+    smtp_starttls: bool = True
+    # Extra browser origins allowed to call the API with the session cookie (comma separated).
+    allowed_origins: str = ""
+    log_level: str = "info"
+    session_hours: int = Field(default=24, ge=1, le=24 * 30)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlFileSource(settings_cls))
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            url = self.database_url
+            if url.startswith("postgresql://") or url.startswith("postgres://"):
+                url = "postgresql+asyncpg://" + url.split("://", 1)[1]
+            return url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'kefu.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def resolved_upload_dir(self) -> Path:
+        return self.upload_dir or self.data_dir / "uploads"
+
+    @property
+    def base_url(self) -> str:
+        if self.public_base_url:
+            return self.public_base_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host  # noqa: S104
+        return f"http://{host}:{self.port}"
+
+    def check_for_production(self) -> None:
+        """Refuse to run in production with a secret everyone knows."""
+        secret = self.secret_key.get_secret_value()
+        if self.mode == "production" and (secret == DEFAULT_SECRET or len(secret) < 32):
+            raise SystemExit(
+                "KEFU_SECRET_KEY must be set to a random value of at least 32 characters "
+                "in production mode (KEFU_MODE=production)."
+            )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

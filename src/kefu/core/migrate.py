@@ -1,0 +1,20 @@
+"""Apply Alembic migrations programmatically (serve and migrate both call this)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+def upgrade_to_head() -> None:
+    command.upgrade(alembic_config(), "head")

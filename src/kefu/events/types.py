@@ -1,0 +1,33 @@
+"""Events of the foundation domains."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel
+
+
+class UserRoleChanged(BaseModel):
+    type: Literal["user.role_changed"] = "user.role_changed"
+    tenant_id: int
+    user_id: int
+    actor_id: int | None
+    old_role: str
+    new_role: str
+
+
+class UserSessionsRevoked(BaseModel):
+    """The user's sessions (other than `keep_session_id`) were ended; their sockets close."""
+
+    type: Literal["user.sessions_revoked"] = "user.sessions_revoked"
+    tenant_id: int
+    user_id: int
+    keep_session_id: int | None = None
+
+
+class UserUpdated(BaseModel):
+    type: Literal["user.updated"] = "user.updated"
+    tenant_id: int
+    user_id: int
+    actor_id: int | None
+    fields: list[str]

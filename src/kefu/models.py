@@ -1,0 +1,11 @@
+"""Imports every domain's tables so metadata (migrations, tests) sees all of them."""
+
+from __future__ import annotations
+
+
+def load_all_models() -> None:
+    import kefu.accounts.models
+    import kefu.audit.models
+    import kefu.roles.models
+    import kefu.teams.models
+    import kefu.tenants.models  # noqa: F401

@@ -1,0 +1,85 @@
+"""Enterprise info, system switches and platform provisioning bodies."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from zoneinfo import available_timezones
+
+from pydantic import AfterValidator, BaseModel, Field
+
+from kefu.core.schemas import Email, Line100, Line200, Mobile, Model, Text500
+
+
+def _zone(value: str) -> str:
+    if value not in available_timezones():
+        raise ValueError("time_zone|不是有效的时区|is not a known time zone")
+    return value
+
+
+TimeZone = Annotated[str, Field(max_length=64), AfterValidator(_zone)]
+EnterpriseName = Annotated[str, Field(min_length=1, max_length=100)]
+Seats = Annotated[int, Field(ge=1, le=100_000)]
+
+
+class TenantOut(BaseModel):
+    id: int
+    name: str
+    logo_url: str
+    phone: str
+    address: str
+    remark: str
+    seats: int
+    seats_used: int
+    expires_at: datetime | None
+    time_zone: str
+    max_concurrent_ceiling: int
+    created_at: datetime
+
+
+class TenantPatch(Model):
+    name: Annotated[Line100, Field(min_length=1)] | None = None
+    phone: Mobile | None = None
+    address: Line200 | None = None
+    remark: Text500 | None = None
+    time_zone: TimeZone | None = None
+
+
+class SwitchesOut(BaseModel):
+    agent_custom_max_concurrent: bool
+
+
+class SwitchesPatch(Model):
+    agent_custom_max_concurrent: bool | None = None
+
+
+class ProvisionIn(Model):
+    name: Annotated[Line100, Field(min_length=1)]
+    admin_email: Email
+    seats: Seats = 5
+    expires_at: datetime | None = None
+    time_zone: TimeZone = "Asia/Shanghai"
+    max_concurrent_ceiling: Annotated[int, Field(ge=100, le=200)] = 100
+
+
+class ProvisionOut(BaseModel):
+    login_url: str
+    username: str
+    password: str = Field(description="Shown once; Kefu keeps only its hash")
+    tenant_id: int
+
+
+class PlatformTenantOut(BaseModel):
+    id: int
+    name: str
+    seats: int
+    seats_used: int
+    expires_at: datetime | None
+    max_concurrent_ceiling: int
+    created_at: datetime
+
+
+class PlatformTenantPatch(Model):
+    seats: Seats | None = None
+    expires_at: datetime | None = None
+    max_concurrent_ceiling: Annotated[int, Field(ge=100, le=200)] | None = None

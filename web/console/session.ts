@@ -1,0 +1,125 @@
+/** Who is signed in, their tenant and the permission catalogue: the console's shared state. */
+import { reactive } from 'vue'
+import { api, ApiError, unwrap } from '@shared/api'
+import type { Catalogue, Me, Mode, Switches, Tenant } from '@shared/api'
+import { currentLanguage, normalizeLanguage, setLanguage } from '@shared/i18n'
+import { setTimeZone } from '@shared/ui/format'
+import { PAGE_TITLES } from './i18n/pages'
+
+interface SessionState {
+  me: Me | null
+  tenant: Tenant | null
+  catalogue: Catalogue | null
+  switches: Switches | null
+  /** Bumped when the logo changes so <img> reloads it. */
+  logoVersion: number
+}
+
+export const session = reactive<SessionState>({
+  me: null,
+  tenant: null,
+  catalogue: null,
+  switches: null,
+  logoVersion: Date.now(),
+})
+
+let loading: Promise<Me | null> | null = null
+
+/** Load the signed-in user once (null when not signed in). */
+export function ensureMe(): Promise<Me | null> {
+  if (session.me) return Promise.resolve(session.me)
+  if (!loading) {
+    loading = unwrap(api.GET('/me'))
+      .then((me) => {
+        setMe(me)
+        return me
+      })
+      .catch((e: unknown) => {
+        if (e instanceof ApiError && e.status === 401) return null
+        throw e
+      })
+      .finally(() => {
+        loading = null
+      })
+  }
+  return loading
+}
+
+/** Adopt a freshly signed-in or updated user, applying their language. */
+export function setMe(me: Me): void {
+  session.me = me
+  const lang = normalizeLanguage(me.language)
+  if (lang !== currentLanguage()) setLanguage(lang)
+  void loadContext()
+}
+
+export async function loadContext(): Promise<void> {
+  const [tenant, catalogue, switches] = await Promise.allSettled([
+    unwrap(api.GET('/tenant')),
+    unwrap(api.GET('/permissions/catalogue')),
+    unwrap(api.GET('/tenant/switches')),
+  ])
+  if (tenant.status === 'fulfilled') setTenant(tenant.value)
+  if (catalogue.status === 'fulfilled') session.catalogue = catalogue.value
+  if (switches.status === 'fulfilled') session.switches = switches.value
+}
+
+export function setTenant(tenant: Tenant): void {
+  session.tenant = tenant
+  setTimeZone(tenant.time_zone)
+}
+
+export async function refreshTenant(): Promise<void> {
+  setTenant(await unwrap(api.GET('/tenant')))
+}
+
+export function clearSession(): void {
+  session.me = null
+  session.tenant = null
+  session.catalogue = null
+  session.switches = null
+}
+
+export function can(key: string): boolean {
+  return !!session.me?.pages.includes(key)
+}
+
+export function hasMode(mode: Mode): boolean {
+  return !!session.me?.modes.includes(mode)
+}
+
+/** A page's title in the UI language: from the server's catalogue, else the built-in list. */
+export function pageTitle(key: string): string {
+  const lang = currentLanguage()
+  const entry = session.catalogue?.pages.find((p) => p.key === key)
+  if (entry) return lang === 'en' ? entry.en : entry.zh
+  const local = PAGE_TITLES[key]
+  if (local) return lang === 'en' ? local[1] : local[0]
+  return key
+}
+
+const MODE_KEY = 'kefu.mode'
+
+export function rememberMode(mode: Mode): void {
+  try {
+    localStorage.setItem(MODE_KEY, mode)
+  } catch {
+    /* ignore */
+  }
+}
+
+export function preferredMode(): Mode {
+  let stored: string | null = null
+  try {
+    stored = localStorage.getItem(MODE_KEY)
+  } catch {
+    /* ignore */
+  }
+  if (stored === 'agent' && hasMode('agent')) return 'agent'
+  if (hasMode('admin')) return 'admin'
+  return 'agent'
+}
+
+export function tenantLogoUrl(): string {
+  return `/api/v1/tenant/logo?v=${session.logoVersion}`
+}
