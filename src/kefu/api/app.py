@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from kefu import __version__
 from kefu.api.deps import UnitOfWorkRoute
+from kefu.api.realtime import RealtimeHub
 from kefu.api.static import mount_web_apps
 from kefu.core.config import Settings, get_settings
 from kefu.core.db import make_engine, make_sessionmaker
@@ -54,10 +55,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from kefu.api.realtime import RealtimeHub
-
-        app.state.hub = RealtimeHub(app)
-        app.state.bus.subscribe(app.state.hub.on_event)
         yield
         await app.state.hub.close()
         await engine.dispose()
@@ -74,6 +71,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.bus = EventBus()
+    app.state.hub = RealtimeHub(app)
+    app.state.bus.subscribe(app.state.hub.on_event)
 
     @app.middleware("http")
     async def language_and_headers(request: Request, call_next):  # type: ignore[no-untyped-def]

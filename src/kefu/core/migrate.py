@@ -7,6 +7,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
+from kefu.core.config import Settings
+
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -16,5 +18,8 @@ def alembic_config() -> Config:
     return cfg
 
 
-def upgrade_to_head() -> None:
-    command.upgrade(alembic_config(), "head")
+def upgrade_to_head(settings: Settings | None = None) -> None:
+    cfg = alembic_config()
+    if settings is not None:
+        cfg.attributes["settings"] = settings
+    command.upgrade(cfg, "head")

@@ -35,7 +35,7 @@ async def _main() -> None:
     if connectable is not None:
         _run(connectable)
         return
-    engine = make_engine(get_settings())
+    engine = make_engine(context.config.attributes.get("settings") or get_settings())
     async with engine.begin() as conn:
         await conn.run_sync(_run)
     await engine.dispose()

@@ -25,13 +25,14 @@ function storedLanguage(): Language {
   }
 }
 
-// The message schema is the zh-CN dictionary; en must have the same keys.
-export function makeI18n<M extends Record<string, unknown>>(messages: { 'zh-CN': M; en: M }) {
+// The message schema is the zh-CN dictionary; en must have the same keys (checked in the app).
+export function makeI18n<M extends object>(messages: { 'zh-CN': M; en: M }) {
   const i18n = createI18n({
     legacy: false,
-    locale: storedLanguage(),
+    locale: storedLanguage() as string,
     fallbackLocale: 'zh-CN',
-    messages,
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    messages: messages as any,
     missingWarn: false,
     fallbackWarn: false,
   })

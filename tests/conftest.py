@@ -1,0 +1,134 @@
+"""Test harness: every test gets a clean database and a real Kefu server on a free port.
+
+SQLite by default; set KEFU_TEST_DATABASE_URL=postgresql://... to run the suite on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import text
+
+from kefu.api.app import create_app
+from kefu.core.config import Settings
+from kefu.core.db import Base, make_engine
+from kefu.core.migrate import upgrade_to_head
+from kefu.models import load_all_models
+from tests.helpers import PLATFORM_KEY, Api
+
+PG_URL = os.environ.get("KEFU_TEST_DATABASE_URL", "")
+
+
+def _settings(data_dir: Path, port: int = 0) -> Settings:
+    return Settings(
+        data_dir=data_dir,
+        database_url=PG_URL,
+        platform_key=PLATFORM_KEY,
+        host="127.0.0.1",
+        port=port,
+        public_base_url=f"http://127.0.0.1:{port}" if port else "",
+    )
+
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Migrate once per run; each test then starts from a copy (SQLite) or a truncate (PG)."""
+    load_all_models()
+    root = tmp_path_factory.mktemp("template")
+    settings = _settings(root)
+    if PG_URL:
+        async def reset() -> None:
+            engine = make_engine(settings)
+            async with engine.begin() as conn:
+                await conn.execute(text("DROP SCHEMA public CASCADE"))
+                await conn.execute(text("CREATE SCHEMA public"))
+            await engine.dispose()
+
+        asyncio.run(reset())
+    upgrade_to_head(settings)
+    return root
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _clean_database(settings: Settings) -> None:
+    async def truncate() -> None:
+        engine = make_engine(settings)
+        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+        async with engine.begin() as conn:
+            await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        await engine.dispose()
+
+    asyncio.run(truncate())
+
+
+class LiveServer:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.app = create_app(settings)
+        self.base_url = f"http://127.0.0.1:{settings.port}"
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=settings.port, log_level="warning",
+                                lifespan="on", ws_ping_interval=None)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("test server did not start")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, template_db: Path) -> Settings:
+    port = _free_port()
+    s = _settings(tmp_path, port)
+    if PG_URL:
+        _clean_database(s)
+    else:
+        for name in ("kefu.db", "kefu.db-wal", "kefu.db-shm"):
+            if (template_db / name).exists():
+                shutil.copy(template_db / name, tmp_path / name)
+    return s
+
+
+@pytest.fixture
+def server(settings: Settings) -> Iterator[LiveServer]:
+    live = LiveServer(settings)
+    live.start()
+    yield live
+    live.stop()
+
+
+@pytest.fixture
+def api(server: LiveServer) -> Iterator[Api]:
+    """An anonymous client of the live server; `.provision()` and `.login()` make more."""
+    client = Api(server.base_url)
+    yield client
+    client.close_all()
+
+
+@pytest.fixture
+def raw(server: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.base_url + "/api/v1") as c:
+        yield c
