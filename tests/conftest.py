@@ -47,6 +47,7 @@ def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("template")
     settings = _settings(root)
     if PG_URL:
+
         async def reset() -> None:
             engine = make_engine(settings)
             async with engine.begin() as conn:
@@ -81,8 +82,14 @@ class LiveServer:
         self.settings = settings
         self.app = create_app(settings)
         self.base_url = f"http://127.0.0.1:{settings.port}"
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=settings.port, log_level="warning",
-                                lifespan="on", ws_ping_interval=None)
+        config = uvicorn.Config(
+            self.app,
+            host="127.0.0.1",
+            port=settings.port,
+            log_level="warning",
+            lifespan="on",
+            ws_ping_interval=None,
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

@@ -13,8 +13,12 @@ import typer
 
 from kefu import __version__
 
-app = typer.Typer(help="Kefu: open-source customer service.", no_args_is_help=True, add_completion=False,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Kefu: open-source customer service.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 tenant_app = typer.Typer(help="Manage tenants.", no_args_is_help=True)
 app.add_typer(tenant_app, name="tenant")
 
@@ -77,14 +81,24 @@ def serve(
     _configure(data_dir)
     settings = get_settings()
     settings.check_for_production()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
     _migrate()
     from kefu.api.app import create_app
 
-    typer.echo(f"Kefu {__version__} ({'SQLite' if settings.is_sqlite else 'PostgreSQL'}) "
-               f"listening; open {settings.base_url}/")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level=settings.log_level, proxy_headers=True, ws_ping_interval=20)
+    typer.echo(
+        f"Kefu {__version__} ({'SQLite' if settings.is_sqlite else 'PostgreSQL'}) "
+        f"listening; open {settings.base_url}/"
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        proxy_headers=True,
+        ws_ping_interval=20,
+    )
 
 
 @app.command()
@@ -115,7 +129,9 @@ def tenant_create(
     try:
         body = ProvisionIn(name=name, admin_email=admin_email, seats=seats, expires_at=expires)
     except ValidationError as exc:
-        typer.echo(f"invalid input: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}", err=True)
+        typer.echo(
+            f"invalid input: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}", err=True
+        )
         raise typer.Exit(2) from None
     _migrate()
     settings = get_settings()
@@ -125,13 +141,19 @@ def tenant_create(
         typer.echo(f"error: {err.body()['error']['message']}", err=True)
         raise typer.Exit(1) from None
     tenant_id, username, password = result
-    out = {"login_url": f"{settings.base_url}/login", "username": username,
-           "password": password, "tenant_id": tenant_id}
+    out = {
+        "login_url": f"{settings.base_url}/login",
+        "username": username,
+        "password": password,
+        "tenant_id": tenant_id,
+    }
     if as_json:
         typer.echo(json.dumps(out))
     else:
-        typer.echo(f"Tenant {tenant_id} created.\nLogin URL: {out['login_url']}\n"
-                   f"Username:  {username}\nPassword:  {password}")
+        typer.echo(
+            f"Tenant {tenant_id} created.\nLogin URL: {out['login_url']}\n"
+            f"Username:  {username}\nPassword:  {password}"
+        )
 
 
 async def _provision(body: object) -> tuple[int, str, str]:
@@ -144,9 +166,14 @@ async def _provision(body: object) -> tuple[int, str, str]:
     engine = make_engine(get_settings())
     try:
         async with make_sessionmaker(engine)() as db:
-            result = await provision_tenant(db, name=body.name, admin_email=body.admin_email,
-                                            seats=body.seats, expires_at=body.expires_at,
-                                            time_zone=body.time_zone)
+            result = await provision_tenant(
+                db,
+                name=body.name,
+                admin_email=body.admin_email,
+                seats=body.seats,
+                expires_at=body.expires_at,
+                time_zone=body.time_zone,
+            )
             await db.commit()
             return result.tenant.id, result.admin.email, result.password
     finally:

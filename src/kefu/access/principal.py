@@ -103,7 +103,12 @@ async def resolve_principal(request: Request, db: Db, *, websocket: bool = False
     sess = await db.scalar(
         select(AuthSession).where(AuthSession.token_digest == token_digest(token))
     )
-    if sess is None or sess.revoked_at is not None or sess.expires_at <= now or sess.client != client:
+    if (
+        sess is None
+        or sess.revoked_at is not None
+        or sess.expires_at <= now
+        or sess.client != client
+    ):
         raise ApiError("unauthenticated")
     principal = await principal_for_session(db, sess)
     if now - sess.last_seen_at > timedelta(minutes=1):
@@ -135,7 +140,9 @@ async def principal_for_session(db: AsyncSession, sess: AuthSession) -> Principa
         old = await db.get(Role, sess.role_id_at_login)
         pages = pages & (role_pages(old) if old is not None else frozenset())
     scopes = dict(role.data_scopes or {})
-    return Principal(user=user, tenant=tenant, session=sess, role=role, pages=pages, data_scopes=scopes)
+    return Principal(
+        user=user, tenant=tenant, session=sess, role=role, pages=pages, data_scopes=scopes
+    )
 
 
 def _slide(sess: AuthSession, settings: Settings) -> None:

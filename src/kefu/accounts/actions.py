@@ -60,7 +60,11 @@ async def _team_in_tenant(db: AsyncSession, tenant_id: int, team_id: int) -> Tea
 
 
 async def _unique_checks(
-    db: AsyncSession, tenant_id: int, *, email: str | None, employee_number: str | None,
+    db: AsyncSession,
+    tenant_id: int,
+    *,
+    email: str | None,
+    employee_number: str | None,
     exclude_id: int | None = None,
 ) -> None:
     if email is not None:
@@ -115,8 +119,16 @@ async def create_user(db: AsyncSession, principal: Principal, body: UserCreate, 
     )
     db.add(user)
     await db.flush()
-    record(db, principal, tenant_id=tid, action="user.create", target_type="user",
-           target_id=user.id, detail=body.model_dump(exclude={"password"}), ip=ip)
+    record(
+        db,
+        principal,
+        tenant_id=tid,
+        action="user.create",
+        target_type="user",
+        target_id=user.id,
+        detail=body.model_dump(exclude={"password"}),
+        ip=ip,
+    )
     return user
 
 
@@ -127,7 +139,9 @@ async def _other_enabled_admins(db: AsyncSession, tenant_id: int, user_id: int) 
             .select_from(User)
             .join(Role, Role.id == User.role_id)
             .where(
-                User.tenant_id == tenant_id, User.enabled, User.id != user_id,
+                User.tenant_id == tenant_id,
+                User.enabled,
+                User.id != user_id,
                 Role.builtin == "admin",
             )
         )
@@ -135,14 +149,18 @@ async def _other_enabled_admins(db: AsyncSession, tenant_id: int, user_id: int) 
     )
 
 
-async def _guard_admin_removal(db: AsyncSession, user: User, will_be_admin: bool,
-                               will_be_enabled: bool) -> None:
+async def _guard_admin_removal(
+    db: AsyncSession, user: User, will_be_admin: bool, will_be_enabled: bool
+) -> None:
     """Never leave a tenant with no enabled administrator (it could not be managed again)."""
     role = await db.get(Role, user.role_id)
     was_active_admin = role is not None and role.builtin == "admin" and user.enabled
-    if was_active_admin and not (will_be_admin and will_be_enabled):
-        if await _other_enabled_admins(db, user.tenant_id, user.id) == 0:
-            raise ApiError("last_admin")
+    if (
+        was_active_admin
+        and not (will_be_admin and will_be_enabled)
+        and await _other_enabled_admins(db, user.tenant_id, user.id) == 0
+    ):
+        raise ApiError("last_admin")
 
 
 async def update_user(
@@ -159,39 +177,78 @@ async def update_user(
         _check_ceiling(principal.tenant, body.max_concurrent)
     if "employee_number" in changes:
         changes["employee_number"] = body.employee_number or None
-    await _unique_checks(db, tid, email=body.email, employee_number=changes.get("employee_number"),
-                         exclude_id=user.id)
+    await _unique_checks(
+        db,
+        tid,
+        email=body.email,
+        employee_number=changes.get("employee_number"),
+        exclude_id=user.id,
+    )
     will_enable = changes.get("enabled", user.enabled)
     if user.id == principal.user.id and will_enable is False:
         raise ApiError("cannot_disable_self")
     will_be_admin = new_role.builtin == "admin" if new_role else None
     if new_role is not None or will_enable is False:
         current = await db.get(Role, user.role_id)
-        admin_after = will_be_admin if will_be_admin is not None else (
-            current is not None and current.builtin == "admin"
+        admin_after = (
+            will_be_admin
+            if will_be_admin is not None
+            else (current is not None and current.builtin == "admin")
         )
         await _guard_admin_removal(db, user, bool(admin_after), bool(will_enable))
     if will_enable and not user.enabled:
         await _ensure_seat(db, tid)
     old_role = await db.get(Role, user.role_id) if new_role is not None else None
-    for field in ("email", "nickname", "real_name", "employee_number", "mobile", "agent_type",
-                  "team_id", "enabled", "max_concurrent"):
+    for field in (
+        "email",
+        "nickname",
+        "real_name",
+        "employee_number",
+        "mobile",
+        "agent_type",
+        "team_id",
+        "enabled",
+        "max_concurrent",
+    ):
         if field in changes:
             setattr(user, field, changes[field])
     if body.password is not None:
         user.password_hash = hash_password(body.password)
     if new_role is not None:
         user.role_id = new_role.id
-        emit(db, UserRoleChanged(tenant_id=tid, user_id=user.id, actor_id=principal.user.id,
-                                 old_role=old_role.name if old_role else "", new_role=new_role.name))
+        emit(
+            db,
+            UserRoleChanged(
+                tenant_id=tid,
+                user_id=user.id,
+                actor_id=principal.user.id,
+                old_role=old_role.name if old_role else "",
+                new_role=new_role.name,
+            ),
+        )
     user.updated_at = clock.now()
     if body.password is not None or will_enable is False:
         await revoke_sessions(db, user)
     if changes:
-        emit(db, UserUpdated(tenant_id=tid, user_id=user.id, actor_id=principal.user.id,
-                             fields=sorted(k for k in changes if k != "password")))
-    record(db, principal, tenant_id=tid, action="user.update", target_type="user",
-           target_id=user.id, detail=changes, ip=ip)
+        emit(
+            db,
+            UserUpdated(
+                tenant_id=tid,
+                user_id=user.id,
+                actor_id=principal.user.id,
+                fields=sorted(k for k in changes if k != "password"),
+            ),
+        )
+    record(
+        db,
+        principal,
+        tenant_id=tid,
+        action="user.update",
+        target_type="user",
+        target_id=user.id,
+        detail=changes,
+        ip=ip,
+    )
     return user
 
 
@@ -200,8 +257,16 @@ async def delete_user(db: AsyncSession, principal: Principal, user: User, ip: st
         raise ApiError("cannot_delete_self")
     await _guard_admin_removal(db, user, will_be_admin=False, will_be_enabled=False)
     await revoke_sessions(db, user)
-    record(db, principal, tenant_id=principal.tenant_id, action="user.delete", target_type="user",
-           target_id=user.id, detail={"email": user.email, "nickname": user.nickname}, ip=ip)
+    record(
+        db,
+        principal,
+        tenant_id=principal.tenant_id,
+        action="user.delete",
+        target_type="user",
+        target_id=user.id,
+        detail={"email": user.email, "nickname": user.nickname},
+        ip=ip,
+    )
     await db.delete(user)
 
 
@@ -213,13 +278,21 @@ async def update_me(db: AsyncSession, principal: Principal, body: MePatch) -> Us
     user = principal.user
     changes = body.model_dump(exclude_unset=True)
     if "max_concurrent" in changes:
-        if not can_set_own_max_concurrent(principal) and changes["max_concurrent"] != user.max_concurrent:
+        if (
+            not can_set_own_max_concurrent(principal)
+            and changes["max_concurrent"] != user.max_concurrent
+        ):
             raise ApiError("max_concurrent_locked")
         _check_ceiling(principal.tenant, changes["max_concurrent"])
     if "employee_number" in changes:
         changes["employee_number"] = body.employee_number or None
-        await _unique_checks(db, principal.tenant_id, email=None,
-                             employee_number=changes["employee_number"], exclude_id=user.id)
+        await _unique_checks(
+            db,
+            principal.tenant_id,
+            email=None,
+            employee_number=changes["employee_number"],
+            exclude_id=user.id,
+        )
     for field, value in changes.items():
         if value is not None or field == "employee_number":
             setattr(user, field, value)

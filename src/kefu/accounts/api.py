@@ -6,7 +6,17 @@ import logging
 from typing import Annotated
 
 import pyotp
-from fastapi import APIRouter, BackgroundTasks, Depends, File, Path, Query, Request, Response, UploadFile
+from fastapi import (
+    APIRouter,
+    BackgroundTasks,
+    Depends,
+    File,
+    Path,
+    Query,
+    Request,
+    Response,
+    UploadFile,
+)
 from fastapi.responses import FileResponse
 from sqlalchemy import func, or_, select
 
@@ -31,7 +41,7 @@ from kefu.accounts.schemas import (
     UserOut,
     UserPatch,
 )
-from kefu.api.deps import Db, client_ip, UnitOfWorkRoute
+from kefu.api.deps import Db, UnitOfWorkRoute, client_ip
 from kefu.core import images, mail
 from kefu.core.config import Settings
 from kefu.core.errors import ApiError
@@ -39,7 +49,6 @@ from kefu.core.schemas import BigInt, PageOut, PageParams
 from kefu.roles.models import Role
 
 log = logging.getLogger("kefu.accounts")
-ASSETS = images.Path(__file__).resolve().parent.parent / "assets"
 
 auth_router = APIRouter(prefix="/auth", tags=["auth"], route_class=UnitOfWorkRoute)
 me_router = APIRouter(prefix="/me", tags=["me"], route_class=UnitOfWorkRoute)
@@ -57,9 +66,12 @@ async def _login_answer(
     request: Request, response: Response, db: Db, outcome: auth_actions.Outcome
 ) -> LoginOut:
     if outcome.status != "ok":
-        return LoginOut(status=outcome.status,  # type: ignore[arg-type]
-                        mfa_token=outcome.mfa_token, secret=outcome.secret,
-                        otpauth_uri=outcome.otpauth_uri)
+        return LoginOut(
+            status=outcome.status,
+            mfa_token=outcome.mfa_token,
+            secret=outcome.secret,
+            otpauth_uri=outcome.otpauth_uri,
+        )
     assert outcome.session is not None and outcome.token is not None
     sess = outcome.session
     if sess.client == "cookie":
@@ -77,7 +89,8 @@ async def _login_answer(
     await db.flush()
     principal = await principal_for_session(db, sess)
     return LoginOut(
-        status="ok", user=me_out(principal),
+        status="ok",
+        user=me_out(principal),
         token=outcome.token if sess.client == "token" else None,
     )
 
@@ -101,8 +114,12 @@ async def login(body: LoginIn, request: Request, response: Response, db: Db) -> 
 @auth_router.post("/login/mfa", summary="Finish signing in with the TOTP code")
 async def login_mfa(body: MfaIn, request: Request, response: Response, db: Db) -> LoginOut:
     outcome = await auth_actions.complete_second_factor(
-        db, mfa_token=body.mfa_token, code=body.code, ip=client_ip(request),
-        user_agent=request.headers.get("user-agent", ""), settings=_settings(request),
+        db,
+        mfa_token=body.mfa_token,
+        code=body.code,
+        ip=client_ip(request),
+        user_agent=request.headers.get("user-agent", ""),
+        settings=_settings(request),
     )
     return await _login_answer(request, response, db, outcome)
 
@@ -130,13 +147,18 @@ async def forgot_password(
             subject, text = mail.reset_mail(user.language, link)
             tasks.add_task(mail.send_mail, settings, to=user.email, subject=subject, body=text)
         else:
-            log.info("password reset asked for user %s, but no SMTP is configured; "
-                     "an administrator can send a reset link from Members > Agents", user.id)
+            log.info(
+                "password reset asked for user %s, but no SMTP is configured; "
+                "an administrator can send a reset link from Members > Agents",
+                user.id,
+            )
     # The same answer whether or not the email exists.
     return {"status": "accepted"}
 
 
-@auth_router.post("/password/reset", status_code=204, summary="Choose a new password with a reset link")
+@auth_router.post(
+    "/password/reset", status_code=204, summary="Choose a new password with a reset link"
+)
 async def reset_password(body: ResetIn, db: Db) -> Response:
     await auth_actions.reset_password(db, token=body.token, new_password=body.new_password)
     return Response(status_code=204)
@@ -209,12 +231,16 @@ async def mfa_disable(body: MfaCodeIn, principal: SignedIn, db: Db) -> MeOut:
 
 
 @users_router.get("/{user_id}/avatar", summary="A user's avatar image", response_class=FileResponse)
-async def user_avatar(user_id: UserId, principal: SignedIn, request: Request, db: Db) -> FileResponse:
+async def user_avatar(
+    user_id: UserId, principal: SignedIn, request: Request, db: Db
+) -> FileResponse:
     user = await get_user(db, principal, user_id)
     path = images.resolve(_settings(request), user.avatar_path)
     headers = {"Cache-Control": "private, max-age=86400"}
     if path is None:
-        return FileResponse(ASSETS / "default-avatar.svg", media_type="image/svg+xml", headers=headers)
+        return FileResponse(
+            images.ASSETS_DIR / "default-avatar.svg", media_type="image/svg+xml", headers=headers
+        )
     return FileResponse(path, media_type=images.media_type(path), headers=headers)
 
 
@@ -233,16 +259,33 @@ async def list_users(
     db: Db,
     params: Annotated[PageParams, Depends()],
     principal: Principal = ManageAgents,
-    q: Annotated[str | None, Query(max_length=254, description="Exact nickname, email, real name, mobile or employee number")] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=254,
+            description="Exact nickname, email, real name, mobile or employee number",
+        ),
+    ] = None,
     role_id: Annotated[BigInt | None, Query()] = None,
     enabled: Annotated[bool | None, Query()] = None,
     team_id: Annotated[BigInt | None, Query()] = None,
 ) -> PageOut[UserOut]:
-    stmt = select(User).join(Role, Role.id == User.role_id).where(User.tenant_id == principal.tenant_id)
+    stmt = (
+        select(User)
+        .join(Role, Role.id == User.role_id)
+        .where(User.tenant_id == principal.tenant_id)
+    )
     if q and q.strip():
         term = q.strip()
-        stmt = stmt.where(or_(User.nickname == term, User.email == term.lower(), User.real_name == term,
-                              User.mobile == term, User.employee_number == term))
+        stmt = stmt.where(
+            or_(
+                User.nickname == term,
+                User.email == term.lower(),
+                User.real_name == term,
+                User.mobile == term,
+                User.employee_number == term,
+            )
+        )
     if role_id is not None:
         stmt = stmt.where(User.role_id == role_id)
     if enabled is not None:
@@ -252,17 +295,30 @@ async def list_users(
     total = int(await db.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
     key = (params.sort or "created_at").lstrip("-")
     if key not in SORTS:
-        raise ApiError("validation_error", fields=[{"field": "sort", "rule": "enum", "message": f"sort: {', '.join(SORTS)}"}],
-                       detail="sort")
+        raise ApiError(
+            "validation_error",
+            fields=[{"field": "sort", "rule": "enum", "message": f"sort: {', '.join(SORTS)}"}],
+            detail="sort",
+        )
     column = SORTS[key]
     order = column.desc() if (params.sort or "").startswith("-") else column.asc()
-    rows = (await db.scalars(stmt.order_by(order, User.id).offset(params.offset).limit(params.page_size))).all()
-    return PageOut[UserOut](items=await users_out(db, list(rows)), total=total, page=params.page,
-                            page_size=params.page_size)
+    rows = (
+        await db.scalars(
+            stmt.order_by(order, User.id).offset(params.offset).limit(params.page_size)
+        )
+    ).all()
+    return PageOut[UserOut](
+        items=await users_out(db, list(rows)),
+        total=total,
+        page=params.page,
+        page_size=params.page_size,
+    )
 
 
 @users_router.post("", status_code=201, summary="Add an agent or admin")
-async def create_user(body: UserCreate, request: Request, db: Db, principal: Principal = ManageAgents) -> UserOut:
+async def create_user(
+    body: UserCreate, request: Request, db: Db, principal: Principal = ManageAgents
+) -> UserOut:
     user = await actions.create_user(db, principal, body, client_ip(request))
     return (await users_out(db, [user]))[0]
 
@@ -273,31 +329,49 @@ async def read_user(user_id: UserId, db: Db, principal: Principal = ManageAgents
 
 
 @users_router.patch("/{user_id}", summary="Edit an agent or admin (role, seat, password, ...)")
-async def patch_user(user_id: UserId, body: UserPatch, request: Request, db: Db,
-                     principal: Principal = ManageAgents) -> UserOut:
+async def patch_user(
+    user_id: UserId, body: UserPatch, request: Request, db: Db, principal: Principal = ManageAgents
+) -> UserOut:
     user = await get_user(db, principal, user_id)
     await actions.update_user(db, principal, user, body, client_ip(request))
     return (await users_out(db, [user]))[0]
 
 
 @users_router.delete("/{user_id}", status_code=204, summary="Delete an agent or admin")
-async def delete_user(user_id: UserId, request: Request, db: Db, principal: Principal = ManageAgents) -> Response:
+async def delete_user(
+    user_id: UserId, request: Request, db: Db, principal: Principal = ManageAgents
+) -> Response:
     user = await get_user(db, principal, user_id)
     await actions.delete_user(db, principal, user, client_ip(request))
     return Response(status_code=204)
 
 
-@users_router.post("/{user_id}/password-reset", status_code=202,
-                   summary="Send the user a reset link (written to the log without SMTP)")
-async def admin_password_reset(user_id: UserId, request: Request, db: Db, tasks: BackgroundTasks,
-                               principal: Principal = ManageAgents) -> dict[str, str]:
+@users_router.post(
+    "/{user_id}/password-reset",
+    status_code=202,
+    summary="Send the user a reset link (written to the log without SMTP)",
+)
+async def admin_password_reset(
+    user_id: UserId,
+    request: Request,
+    db: Db,
+    tasks: BackgroundTasks,
+    principal: Principal = ManageAgents,
+) -> dict[str, str]:
     user = await get_user(db, principal, user_id)
     settings = _settings(request)
     link = await auth_actions.create_reset_link(db, user, settings)
     from kefu.audit.actions import record
 
-    record(db, principal, tenant_id=principal.tenant_id, action="user.password_reset_link",
-           target_type="user", target_id=user.id, ip=client_ip(request))
+    record(
+        db,
+        principal,
+        tenant_id=principal.tenant_id,
+        action="user.password_reset_link",
+        target_type="user",
+        target_id=user.id,
+        ip=client_ip(request),
+    )
     if mail.smtp_configured(settings):
         subject, text = mail.reset_mail(user.language, link)
         tasks.add_task(mail.send_mail, settings, to=user.email, subject=subject, body=text)

@@ -154,7 +154,9 @@ async def _open_session(
 ) -> Outcome:
     now = clock.now()
     token = new_token()
-    lifetime = timedelta(days=REMEMBER_DAYS) if remember else timedelta(hours=settings.session_hours)
+    lifetime = (
+        timedelta(days=REMEMBER_DAYS) if remember else timedelta(hours=settings.session_hours)
+    )
     sess = AuthSession(
         token_digest=token_digest(token),
         tenant_id=user.tenant_id,
@@ -190,8 +192,12 @@ async def revoke_sessions(
     if keep_session_id is not None:
         stmt = stmt.where(AuthSession.id != keep_session_id)
     await db.execute(stmt)
-    emit(db, UserSessionsRevoked(tenant_id=user.tenant_id, user_id=user.id,
-                                 keep_session_id=keep_session_id))
+    emit(
+        db,
+        UserSessionsRevoked(
+            tenant_id=user.tenant_id, user_id=user.id, keep_session_id=keep_session_id
+        ),
+    )
 
 
 async def change_password(

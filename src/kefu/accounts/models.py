@@ -25,7 +25,9 @@ class User(IdMixin, Base):
         ),
     )
 
-    tenant_id: Mapped[int] = mapped_column(BigId, ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    tenant_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("tenants.id", ondelete="CASCADE"), index=True
+    )
     email: Mapped[str] = mapped_column(String(254))
     password_hash: Mapped[str] = mapped_column(String(200))
     nickname: Mapped[str] = mapped_column(String(30))
@@ -34,7 +36,9 @@ class User(IdMixin, Base):
     mobile: Mapped[str] = mapped_column(String(20), default="")
     avatar_path: Mapped[str | None] = mapped_column(String(300), nullable=True)
     agent_type: Mapped[str] = mapped_column(String(20), default="online")
-    role_id: Mapped[int] = mapped_column(BigId, ForeignKey("roles.id", ondelete="RESTRICT"), index=True)
+    role_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("roles.id", ondelete="RESTRICT"), index=True
+    )
     team_id: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("teams.id", ondelete="SET NULL"), nullable=True, index=True
     )
@@ -57,8 +61,12 @@ class AuthSession(IdMixin, Base):
     __tablename__ = "auth_sessions"
 
     token_digest: Mapped[str] = mapped_column(String(64), unique=True)
-    tenant_id: Mapped[int] = mapped_column(BigId, ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
-    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    tenant_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("tenants.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
     client: Mapped[str] = mapped_column(String(10), default="cookie")
     # Rights follow the role held at sign-in until the next sign-in (SPEC §1.2); see access.py.
     role_id_at_login: Mapped[int] = mapped_column(BigId)
@@ -78,7 +86,9 @@ class PendingLogin(IdMixin, Base):
     __tablename__ = "pending_logins"
 
     token_digest: Mapped[str] = mapped_column(String(64), unique=True)
-    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
     remember: Mapped[bool] = mapped_column(default=False)
     invisible: Mapped[bool] = mapped_column(default=False)
     client: Mapped[str] = mapped_column(String(10), default="cookie")
@@ -92,7 +102,9 @@ class PasswordResetToken(IdMixin, Base):
     __tablename__ = "password_reset_tokens"
 
     token_digest: Mapped[str] = mapped_column(String(64), unique=True)
-    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

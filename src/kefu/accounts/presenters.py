@@ -27,13 +27,13 @@ def me_out(principal: Principal) -> MeOut:
         employee_number=user.employee_number,
         mobile=user.mobile,
         avatar_url=avatar_url(user),
-        agent_type=user.agent_type,  # type: ignore[arg-type]
+        agent_type=user.agent_type,
         role=RoleRef(id=role.id, name=role.name, builtin=role.builtin),
         team_id=user.team_id,
         max_concurrent=user.max_concurrent,
         max_concurrent_ceiling=principal.tenant.max_concurrent_ceiling,
         can_set_max_concurrent=can_set_own_max_concurrent(principal),
-        language=user.language,  # type: ignore[arg-type]
+        language=user.language,
         greeting_text=user.greeting_text,
         greeting_enabled=user.greeting_enabled,
         mfa_enabled=user.totp_enabled,
@@ -60,14 +60,14 @@ async def users_out(db: AsyncSession, users: list[User]) -> list[UserOut]:
                 employee_number=u.employee_number,
                 mobile=u.mobile,
                 avatar_url=avatar_url(u),
-                agent_type=u.agent_type,  # type: ignore[arg-type]
+                agent_type=u.agent_type,
                 role_id=u.role_id,
                 role_name=role.name if role else "",
                 role_builtin=role.builtin if role else None,
                 team_id=u.team_id,
                 enabled=u.enabled,
                 max_concurrent=u.max_concurrent,
-                language=u.language,  # type: ignore[arg-type]
+                language=u.language,
                 mfa_enabled=u.totp_enabled,
                 created_at=u.created_at,
             )

@@ -14,8 +14,10 @@ LanguageCode = Literal["zh-CN", "en"]
 
 
 def _password_rule(value: str) -> str:
-    if not (8 <= len(value) <= 64) or not any(c.isdigit() for c in value) or not any(
-        c.isalpha() for c in value
+    if (
+        not (8 <= len(value) <= 64)
+        or not any(c.isdigit() for c in value)
+        or not any(c.isalpha() for c in value)
     ):
         raise ValueError(
             "password_rule|需为 8-64 位，且同时包含字母和数字|"
@@ -27,7 +29,9 @@ def _password_rule(value: str) -> str:
 Password = Annotated[str, StringConstraints(max_length=64), AfterValidator(_password_rule)]
 AnyPassword = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 TotpCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")]
-OpaqueToken = Annotated[str, StringConstraints(min_length=10, max_length=200, pattern=r"^[A-Za-z0-9_\-]+$")]
+OpaqueToken = Annotated[
+    str, StringConstraints(min_length=10, max_length=200, pattern=r"^[A-Za-z0-9_\-]+$")
+]
 EmployeeNumber = Annotated[
     str, StringConstraints(max_length=30, strip_whitespace=True, pattern=r"^[A-Za-z0-9_\-]*$")
 ]
@@ -98,7 +102,9 @@ class MeOut(BaseModel):
     pages: list[str]
     modes: list[str]
     data_scopes: dict[str, str]
-    relogin_required: bool = Field(description="The role changed since sign-in; new rights apply after signing in again")
+    relogin_required: bool = Field(
+        description="The role changed since sign-in; new rights apply after signing in again"
+    )
     tenant: TenantRef
 
 

@@ -41,8 +41,14 @@ def build_api_router() -> APIRouter:
         }
 
     for r in (
-        auth_router, me_router, users_router, roles_router, teams_router,
-        tenant_router, audit_router, platform_router,
+        auth_router,
+        me_router,
+        users_router,
+        roles_router,
+        teams_router,
+        tenant_router,
+        audit_router,
+        platform_router,
     ):
         api.include_router(r)
     api.include_router(ws_router)

@@ -11,9 +11,9 @@ import contextlib
 import json
 import logging
 from collections import defaultdict
-from typing import Any
+from typing import Any, cast
 
-from fastapi import APIRouter, FastAPI, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, FastAPI, Request, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel
 
 from kefu.access.principal import resolve_principal
@@ -85,7 +85,9 @@ async def websocket_endpoint(ws: WebSocket) -> None:
             scope_headers = dict(ws.headers)
             if token:
                 scope_headers["authorization"] = f"Bearer {token}"
-            principal = await resolve_principal(_WsRequest(ws, scope_headers), db, websocket=True)
+            # resolve_principal reads only what _WsRequest offers.
+            request = cast(Request, _WsRequest(ws, scope_headers))
+            principal = await resolve_principal(request, db, websocket=True)
             await db.commit()
         except ApiError as err:
             await ws.close(code=CLOSE_UNAUTHENTICATED, reason=err.code)
@@ -94,8 +96,9 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     conn = _Conn(ws, principal.user.id, principal.session.id)
     hub: RealtimeHub = app.state.hub
     hub.add(conn)
-    await ws.send_text(json.dumps({"type": "hello", "user_id": principal.user.id,
-                                   "heartbeat": HEARTBEAT_SECONDS}))
+    await ws.send_text(
+        json.dumps({"type": "hello", "user_id": principal.user.id, "heartbeat": HEARTBEAT_SECONDS})
+    )
     try:
         while True:
             try:

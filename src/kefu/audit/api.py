@@ -41,7 +41,16 @@ async def list_audit(
     if action:
         stmt = stmt.where(AuditLog.action == action)
     total = int(await db.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
-    rows = (await db.scalars(stmt.order_by(AuditLog.created_at.desc(), AuditLog.id.desc())
-                             .offset(params.offset).limit(params.page_size))).all()
-    return PageOut[AuditOut](items=[AuditOut.model_validate(r, from_attributes=True) for r in rows],
-                             total=total, page=params.page, page_size=params.page_size)
+    rows = (
+        await db.scalars(
+            stmt.order_by(AuditLog.created_at.desc(), AuditLog.id.desc())
+            .offset(params.offset)
+            .limit(params.page_size)
+        )
+    ).all()
+    return PageOut[AuditOut](
+        items=[AuditOut.model_validate(r, from_attributes=True) for r in rows],
+        total=total,
+        page=params.page,
+        page_size=params.page_size,
+    )

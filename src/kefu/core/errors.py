@@ -72,7 +72,11 @@ CODES: dict[str, tuple[int, str, str]] = {
         "请先删除下级团队",
         "Delete the sub-teams first",
     ),
-    "team_cycle": (409, "不能把团队移动到它自己的下级", "A team cannot move under its own sub-team"),
+    "team_cycle": (
+        409,
+        "不能把团队移动到它自己的下级",
+        "A team cannot move under its own sub-team",
+    ),
     "cannot_delete_self": (409, "不能删除自己的账号", "You cannot delete your own account"),
     "cannot_disable_self": (409, "不能停用自己的账号", "You cannot disable your own account"),
     "last_admin": (
@@ -159,8 +163,16 @@ def field_error(field: str, rule: str, zh: str, en: str) -> ApiError:
 
 _RULES: dict[str, tuple[str, str, str]] = {
     "missing": ("required", "必填", "is required"),
-    "string_too_short": ("min_length", "长度不能少于 {min_length}", "needs at least {min_length} characters"),
-    "string_too_long": ("max_length", "长度不能超过 {max_length}", "must be at most {max_length} characters"),
+    "string_too_short": (
+        "min_length",
+        "长度不能少于 {min_length}",
+        "needs at least {min_length} characters",
+    ),
+    "string_too_long": (
+        "max_length",
+        "长度不能超过 {max_length}",
+        "must be at most {max_length} characters",
+    ),
     "too_short": ("min_items", "至少需要 {min_length} 项", "needs at least {min_length} items"),
     "too_long": ("max_items", "最多 {max_length} 项", "must have at most {max_length} items"),
     "greater_than_equal": ("min", "不能小于 {ge}", "must be at least {ge}"),
@@ -210,7 +222,9 @@ def validation_fields(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
             text = pick(zh, en).format(**ctx)
         except (KeyError, IndexError, ValueError):
             text = pick(zh, en)
-        out.append({"field": field, "rule": rule, "message": pick(f"{field}：{text}", f"{field}: {text}")})
+        out.append(
+            {"field": field, "rule": rule, "message": pick(f"{field}：{text}", f"{field}: {text}")}
+        )
     return out
 
 
@@ -231,7 +245,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {401: "unauthenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+        code = {
+            401: "unauthenticated",
+            403: "forbidden",
+            404: "not_found",
+            405: "method_not_allowed",
+        }
         name = code.get(exc.status_code, "bad_request")
         err = ApiError(name, status=exc.status_code)
         return _json(exc.status_code, err.body(), getattr(exc, "headers", None))

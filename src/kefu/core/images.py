@@ -15,6 +15,7 @@ from kefu.core.security import new_token
 ALLOWED = {"PNG": ".png", "GIF": ".gif", "JPEG": ".jpg"}
 MEDIA_TYPES = {".png": "image/png", ".gif": "image/gif", ".jpg": "image/jpeg"}
 TWO_MB = 2 * 1024 * 1024
+ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
 
 
 async def read_image(upload: UploadFile, *, limit: int = TWO_MB) -> tuple[bytes, str]:

@@ -50,5 +50,6 @@ def reset_mail(language: str, link: str) -> tuple[str, str]:
         )
     return (
         "重置 Kefu 登录密码",
-        f"请在 2 小时内打开以下链接设置新密码：\n\n{link}\n\n如果这不是你本人的操作，请忽略本邮件。",
+        f"请在 2 小时内打开以下链接设置新密码：\n\n{link}\n\n"
+        "如果这不是你本人的操作，请忽略本邮件。",
     )

@@ -29,28 +29,52 @@ def _single_line(value: str) -> str:
 
 # One-line texts are trimmed; free texts keep their line breaks.
 Line20 = Annotated[
-    str, StringConstraints(max_length=20, strip_whitespace=True), AfterValidator(_no_control), AfterValidator(_single_line)
+    str,
+    StringConstraints(max_length=20, strip_whitespace=True),
+    AfterValidator(_no_control),
+    AfterValidator(_single_line),
 ]
 Line30 = Annotated[
-    str, StringConstraints(max_length=30, strip_whitespace=True), AfterValidator(_no_control), AfterValidator(_single_line)
+    str,
+    StringConstraints(max_length=30, strip_whitespace=True),
+    AfterValidator(_no_control),
+    AfterValidator(_single_line),
 ]
 Line40 = Annotated[
-    str, StringConstraints(max_length=40, strip_whitespace=True), AfterValidator(_no_control), AfterValidator(_single_line)
+    str,
+    StringConstraints(max_length=40, strip_whitespace=True),
+    AfterValidator(_no_control),
+    AfterValidator(_single_line),
 ]
 Line50 = Annotated[
-    str, StringConstraints(max_length=50, strip_whitespace=True), AfterValidator(_no_control), AfterValidator(_single_line)
+    str,
+    StringConstraints(max_length=50, strip_whitespace=True),
+    AfterValidator(_no_control),
+    AfterValidator(_single_line),
 ]
 Line64 = Annotated[
-    str, StringConstraints(max_length=64, strip_whitespace=True), AfterValidator(_no_control), AfterValidator(_single_line)
+    str,
+    StringConstraints(max_length=64, strip_whitespace=True),
+    AfterValidator(_no_control),
+    AfterValidator(_single_line),
 ]
 Line100 = Annotated[
-    str, StringConstraints(max_length=100, strip_whitespace=True), AfterValidator(_no_control), AfterValidator(_single_line)
+    str,
+    StringConstraints(max_length=100, strip_whitespace=True),
+    AfterValidator(_no_control),
+    AfterValidator(_single_line),
 ]
 Line200 = Annotated[
-    str, StringConstraints(max_length=200, strip_whitespace=True), AfterValidator(_no_control), AfterValidator(_single_line)
+    str,
+    StringConstraints(max_length=200, strip_whitespace=True),
+    AfterValidator(_no_control),
+    AfterValidator(_single_line),
 ]
 Line300 = Annotated[
-    str, StringConstraints(max_length=300, strip_whitespace=True), AfterValidator(_no_control), AfterValidator(_single_line)
+    str,
+    StringConstraints(max_length=300, strip_whitespace=True),
+    AfterValidator(_no_control),
+    AfterValidator(_single_line),
 ]
 Text500 = Annotated[str, StringConstraints(max_length=500), AfterValidator(_no_control)]
 Text1000 = Annotated[str, StringConstraints(max_length=1000), AfterValidator(_no_control)]
@@ -70,7 +94,9 @@ def _email(value: str) -> str:
     return value
 
 
-Email = Annotated[str, StringConstraints(max_length=254), AfterValidator(_no_control), AfterValidator(_email)]
+Email = Annotated[
+    str, StringConstraints(max_length=254), AfterValidator(_no_control), AfterValidator(_email)
+]
 
 _MOBILE = re.compile(r"^\+?[0-9][0-9 \-]{4,19}$")
 
@@ -82,7 +108,9 @@ def _mobile(value: str) -> str:
     return value
 
 
-Mobile = Annotated[str, StringConstraints(max_length=20), AfterValidator(_no_control), AfterValidator(_mobile)]
+Mobile = Annotated[
+    str, StringConstraints(max_length=20), AfterValidator(_no_control), AfterValidator(_mobile)
+]
 Phone = Mobile
 
 BigInt = Annotated[int, Field(ge=1, le=2**53)]

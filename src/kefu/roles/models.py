@@ -14,7 +14,9 @@ class Role(IdMixin, Base):
     __tablename__ = "roles"
     __table_args__ = (UniqueConstraint("tenant_id", "name", name="uq_roles_tenant_name"),)
 
-    tenant_id: Mapped[int] = mapped_column(BigId, ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    tenant_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("tenants.id", ondelete="CASCADE"), index=True
+    )
     name: Mapped[str] = mapped_column(String(30))
     # "admin" and "agent" for the built-in roles, None for custom roles.
     builtin: Mapped[str | None] = mapped_column(String(20), nullable=True)

@@ -13,7 +13,9 @@ from kefu.core.db import Base, BigId, IdMixin, UTCDateTime
 class Team(IdMixin, Base):
     __tablename__ = "teams"
 
-    tenant_id: Mapped[int] = mapped_column(BigId, ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    tenant_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("tenants.id", ondelete="CASCADE"), index=True
+    )
     parent_id: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("teams.id", ondelete="RESTRICT"), nullable=True, index=True
     )

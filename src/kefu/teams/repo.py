@@ -9,7 +9,9 @@ from kefu.teams.models import Team
 
 
 async def all_teams(db: AsyncSession, *, tenant_id: int) -> list[Team]:
-    rows = await db.scalars(select(Team).where(Team.tenant_id == tenant_id).order_by(Team.sort, Team.id))
+    rows = await db.scalars(
+        select(Team).where(Team.tenant_id == tenant_id).order_by(Team.sort, Team.id)
+    )
     return list(rows.all())
 
 

@@ -53,12 +53,22 @@ async def provision_tenant(
     db.add(tenant)
     await db.flush()
     admin_role = Role(
-        tenant_id=tenant.id, name="管理员", builtin="admin", pages=[],
-        data_scopes=dict(ADMIN_ROLE_SCOPES), created_at=now, updated_at=now,
+        tenant_id=tenant.id,
+        name="管理员",
+        builtin="admin",
+        pages=[],
+        data_scopes=dict(ADMIN_ROLE_SCOPES),
+        created_at=now,
+        updated_at=now,
     )
     agent_role = Role(
-        tenant_id=tenant.id, name="客服", builtin="agent", pages=[],
-        data_scopes=dict(AGENT_ROLE_SCOPES), created_at=now, updated_at=now,
+        tenant_id=tenant.id,
+        name="客服",
+        builtin="agent",
+        pages=[],
+        data_scopes=dict(AGENT_ROLE_SCOPES),
+        created_at=now,
+        updated_at=now,
     )
     root = Team(tenant_id=tenant.id, parent_id=None, name="总部", is_root=True, created_at=now)
     db.add_all([admin_role, agent_role, root])
@@ -79,7 +89,12 @@ async def provision_tenant(
     db.add(admin)
     await db.flush()
     record(
-        db, None, tenant_id=tenant.id, action="tenant.provision", target_type="tenant",
-        target_id=tenant.id, detail={"name": name, "seats": seats, "admin_email": admin_email},
+        db,
+        None,
+        tenant_id=tenant.id,
+        action="tenant.provision",
+        target_type="tenant",
+        target_id=tenant.id,
+        detail={"name": name, "seats": seats, "admin_email": admin_email},
     )
     return Provisioned(tenant=tenant, admin=admin, password=password)

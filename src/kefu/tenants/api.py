@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Header, Path, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Header, Path, Query, Request, UploadFile
 from fastapi.responses import FileResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kefu.access.guards import require_page
 from kefu.access.principal import Principal, SignedIn
 from kefu.accounts.actions import enabled_count
-from kefu.api.deps import Db, client_ip, UnitOfWorkRoute
+from kefu.api.deps import Db, UnitOfWorkRoute, client_ip
 from kefu.audit.actions import record
 from kefu.core import images
 from kefu.core.config import Settings
@@ -35,7 +35,6 @@ tenant_router = APIRouter(prefix="/tenant", tags=["tenant"], route_class=UnitOfW
 platform_router = APIRouter(prefix="/platform", tags=["platform"], route_class=UnitOfWorkRoute)
 ManageEnterprise = require_page("admin.settings.enterprise")
 ManageSwitches = require_page("admin.settings.switches")
-ASSETS = images.Path(__file__).resolve().parent.parent / "assets"
 
 
 def logo_url(tenant: Tenant) -> str:
@@ -45,10 +44,17 @@ def logo_url(tenant: Tenant) -> str:
 
 async def _out(db: AsyncSession, tenant: Tenant) -> TenantOut:
     return TenantOut(
-        id=tenant.id, name=tenant.name, logo_url=logo_url(tenant), phone=tenant.phone,
-        address=tenant.address, remark=tenant.remark, seats=tenant.seats,
-        seats_used=await enabled_count(db, tenant.id), expires_at=tenant.expires_at,
-        time_zone=tenant.time_zone, max_concurrent_ceiling=tenant.max_concurrent_ceiling,
+        id=tenant.id,
+        name=tenant.name,
+        logo_url=logo_url(tenant),
+        phone=tenant.phone,
+        address=tenant.address,
+        remark=tenant.remark,
+        seats=tenant.seats,
+        seats_used=await enabled_count(db, tenant.id),
+        expires_at=tenant.expires_at,
+        time_zone=tenant.time_zone,
+        max_concurrent_ceiling=tenant.max_concurrent_ceiling,
         created_at=tenant.created_at,
     )
 
@@ -59,33 +65,57 @@ async def read_tenant(principal: SignedIn, db: Db) -> TenantOut:
 
 
 @tenant_router.patch("", summary="Edit enterprise info")
-async def patch_tenant(body: TenantPatch, request: Request, db: Db,
-                       principal: Principal = ManageEnterprise) -> TenantOut:
+async def patch_tenant(
+    body: TenantPatch, request: Request, db: Db, principal: Principal = ManageEnterprise
+) -> TenantOut:
     tenant = principal.tenant
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     for field, value in changes.items():
         setattr(tenant, field, value)
-    record(db, principal, tenant_id=tenant.id, action="tenant.update", target_type="tenant",
-           target_id=tenant.id, detail=changes, ip=client_ip(request))
+    record(
+        db,
+        principal,
+        tenant_id=tenant.id,
+        action="tenant.update",
+        target_type="tenant",
+        target_id=tenant.id,
+        detail=changes,
+        ip=client_ip(request),
+    )
     return await _out(db, tenant)
 
 
 @tenant_router.post("/logo", summary="Upload the enterprise logo (PNG/GIF/JPG, at most 2 MB)")
-async def upload_logo(request: Request, db: Db, file: Annotated[UploadFile, File()],
-                      principal: Principal = ManageEnterprise) -> TenantOut:
+async def upload_logo(
+    request: Request,
+    db: Db,
+    file: Annotated[UploadFile, File()],
+    principal: Principal = ManageEnterprise,
+) -> TenantOut:
     data, ext = await images.read_image(file)
     settings: Settings = request.app.state.settings
     tenant = principal.tenant
     tenant.logo_path = images.store(settings, tenant.id, "logo", data, ext)
-    record(db, principal, tenant_id=tenant.id, action="tenant.logo", target_type="tenant",
-           target_id=tenant.id, ip=client_ip(request))
+    record(
+        db,
+        principal,
+        tenant_id=tenant.id,
+        action="tenant.logo",
+        target_type="tenant",
+        target_id=tenant.id,
+        ip=client_ip(request),
+    )
     return await _out(db, tenant)
 
 
-@tenant_router.get("/logo", summary="A tenant's logo (public: the visitor widget shows it)",
-                   response_class=FileResponse)
+@tenant_router.get(
+    "/logo",
+    summary="A tenant's logo (public: the visitor widget shows it)",
+    response_class=FileResponse,
+)
 async def read_logo(
-    request: Request, db: Db,
+    request: Request,
+    db: Db,
     tenant_id: Annotated[int | None, Query(ge=1, le=2**53)] = None,
 ) -> FileResponse:
     settings: Settings = request.app.state.settings
@@ -93,7 +123,9 @@ async def read_logo(
     path = images.resolve(settings, tenant.logo_path if tenant else None)
     headers = {"Cache-Control": "public, max-age=3600"}
     if path is None:
-        return FileResponse(ASSETS / "default-logo.svg", media_type="image/svg+xml", headers=headers)
+        return FileResponse(
+            images.ASSETS_DIR / "default-logo.svg", media_type="image/svg+xml", headers=headers
+        )
     return FileResponse(path, media_type=images.media_type(path), headers=headers)
 
 
@@ -103,18 +135,31 @@ async def read_switches(principal: SignedIn) -> SwitchesOut:
 
 
 @tenant_router.patch("/switches", summary="Change system switches")
-async def patch_switches(body: SwitchesPatch, request: Request, db: Db,
-                         principal: Principal = ManageSwitches) -> SwitchesOut:
+async def patch_switches(
+    body: SwitchesPatch, request: Request, db: Db, principal: Principal = ManageSwitches
+) -> SwitchesOut:
     tenant = principal.tenant
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     # Reassign (not mutate) so SQLAlchemy sees the JSON column change.
     tenant.switches = {**DEFAULT_SWITCHES, **(tenant.switches or {}), **changes}
-    record(db, principal, tenant_id=tenant.id, action="switches.update", target_type="tenant",
-           target_id=tenant.id, detail=changes, ip=client_ip(request))
+    record(
+        db,
+        principal,
+        tenant_id=tenant.id,
+        action="switches.update",
+        target_type="tenant",
+        target_id=tenant.id,
+        detail=changes,
+        ip=client_ip(request),
+    )
     return SwitchesOut(**tenant.switches)
 
 
-def _platform_guard(request: Request, key: str | None) -> None:
+def platform_guard(
+    request: Request,
+    key: Annotated[str | None, Header(alias="X-Kefu-Platform-Key", max_length=200)] = None,
+) -> None:
+    """Platform routes answer only to the operator's key (checked before the body is read)."""
     settings: Settings = request.app.state.settings
     if settings.platform_key is None or not settings.platform_key.get_secret_value():
         raise ApiError("platform_api_disabled")
@@ -122,7 +167,7 @@ def _platform_guard(request: Request, key: str | None) -> None:
         raise ApiError("platform_key_invalid")
 
 
-PlatformKey = Annotated[str | None, Header(alias="X-Kefu-Platform-Key", max_length=200)]
+PlatformCaller = Depends(platform_guard)
 
 
 async def _platform_tenant(db: AsyncSession, tenant_id: int) -> Tenant:
@@ -133,46 +178,76 @@ async def _platform_tenant(db: AsyncSession, tenant_id: int) -> Tenant:
 
 
 def _platform_out(tenant: Tenant, used: int) -> PlatformTenantOut:
-    return PlatformTenantOut(id=tenant.id, name=tenant.name, seats=tenant.seats, seats_used=used,
-                             expires_at=tenant.expires_at,
-                             max_concurrent_ceiling=tenant.max_concurrent_ceiling,
-                             created_at=tenant.created_at)
+    return PlatformTenantOut(
+        id=tenant.id,
+        name=tenant.name,
+        seats=tenant.seats,
+        seats_used=used,
+        expires_at=tenant.expires_at,
+        max_concurrent_ceiling=tenant.max_concurrent_ceiling,
+        created_at=tenant.created_at,
+    )
 
 
-@platform_router.post("/tenants", status_code=201,
-                      summary="Provision a tenant after a marketplace purchase (platform key)")
-async def platform_provision(body: ProvisionIn, request: Request, db: Db,
-                             x_kefu_platform_key: PlatformKey = None) -> ProvisionOut:
-    _platform_guard(request, x_kefu_platform_key)
-    result = await provision_tenant(db, name=body.name, admin_email=body.admin_email,
-                                    seats=body.seats, expires_at=body.expires_at,
-                                    time_zone=body.time_zone)
+@platform_router.post(
+    "/tenants",
+    status_code=201,
+    dependencies=[PlatformCaller],
+    summary="Provision a tenant after a marketplace purchase (platform key)",
+)
+async def platform_provision(body: ProvisionIn, request: Request, db: Db) -> ProvisionOut:
+    result = await provision_tenant(
+        db,
+        name=body.name,
+        admin_email=body.admin_email,
+        seats=body.seats,
+        expires_at=body.expires_at,
+        time_zone=body.time_zone,
+    )
     result.tenant.max_concurrent_ceiling = body.max_concurrent_ceiling
     settings: Settings = request.app.state.settings
-    return ProvisionOut(login_url=f"{settings.base_url}/login", username=result.admin.email,
-                        password=result.password, tenant_id=result.tenant.id)
+    return ProvisionOut(
+        login_url=f"{settings.base_url}/login",
+        username=result.admin.email,
+        password=result.password,
+        tenant_id=result.tenant.id,
+    )
 
 
 TenantIdPath = Annotated[int, Path(ge=1, le=2**53)]
 
 
-@platform_router.get("/tenants/{tenant_id}", summary="A provisioned tenant (platform key)")
-async def platform_read(tenant_id: TenantIdPath, request: Request, db: Db,
-                        x_kefu_platform_key: PlatformKey = None) -> PlatformTenantOut:
-    _platform_guard(request, x_kefu_platform_key)
+@platform_router.get(
+    "/tenants/{tenant_id}",
+    dependencies=[PlatformCaller],
+    summary="A provisioned tenant (platform key)",
+)
+async def platform_read(tenant_id: TenantIdPath, request: Request, db: Db) -> PlatformTenantOut:
     tenant = await _platform_tenant(db, tenant_id)
     return _platform_out(tenant, await enabled_count(db, tenant.id))
 
 
-@platform_router.patch("/tenants/{tenant_id}", summary="Renew or add seats (platform key)")
-async def platform_patch(tenant_id: TenantIdPath, body: PlatformTenantPatch, request: Request, db: Db,
-                         x_kefu_platform_key: PlatformKey = None) -> PlatformTenantOut:
-    _platform_guard(request, x_kefu_platform_key)
+@platform_router.patch(
+    "/tenants/{tenant_id}",
+    dependencies=[PlatformCaller],
+    summary="Renew or add seats (platform key)",
+)
+async def platform_patch(
+    tenant_id: TenantIdPath, body: PlatformTenantPatch, request: Request, db: Db
+) -> PlatformTenantOut:
     tenant = await _platform_tenant(db, tenant_id)
     changes = body.model_dump(exclude_unset=True)
     for field, value in changes.items():
         if value is not None or field == "expires_at":
             setattr(tenant, field, value)
-    record(db, None, tenant_id=tenant.id, action="platform.update", target_type="tenant",
-           target_id=tenant.id, detail={k: str(v) for k, v in changes.items()}, ip=client_ip(request))
+    record(
+        db,
+        None,
+        tenant_id=tenant.id,
+        action="platform.update",
+        target_type="tenant",
+        target_id=tenant.id,
+        detail={k: str(v) for k, v in changes.items()},
+        ip=client_ip(request),
+    )
     return _platform_out(tenant, await enabled_count(db, tenant.id))
