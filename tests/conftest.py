@@ -60,7 +60,7 @@ def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -108,7 +108,7 @@ class LiveServer:
 
 @pytest.fixture
 def settings(tmp_path: Path, template_db: Path) -> Settings:
-    port = _free_port()
+    port = free_port()
     s = _settings(tmp_path, port)
     if PG_URL:
         _clean_database(s)
