@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 scripts/install.sh --dev
 PY=.venv/bin/python
 
-echo "==> ruff"; $PY -m ruff check src tests bench
+echo "==> ruff"; $PY -m ruff check src tests
 echo "==> mypy"; $PY -m mypy
 echo "==> vue-tsc"; (cd web && npm run -s typecheck)
 

@@ -10,3 +10,20 @@ def test_provision_and_login(api: Api) -> None:
     t = api.provision()
     me = t.admin.ok("GET", "/me")
     assert "admin" in me["modes"] and me["tenant"]["id"] == t.id
+
+
+def test_unknown_api_path_is_json_404(api: Api) -> None:
+    r = api.anon.get("/no-such-thing")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+
+
+def test_openapi_lists_routes(api: Api) -> None:
+    doc = api.anon.ok("GET", "/openapi.json")
+    assert "/api/v1/users/{user_id}" in doc["paths"] and "/api/v1/health" in doc["paths"]
+
+
+def test_console_shell_served_for_app_paths(api: Api) -> None:
+    import httpx
+
+    r = httpx.get(api.base_url + "/admin/members/agents")
+    assert r.status_code == 200 and "text/html" in r.headers["content-type"]

@@ -78,6 +78,24 @@ def test_platform_api_needs_the_key(api: Api) -> None:
         headers={"X-Kefu-Platform-Key": PLATFORM_KEY},
     )
     assert got["seats"] == 9 and got["seats_used"] == 1
+    admin = api.login(out["username"], out["password"])
+    for _ in range(2):
+        admin.ok(
+            "POST",
+            "/users",
+            json={
+                "email": unique_email(),
+                "password": "Passw0rd-kefu",
+                "nickname": "a",
+                "role_id": admin.me["role"]["id"],
+            },
+        )
+    r = api.anon.patch(
+        f"/platform/tenants/{out['tenant_id']}",
+        json={"seats": 2},
+        headers={"X-Kefu-Platform-Key": PLATFORM_KEY},
+    )
+    assert r.status_code == 409 and r.json()["error"]["code"] == "seats_below_enabled"
 
 
 def test_platform_api_disabled_without_key(settings: Settings) -> None:

@@ -52,6 +52,11 @@ CODES: dict[str, tuple[int, str, str]] = {
         "启用的账号数不能超过购买的坐席数（{seats} 个）",
         "Enabled accounts cannot exceed the purchased seats ({seats})",
     ),
+    "seats_below_enabled": (
+        409,
+        "已启用 {used} 个账号，坐席数不能少于此数；请先停用部分账号",
+        "{used} accounts are enabled; disable some before lowering the seats below that",
+    ),
     "builtin_role_readonly": (
         409,
         "系统内置角色只能修改“需要两步验证”设置",

@@ -237,6 +237,10 @@ async def platform_patch(
 ) -> PlatformTenantOut:
     tenant = await _platform_tenant(db, tenant_id)
     changes = body.model_dump(exclude_unset=True)
+    used = await enabled_count(db, tenant.id)
+    if body.seats is not None and body.seats < used:
+        # Enabled accounts may never exceed seats: the tenant disables accounts first.
+        raise ApiError("seats_below_enabled", used=used)
     for field, value in changes.items():
         if value is not None or field == "expires_at":
             setattr(tenant, field, value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Annotated
 from zoneinfo import available_timezones
 
@@ -11,8 +12,13 @@ from pydantic import AfterValidator, BaseModel, Field
 from kefu.core.schemas import Email, Line100, Line200, Mobile, Model, Text500
 
 
+@lru_cache(maxsize=1)
+def _zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
 def _zone(value: str) -> str:
-    if value not in available_timezones():
+    if value not in _zones():
         raise ValueError("time_zone|不是有效的时区|is not a known time zone")
     return value
 
