@@ -213,7 +213,8 @@ def _enable_totp(client) -> str:  # type: ignore[no-untyped-def]
     setup = client.ok("POST", "/me/mfa/setup")
     assert setup["otpauth_uri"].startswith("otpauth://totp/")
     r = client.post("/me/mfa/enable", json={"code": "000000"})
-    assert r.status_code == 401 and r.json()["error"]["code"] == "mfa_invalid"
+    assert r.status_code == 422 and r.json()["error"]["code"] == "mfa_code_wrong"
+    assert client.get("/me").status_code == 200  # a wrong code never ends the session
     me = client.ok("POST", "/me/mfa/enable", json={"code": pyotp.TOTP(setup["secret"]).now()})
     assert me["mfa_enabled"] is True
     return str(setup["secret"])

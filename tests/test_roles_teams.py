@@ -123,3 +123,44 @@ def test_team_members_from_another_tenant_refused(api: Api) -> None:
     r = a.admin.put(f"/teams/{root['id']}/members", json={"user_ids": [b_user["id"]]})
     assert r.status_code == 404
     assert b.admin.ok("GET", f"/users/{b_user['id']}")["team_id"] is None
+
+
+def test_team_people_needs_only_the_teams_page(api: Api) -> None:
+    t = api.provision()
+    role = t.admin.ok(
+        "POST", "/roles", json={"name": "团队管理员", "pages": ["admin.members.teams"]}
+    )
+    _, lead = api.add_user(t, role_id=role["id"])
+    people = lead.ok("GET", "/teams/people")
+    assert {p["nickname"] for p in people} >= {t.admin.me["nickname"]}
+    assert all(
+        set(p) == {"id", "nickname", "real_name", "email", "role_name", "enabled", "team_id"}
+        for p in people
+    )
+    assert lead.get("/users").status_code == 403
+
+
+def test_builtin_role_names_follow_the_reader_language(api: Api) -> None:
+    t = api.provision()
+    assert t.admin.ok("GET", f"/roles/{t.roles['agent']}")["name"] == "客服"
+    t.admin.ok("PATCH", "/me", json={"language": "en"})
+    assert t.admin.ok("GET", f"/roles/{t.roles['agent']}")["name"] == "Agent"
+    assert t.admin.ok("GET", "/me")["role"]["name"] == "Administrator"
+
+
+def test_blank_and_null_inputs_rejected(api: Api) -> None:
+    t = api.provision()
+    root = t.admin.ok("GET", "/teams")[0]
+    r = t.admin.post("/teams", json={"name": "   ", "parent_id": root["id"]})
+    assert r.status_code == 422 and r.json()["error"]["fields"][0]["rule"] == "min_length"
+    r = t.admin.post("/teams", json={"name": "a\u0000b", "parent_id": root["id"]})
+    assert r.status_code == 422
+    user, _ = api.add_user(t)
+    r = t.admin.patch(f"/users/{user['id']}", json={"enabled": None, "nickname": None})
+    assert r.status_code == 422
+    assert {f["field"] for f in r.json()["error"]["fields"]} == {"enabled", "nickname"}
+    assert t.admin.ok("PATCH", f"/users/{user['id']}", json={"team_id": None})["team_id"] is None
+    r = t.admin.get("/users", params={"q": "a\u0000b"})
+    assert r.status_code == 422
+    r = t.admin.patch("/tenant", json={"name": "  "})
+    assert r.status_code == 422 and r.json()["error"]["fields"][0]["rule"] == "min_length"

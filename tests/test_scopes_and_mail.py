@@ -40,12 +40,23 @@ def _visible(settings: Settings, user_id: int, data: str) -> set[int] | None:
 def test_team_scope_sees_own_team_and_below(api: Api, settings: Settings) -> None:
     t = api.provision()
     root = t.admin.ok("GET", "/teams")[0]
-    east = t.admin.ok("POST", "/teams", json={"name": "华东", "parent_id": root["id"]})[0]["children"][0]
-    west = t.admin.ok("POST", "/teams", json={"name": "华西", "parent_id": root["id"]})[0]["children"][1]
+    east = t.admin.ok("POST", "/teams", json={"name": "华东", "parent_id": root["id"]})[0][
+        "children"
+    ][0]
+    west = t.admin.ok("POST", "/teams", json={"name": "华西", "parent_id": root["id"]})[0][
+        "children"
+    ][1]
     sh = t.admin.ok("POST", "/teams", json={"name": "上海", "parent_id": east["id"]})
     sh_id = sh[0]["children"][0]["children"][0]["id"]
-    role = t.admin.ok("POST", "/roles", json={"name": "组长", "pages": ["admin.history"],
-                                              "data_scopes": {"history": "team", "customers": "tenant"}})
+    role = t.admin.ok(
+        "POST",
+        "/roles",
+        json={
+            "name": "组长",
+            "pages": ["admin.history"],
+            "data_scopes": {"history": "team", "customers": "tenant"},
+        },
+    )
     lead, _ = api.add_user(t, role_id=role["id"])
     a, _ = api.add_user(t)
     b, _ = api.add_user(t)
@@ -79,8 +90,16 @@ def test_forgot_password_mails_a_working_link(settings: Settings) -> None:
             api = Api(live.base_url)
             t = api.provision()
             email = unique_email("forgot")
-            t.admin.ok("POST", "/users", json={"email": email, "password": PASSWORD, "nickname": "f",
-                                               "role_id": t.roles["agent"]})
+            t.admin.ok(
+                "POST",
+                "/users",
+                json={
+                    "email": email,
+                    "password": PASSWORD,
+                    "nickname": "f",
+                    "role_id": t.roles["agent"],
+                },
+            )
             api.anon.ok("POST", "/auth/password/forgot", json={"email": email})
             deadline = time.monotonic() + 10
             while not received and time.monotonic() < deadline:
@@ -88,8 +107,11 @@ def test_forgot_password_mails_a_working_link(settings: Settings) -> None:
             assert received, "no mail arrived"
             token = re.search(r"reset-password\?token=([A-Za-z0-9_\-]+)", received[0])
             assert token and live.base_url in received[0]
-            api.anon.ok("POST", "/auth/password/reset",
-                        json={"token": token.group(1), "new_password": "Mailed123"})
+            api.anon.ok(
+                "POST",
+                "/auth/password/reset",
+                json={"token": token.group(1), "new_password": "Mailed123"},
+            )
             api.login(email, "Mailed123")
             api.close_all()
         finally:

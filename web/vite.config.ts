@@ -9,6 +9,12 @@ export default defineConfig({
   root: fileURLToPath(new URL('./console', import.meta.url)),
   base: '/',
   plugins: [vue()],
+  define: {
+    // vue-i18n feature flags: Composition API only, no devtools in production.
+    __VUE_I18N_FULL_INSTALL__: true,
+    __VUE_I18N_LEGACY_API__: false,
+    __INTLIFY_PROD_DEVTOOLS__: false,
+  },
   resolve: {
     alias: {
       '@shared': fileURLToPath(new URL('./shared', import.meta.url)),
@@ -36,11 +42,7 @@ export default defineConfig({
       '/api': {
         target: backend,
         ws: true,
-        // The API checks Origin on cookie-authenticated writes: present the backend's own origin.
-        configure: (proxy) => {
-          proxy.on('proxyReq', (req) => req.setHeader('origin', backend))
-          proxy.on('proxyReqWs', (req) => req.setHeader('origin', backend))
-        },
+        // Host is kept (no changeOrigin): the API's Origin check compares Origin with Host.
       },
     },
   },

@@ -29,7 +29,7 @@ let loading: Promise<Me | null> | null = null
 export function ensureMe(): Promise<Me | null> {
   if (session.me) return Promise.resolve(session.me)
   if (!loading) {
-    loading = unwrap(api.GET('/me'))
+    loading = unwrap(api.GET('/api/v1/me'))
       .then((me) => {
         setMe(me)
         return me
@@ -55,9 +55,9 @@ export function setMe(me: Me): void {
 
 export async function loadContext(): Promise<void> {
   const [tenant, catalogue, switches] = await Promise.allSettled([
-    unwrap(api.GET('/tenant')),
-    unwrap(api.GET('/permissions/catalogue')),
-    unwrap(api.GET('/tenant/switches')),
+    unwrap(api.GET('/api/v1/tenant')),
+    unwrap(api.GET('/api/v1/permissions/catalogue')),
+    unwrap(api.GET('/api/v1/tenant/switches')),
   ])
   if (tenant.status === 'fulfilled') setTenant(tenant.value)
   if (catalogue.status === 'fulfilled') session.catalogue = catalogue.value
@@ -70,7 +70,7 @@ export function setTenant(tenant: Tenant): void {
 }
 
 export async function refreshTenant(): Promise<void> {
-  setTenant(await unwrap(api.GET('/tenant')))
+  setTenant(await unwrap(api.GET('/api/v1/tenant')))
 }
 
 export function clearSession(): void {
@@ -92,7 +92,8 @@ export function hasMode(mode: Mode): boolean {
 export function pageTitle(key: string): string {
   const lang = currentLanguage()
   const entry = session.catalogue?.pages.find((p) => p.key === key)
-  if (entry) return lang === 'en' ? entry.en : entry.zh
+  const fromServer = entry?.title[lang] ?? entry?.title['zh-CN']
+  if (fromServer) return fromServer
   const local = PAGE_TITLES[key]
   if (local) return lang === 'en' ? local[1] : local[0]
   return key

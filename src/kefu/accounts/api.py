@@ -45,7 +45,7 @@ from kefu.api.deps import Db, UnitOfWorkRoute, client_ip
 from kefu.core import images, mail
 from kefu.core.config import Settings
 from kefu.core.errors import ApiError
-from kefu.core.schemas import BigInt, PageOut, PageParams
+from kefu.core.schemas import BigInt, PageOut, PageParams, SearchText
 from kefu.roles.models import Role
 
 log = logging.getLogger("kefu.accounts")
@@ -211,7 +211,7 @@ async def mfa_enable(body: MfaCodeIn, principal: SignedIn, db: Db) -> MeOut:
     if not user.totp_secret or user.totp_enabled:
         raise ApiError("mfa_not_setup")
     if not auth_actions.verify_totp(user, user.totp_secret, body.code):
-        raise await auth_actions._fail(db, "mfa_invalid", [("mfa", str(user.id))])
+        raise await auth_actions.fail(db, "mfa_code_wrong", [("mfa", str(user.id))])
     user.totp_enabled = True
     return me_out(principal)
 
@@ -224,7 +224,7 @@ async def mfa_disable(body: MfaCodeIn, principal: SignedIn, db: Db) -> MeOut:
     if not user.totp_enabled or not user.totp_secret:
         raise ApiError("mfa_not_setup")
     if not auth_actions.verify_totp(user, user.totp_secret, body.code):
-        raise await auth_actions._fail(db, "mfa_invalid", [("mfa", str(user.id))])
+        raise await auth_actions.fail(db, "mfa_code_wrong", [("mfa", str(user.id))])
     user.totp_enabled = False
     user.totp_secret = None
     return me_out(principal)
@@ -260,7 +260,7 @@ async def list_users(
     params: Annotated[PageParams, Depends()],
     principal: Principal = ManageAgents,
     q: Annotated[
-        str | None,
+        SearchText | None,
         Query(
             max_length=254,
             description="Exact nickname, email, real name, mobile or employee number",

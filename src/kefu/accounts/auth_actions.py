@@ -40,7 +40,7 @@ class Outcome:
     otpauth_uri: str | None = None
 
 
-async def _fail(db: AsyncSession, code: str, keys: list[tuple[str, str]]) -> ApiError:
+async def fail(db: AsyncSession, code: str, keys: list[tuple[str, str]]) -> ApiError:
     # Counters must survive the error: commit them now (the rollback that follows is a no-op).
     for kind, value in keys:
         await throttle.hit(db, kind, value)
@@ -65,7 +65,7 @@ async def login(
     await throttle.check(db, "acct", email)
     user = await db.scalar(select(User).where(User.email == email))
     if not verify_password(user.password_hash if user else None, password) or user is None:
-        raise await _fail(db, "invalid_credentials", [("acct", email), ("ip", ip)])
+        raise await fail(db, "invalid_credentials", [("acct", email), ("ip", ip)])
     if not user.enabled:
         raise ApiError("account_disabled")
     tenant = await db.get(Tenant, user.tenant_id)
@@ -132,7 +132,7 @@ async def complete_second_factor(
     secret = pending.setup_secret or user.totp_secret or ""
     if not verify_totp(user, secret, code):
         pending.attempts += 1
-        raise await _fail(db, "mfa_invalid", [("mfa", str(user.id)), ("ip", ip)])
+        raise await fail(db, "mfa_invalid", [("mfa", str(user.id)), ("ip", ip)])
     if pending.setup_secret:
         user.totp_secret = pending.setup_secret
         user.totp_enabled = True
@@ -204,7 +204,7 @@ async def change_password(
     db: AsyncSession, user: User, session: AuthSession, old_password: str, new_password: str
 ) -> None:
     if not verify_password(user.password_hash, old_password):
-        raise await _fail(db, "wrong_password", [("acct", user.email)])
+        raise await fail(db, "wrong_password", [("acct", user.email)])
     user.password_hash = hash_password(new_password)
     user.updated_at = clock.now()
     await revoke_sessions(db, user, keep_session_id=session.id)

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
-from kefu.core.schemas import Email, Line30, Mobile, Model, Name30, Text500
+from kefu.core.schemas import Email, Line30, Mobile, Model, Name30, PatchModel, Text500
 
 AgentType = Literal["online", "ticket", "call_center", "omni"]
 LanguageCode = Literal["zh-CN", "en"]
@@ -122,7 +122,9 @@ class MfaSetupOut(BaseModel):
     otpauth_uri: str
 
 
-class MePatch(Model):
+class MePatch(PatchModel):
+    nullable_fields = frozenset({"employee_number"})
+
     nickname: Name30 | None = None
     real_name: Line30 | None = None
     employee_number: EmployeeNumber | None = None
@@ -168,7 +170,9 @@ class UserCreate(Model):
     language: LanguageCode = "zh-CN"
 
 
-class UserPatch(Model):
+class UserPatch(PatchModel):
+    nullable_fields = frozenset({"employee_number", "team_id"})
+
     email: Email | None = None
     password: Password | None = None
     nickname: Name30 | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -16,9 +17,24 @@ from kefu.core.config import Settings, get_settings
 from kefu.core.db import make_engine, make_sessionmaker
 from kefu.core.errors import ApiError, install_error_handlers
 from kefu.core.i18n import from_accept_language, set_language
+from kefu.core.schemas import ErrorOut
 from kefu.events.bus import EventBus
 
 API_PREFIX = "/api/v1"
+
+# Documented on every route: all errors share one shape (see kefu.core.errors).
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": text}
+    for status, text in (
+        (400, "Bad request"),
+        (401, "Not signed in (code `unauthenticated`) or bad credentials"),
+        (403, "Signed in but not allowed (code `forbidden`)"),
+        (404, "Unknown id, or an id of another tenant (code `not_found`)"),
+        (409, "Conflicts with current state (e.g. `seats_exceeded`, `email_taken`)"),
+        (422, "Invalid input (code `validation_error`, with `fields`)"),
+        (429, "Too many attempts (code `too_many_attempts`)"),
+    )
+}
 
 
 def build_api_router() -> APIRouter:
@@ -50,7 +66,7 @@ def build_api_router() -> APIRouter:
         audit_router,
         platform_router,
     ):
-        api.include_router(r)
+        api.include_router(r, responses=ERROR_RESPONSES)
     api.include_router(ws_router)
     return api
 

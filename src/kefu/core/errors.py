@@ -18,6 +18,11 @@ CODES: dict[str, tuple[int, str, str]] = {
     "unauthenticated": (401, "请先登录", "Please sign in first"),
     "invalid_credentials": (401, "邮箱或密码错误", "Wrong email or password"),
     "mfa_invalid": (401, "验证码错误或已过期", "The verification code is wrong or expired"),
+    "mfa_code_wrong": (
+        422,
+        "验证码错误，请输入验证器中当前的 6 位数字",
+        "Wrong code; enter the current 6 digits from your authenticator",
+    ),
     "mfa_token_invalid": (
         401,
         "登录步骤已过期，请重新输入密码",

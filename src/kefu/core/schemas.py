@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 from fastapi import Query
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
 T = TypeVar("T")
 
@@ -79,12 +87,27 @@ Line300 = Annotated[
 Text500 = Annotated[str, StringConstraints(max_length=500), AfterValidator(_no_control)]
 Text1000 = Annotated[str, StringConstraints(max_length=1000), AfterValidator(_no_control)]
 Text2000 = Annotated[str, StringConstraints(max_length=2000), AfterValidator(_no_control)]
+# Names: one trimmed line that is not empty after trimming.
 Name30 = Annotated[
     str,
     StringConstraints(min_length=1, max_length=30, strip_whitespace=True),
     AfterValidator(_no_control),
     AfterValidator(_single_line),
 ]
+Name50 = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=50, strip_whitespace=True),
+    AfterValidator(_no_control),
+    AfterValidator(_single_line),
+]
+Name100 = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=100, strip_whitespace=True),
+    AfterValidator(_no_control),
+    AfterValidator(_single_line),
+]
+# Free-text search terms in query strings.
+SearchText = Annotated[str, StringConstraints(max_length=254), AfterValidator(_no_control)]
 
 
 def _email(value: str) -> str:
@@ -120,6 +143,33 @@ class Model(BaseModel):
     """Request bodies refuse unknown fields, so a typo is an error rather than a silent no-op."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class PatchModel(Model):
+    """Partial updates: omitted fields stay; null is refused unless the field allows it."""
+
+    nullable_fields: ClassVar[frozenset[str]] = frozenset()
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_null(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None and info.field_name not in cls.nullable_fields:
+            raise ValueError(
+                "not_null|不能为 null（不修改请省略）|must not be null; omit it to keep it"
+            )
+        return value
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    fields: list[dict[str, str]] | None = None
+
+
+class ErrorOut(BaseModel):
+    """Every error answer: a stable code and a message in the caller's language."""
+
+    error: ErrorDetail
 
 
 class PageOut(BaseModel, Generic[T]):

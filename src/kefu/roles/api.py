@@ -42,7 +42,7 @@ async def _out(db: AsyncSession, role: Role) -> RoleOut:
     count = await db.scalar(select(func.count()).select_from(User).where(User.role_id == role.id))
     return RoleOut(
         id=role.id,
-        name=role.name,
+        name=role.display_name,
         builtin=role.builtin,
         pages=sorted(role_pages(role)),
         data_scopes=role.data_scopes,

@@ -25,3 +25,14 @@ class Role(IdMixin, Base):
     require_mfa: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    @property
+    def display_name(self) -> str:
+        """Built-in roles are named in the reader's language; custom roles as their admin wrote."""
+        from kefu.core.i18n import pick
+
+        if self.builtin == "admin":
+            return pick("管理员", "Administrator")
+        if self.builtin == "agent":
+            return pick("客服", "Agent")
+        return self.name

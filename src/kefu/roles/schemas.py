@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from kefu.core.schemas import Model, Name30
+from kefu.core.schemas import Model, Name30, PatchModel
 
 Scope = Literal["tenant", "skill_group", "team"]
 PageKey = Annotated[str, Field(max_length=60, pattern=r"^(agent|admin)\.[a-z_.]{1,50}$")]
@@ -38,7 +38,7 @@ class RoleCreate(Model):
     require_mfa: bool = False
 
 
-class RolePatch(Model):
+class RolePatch(PatchModel):
     name: Name30 | None = None
     pages: Annotated[list[PageKey], Field(max_length=200)] | None = None
     data_scopes: DataScopes | None = None

@@ -15,9 +15,10 @@ from kefu.api.deps import Db, UnitOfWorkRoute, client_ip
 from kefu.audit.actions import record
 from kefu.core import clock
 from kefu.core.errors import ApiError
+from kefu.roles.models import Role
 from kefu.teams.models import Team
 from kefu.teams.repo import all_teams, descendants
-from kefu.teams.schemas import TeamCreate, TeamMembersIn, TeamOut, TeamPatch
+from kefu.teams.schemas import TeamCreate, TeamMembersIn, TeamOut, TeamPatch, TeamPersonOut
 
 router = APIRouter(prefix="/teams", tags=["teams"], route_class=UnitOfWorkRoute)
 ManageTeams = require_page("admin.members.teams")
@@ -80,6 +81,30 @@ async def _tree(db: AsyncSession, tenant_id: int) -> list[TeamOut]:
 @router.get("", summary="The team tree, Headquarters at the root")
 async def list_teams(db: Db, principal: Principal = ManageTeams) -> list[TeamOut]:
     return await _tree(db, principal.tenant_id)
+
+
+@router.get("/people", summary="Everyone who can be a team member, with their current team")
+async def team_people(db: Db, principal: Principal = ManageTeams) -> list[TeamPersonOut]:
+    rows = (
+        await db.execute(
+            select(User, Role)
+            .join(Role, Role.id == User.role_id)
+            .where(User.tenant_id == principal.tenant_id)
+            .order_by(User.nickname, User.id)
+        )
+    ).all()
+    return [
+        TeamPersonOut(
+            id=u.id,
+            nickname=u.nickname,
+            real_name=u.real_name,
+            email=u.email,
+            role_name=r.display_name,
+            enabled=u.enabled,
+            team_id=u.team_id,
+        )
+        for u, r in rows
+    ]
 
 
 @router.post("", status_code=201, summary="Add a sub-team")

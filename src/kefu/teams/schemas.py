@@ -6,9 +6,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from kefu.core.schemas import Model
+from kefu.core.schemas import Model, Name50, PatchModel
 
-TeamName = Annotated[str, Field(min_length=1, max_length=50)]
+TeamName = Name50
 Id = Annotated[int, Field(ge=1, le=2**53)]
 
 
@@ -26,10 +26,22 @@ class TeamCreate(Model):
     parent_id: Id
 
 
-class TeamPatch(Model):
+class TeamPatch(PatchModel):
     name: TeamName | None = None
     parent_id: Id | None = None
 
 
 class TeamMembersIn(Model):
     user_ids: Annotated[list[Id], Field(max_length=5000)]
+
+
+class TeamPersonOut(BaseModel):
+    """Who can be put in a team: enough to pick people without the Agents page permission."""
+
+    id: int
+    nickname: str
+    real_name: str
+    email: str
+    role_name: str
+    enabled: bool
+    team_id: int | None

@@ -9,7 +9,7 @@ from zoneinfo import available_timezones
 
 from pydantic import AfterValidator, BaseModel, Field
 
-from kefu.core.schemas import Email, Line100, Line200, Mobile, Model, Text500
+from kefu.core.schemas import Email, Line200, Mobile, Model, Name100, PatchModel, Text500
 
 
 @lru_cache(maxsize=1)
@@ -24,7 +24,6 @@ def _zone(value: str) -> str:
 
 
 TimeZone = Annotated[str, Field(max_length=64), AfterValidator(_zone)]
-EnterpriseName = Annotated[str, Field(min_length=1, max_length=100)]
 Seats = Annotated[int, Field(ge=1, le=100_000)]
 
 
@@ -43,8 +42,8 @@ class TenantOut(BaseModel):
     created_at: datetime
 
 
-class TenantPatch(Model):
-    name: Annotated[Line100, Field(min_length=1)] | None = None
+class TenantPatch(PatchModel):
+    name: Name100 | None = None
     phone: Mobile | None = None
     address: Line200 | None = None
     remark: Text500 | None = None
@@ -55,12 +54,12 @@ class SwitchesOut(BaseModel):
     agent_custom_max_concurrent: bool
 
 
-class SwitchesPatch(Model):
+class SwitchesPatch(PatchModel):
     agent_custom_max_concurrent: bool | None = None
 
 
 class ProvisionIn(Model):
-    name: Annotated[Line100, Field(min_length=1)]
+    name: Name100
     admin_email: Email
     seats: Seats = 5
     expires_at: datetime | None = None
@@ -85,7 +84,9 @@ class PlatformTenantOut(BaseModel):
     created_at: datetime
 
 
-class PlatformTenantPatch(Model):
+class PlatformTenantPatch(PatchModel):
+    nullable_fields = frozenset({"expires_at"})
+
     seats: Seats | None = None
     expires_at: datetime | None = None
     max_concurrent_ceiling: Annotated[int, Field(ge=100, le=200)] | None = None

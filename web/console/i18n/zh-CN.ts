@@ -84,6 +84,7 @@ const zhCN = {
     expand: '展开菜单',
     loggedOut: '已退出登录',
     sessionExpired: '登录已失效，请重新登录',
+    reloginRequired: '你的角色或权限已被管理员调整，重新登录后生效。',
     group: {
       agent: '客服模式',
       setup: '设置',
@@ -115,6 +116,7 @@ const zhCN = {
     role: '角色',
     agentType: '客服类型',
     maxConcurrent: '最大接待数',
+    maxConcurrentShort: '最大接待数',
     enabled: '启用',
     createdAt: '创建时间',
     team: '所属团队',

@@ -5,6 +5,8 @@ import type { ApiErrorBody, ApiErrorField } from './types'
 
 export const API_BASE = '/api/v1'
 
+// The generated paths already start with /api/v1.
+
 export class ApiError extends Error {
   readonly status: number
   readonly code: string
@@ -37,22 +39,34 @@ export function setUnauthenticatedHandler(fn: () => void): void {
   onUnauthenticated = fn
 }
 
-const AUTH_FREE = ['/auth/login', '/auth/login/mfa', '/auth/password/forgot', '/auth/password/reset', '/auth/logout']
+const AUTH_FREE = ['/auth/login', '/auth/login/mfa', '/auth/password/forgot', '/auth/password/reset', '/auth/logout'].map(
+  (p) => API_BASE + p,
+)
+
+async function errorCodeOf(response: Response): Promise<string | undefined> {
+  try {
+    const body = (await response.clone().json()) as Partial<ApiErrorBody>
+    return body.error?.code
+  } catch {
+    return undefined
+  }
+}
 
 const middleware: Middleware = {
   onRequest({ request }) {
     request.headers.set('Accept-Language', languageOf())
     return request
   },
-  onResponse({ response, schemaPath }) {
+  async onResponse({ response, schemaPath }) {
     if (response.status === 401 && !AUTH_FREE.includes(schemaPath) && onUnauthenticated) {
-      onUnauthenticated()
+      // Only a lost session signs the user out; a wrong 2FA code is a 401 too (mfa_invalid).
+      if ((await errorCodeOf(response)) === 'unauthenticated') onUnauthenticated()
     }
     return response
   },
 }
 
-export const api = createClient<paths>({ baseUrl: API_BASE, credentials: 'same-origin' })
+export const api = createClient<paths>({ baseUrl: '', credentials: 'same-origin' })
 api.use(middleware)
 
 function toApiError(status: number, body: unknown, fallback: string): ApiError {
@@ -100,7 +114,9 @@ export async function uploadFile<T>(path: string, file: File): Promise<T> {
   const text = await response.text()
   const body: unknown = text ? JSON.parse(text) : undefined
   if (!response.ok) {
-    if (response.status === 401 && onUnauthenticated) onUnauthenticated()
+    if (response.status === 401 && onUnauthenticated && (body as Partial<ApiErrorBody>)?.error?.code === 'unauthenticated') {
+      onUnauthenticated()
+    }
     throw toApiError(response.status, body, `HTTP ${response.status}`)
   }
   return body as T

@@ -1,0 +1,377 @@
+"""Another tenant's ID answers exactly like an unknown ID (docs/api.md, "Tenancy").
+
+The routes come from the live OpenAPI document, so a new route with an id in its path, query or
+body is probed automatically -- or fails here until someone says how to make that object.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from tests.helpers import PASSWORD, PLATFORM_KEY, Api, Tenant, unique_email
+from tests.route_walk import (
+    UNKNOWN_ID,
+    Operation,
+    body_id_fields,
+    describe,
+    error_code,
+    openapi,
+    operations,
+)
+
+_names = itertools.count(1)
+
+
+def _name(prefix: str) -> str:
+    return f"{prefix}-{next(_names)}"
+
+
+# --- objects in a tenant, made through the API ------------------------------------------------
+
+
+def _root_team(t: Tenant) -> int:
+    tree = t.admin.ok("GET", "/teams")
+    (root,) = [n for n in tree if n["is_root"]]
+    return int(root["id"])
+
+
+def _find_team(tree: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
+    for node in tree:
+        if node["name"] == name:
+            return node
+        found = _find_team(node["children"], name)
+        if found is not None:
+            return found
+    return None
+
+
+def make_user(t: Tenant, **fields: Any) -> int:
+    email = unique_email("xt")
+    body = {"email": email, "password": PASSWORD, "nickname": email[:20],
+            "role_id": t.roles["agent"], **fields}
+    return int(t.admin.ok("POST", "/users", json=body)["id"])
+
+
+def make_role(t: Tenant) -> int:
+    role = t.admin.ok("POST", "/roles", json={"name": _name("role"), "pages": ["agent.sessions"]})
+    return int(role["id"])
+
+
+def make_team(t: Tenant) -> int:
+    """A sub-team of Headquarters with one member, so emptying it would show."""
+    name = _name("team")
+    tree = t.admin.ok("POST", "/teams", json={"name": name, "parent_id": _root_team(t)})
+    team = _find_team(tree, name)
+    assert team is not None, tree
+    make_user(t, team_id=team["id"])
+    return int(team["id"])
+
+
+# Path/query parameter name -> a factory that makes such an object in a tenant and returns its id.
+# A route whose id parameter is not here fails the test: add a factory, don't skip the route.
+FACTORIES: dict[str, Callable[[Tenant], int]] = {
+    "user_id": make_user,
+    "role_id": make_role,
+    "team_id": make_team,
+}
+
+
+def _read(t: Tenant, url: str) -> Any:
+    r = t.admin.get(url)
+    return (r.status_code, _json(r))
+
+
+def _read_team(t: Tenant, team_id: int) -> Any:
+    def find(nodes: list[dict[str, Any]]) -> Any:
+        for n in nodes:
+            if n["id"] == team_id:
+                return n
+            hit = find(n["children"])
+            if hit is not None:
+                return hit
+        return None
+
+    return find(t.admin.ok("GET", "/teams"))
+
+
+# How the owner reads the object back (to prove it is unchanged).
+READERS: dict[str, Callable[[Tenant, int], Any]] = {
+    "user_id": lambda t, i: _read(t, f"/users/{i}"),
+    "role_id": lambda t, i: _read(t, f"/roles/{i}"),
+    "team_id": _read_team,
+}
+
+# Minimal valid bodies for routes with an id in the path, keyed by operation. They really change
+# something, so a leak would show in the owner's data. A missing entry fails the test.
+PATH_ID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("PATCH", "/users/{user_id}"): {"nickname": "renamed by A", "password": "Changed-by-A-1"},
+    ("PATCH", "/roles/{role_id}"): {"name": "renamed by A", "pages": ["admin.settings.audit"]},
+    ("PATCH", "/teams/{team_id}"): {"name": "renamed by A"},
+    ("PUT", "/teams/{team_id}/members"): {"user_ids": []},
+}
+
+
+def snapshot(t: Tenant) -> dict[str, Any]:
+    """What the tenant's admin sees of their tenant; nothing another tenant does may change it."""
+    return {
+        "users": t.admin.ok("GET", "/users", params={"page_size": 100, "sort": "created_at"}),
+        "roles": t.admin.ok("GET", "/roles"),
+        "teams": t.admin.ok("GET", "/teams"),
+        "tenant": t.admin.ok("GET", "/tenant"),
+        "switches": t.admin.ok("GET", "/tenant/switches"),
+        "audit_total": t.admin.ok("GET", "/audit-logs", params={"page_size": 1})["total"],
+    }
+
+
+def _json(r: httpx.Response) -> Any:
+    try:
+        return r.json()
+    except ValueError:
+        return r.content
+
+
+def _same_answer(label: str, r_other: httpx.Response, r_unknown: httpx.Response,
+                 expect_status: int = 404, expect_code: str = "not_found") -> list[str]:
+    problems = []
+    if r_unknown.status_code != expect_status or error_code(r_unknown) != expect_code:
+        problems.append(f"{label}: unknown id -> {describe(r_unknown)}; expected {expect_status} "
+                        f"{expect_code}")
+    if r_other.status_code != r_unknown.status_code or _json(r_other) != _json(r_unknown):
+        problems.append(f"{label}: other tenant's id -> {describe(r_other)}, but unknown id -> "
+                        f"{describe(r_unknown)}; the answers must be identical")
+    return problems
+
+
+def _provision_pair(api: Api) -> tuple[Tenant, Tenant]:
+    return api.provision("Tenant A", seats=100), api.provision("Tenant B", seats=100)
+
+
+# --- path ids -----------------------------------------------------------------------------------
+
+
+def test_path_ids_of_another_tenant_answer_like_unknown_ids(api: Api, raw: httpx.Client) -> None:
+    ops = [op for op in operations(openapi(raw)) if op.id_path_params and not op.is_platform]
+    assert ops, "the OpenAPI document lists no tenant routes with an id in the path"
+
+    missing = []
+    for op in ops:
+        missing += [f"{op}: no factory for path parameter {{{p}}} -- add one to FACTORIES "
+                    f"(and READERS)" for p in op.id_path_params if p not in FACTORIES]
+        if "application/json" in op.body_media and op.key not in PATH_ID_BODIES:
+            missing.append(f"{op}: no minimal body -- add one to PATH_ID_BODIES")
+        other_media = set(op.body_media) - {"application/json"}
+        if other_media:
+            missing.append(f"{op}: body media {sorted(other_media)} not supported by this test")
+    assert not missing, "\n".join(missing)
+    stale = sorted(set(PATH_ID_BODIES) - {op.key for op in ops})
+    assert not stale, f"PATH_ID_BODIES lists operations that no longer exist: {stale}"
+
+    a, b = _provision_pair(api)
+    problems: list[str] = []
+    for op in ops:
+        for param in op.id_path_params:
+            # Every other id in the path is A's own object, so only `param` is foreign.
+            own = {q: FACTORIES[q](a) for q in op.id_path_params if q != param}
+            b_id = FACTORIES[param](b)
+            before, obj_before = snapshot(b), READERS[param](b, b_id)
+            kw: dict[str, Any] = {}
+            if op.key in PATH_ID_BODIES:
+                kw["json"] = PATH_ID_BODIES[op.key]
+            label = f"{op} with {{{param}}}"
+            r_other = a.admin.request(op.method, op.url(**own, **{param: b_id}), **kw)
+            r_unknown = a.admin.request(op.method, op.url(**own, **{param: UNKNOWN_ID}), **kw)
+            problems += _same_answer(label, r_other, r_unknown)
+            if READERS[param](b, b_id) != obj_before:
+                problems.append(f"{label}: tenant B's object {b_id} changed: "
+                                f"{obj_before} -> {READERS[param](b, b_id)}")
+            if snapshot(b) != before:
+                problems.append(f"{label}: tenant B's data changed")
+    assert not problems, "\n".join(problems)
+
+
+# --- query ids ----------------------------------------------------------------------------------
+
+# (method, path, query parameter) -> which kind of object it names; None = not tenant-scoped.
+QUERY_IDS: dict[tuple[str, str, str], str | None] = {
+    ("GET", "/users", "team_id"): "team_id",
+    ("GET", "/users", "role_id"): "role_id",
+    # Public by design: the visitor widget loads any tenant's logo by tenant id, signed in or not.
+    ("GET", "/tenant/logo", "tenant_id"): None,
+}
+
+
+def test_query_ids_of_another_tenant_answer_like_unknown_ids(api: Api, raw: httpx.Client) -> None:
+    cases = [(op, name) for op in operations(openapi(raw)) for name in op.id_query_params]
+    missing = [f"{op}: query parameter {name!r} is not in QUERY_IDS -- say which object it names"
+               for op, name in cases if (op.method, op.path, name) not in QUERY_IDS]
+    assert not missing, "\n".join(missing)
+    listed = {(op.method, op.path, name) for op, name in cases}
+    stale = [k for k in QUERY_IDS if k not in listed]
+    assert not stale, f"QUERY_IDS lists parameters that no longer exist: {stale}"
+
+    a, b = _provision_pair(api)
+    # One user of B who is in B's sub-team and holds B's custom role: a leaky filter returns them.
+    b_role, b_team = make_role(b), make_team(b)
+    b_user = b.admin.ok("GET", f"/users/{make_user(b, role_id=b_role, team_id=b_team)}")
+    b_ids = {"role_id": b_role, "team_id": b_team, "user_id": b_user["id"]}
+
+    problems: list[str] = []
+    for op, name in cases:
+        kind = QUERY_IDS[(op.method, op.path, name)]
+        if kind is None:
+            continue
+        label = f"{op}?{name}="
+        r_other = a.admin.request(op.method, op.path, params={name: b_ids[kind]})
+        r_unknown = a.admin.request(op.method, op.path, params={name: UNKNOWN_ID})
+        if r_unknown.status_code >= 500:
+            problems.append(f"{label}: unknown id -> {describe(r_unknown)}")
+        if r_other.status_code != r_unknown.status_code or _json(r_other) != _json(r_unknown):
+            problems.append(f"{label}: other tenant's id -> {describe(r_other)}, but unknown id -> "
+                            f"{describe(r_unknown)}")
+        if b_user["email"] in r_other.text:
+            problems.append(f"{label}: the answer reveals tenant B's user {b_user['email']}")
+    assert not problems, "\n".join(problems)
+
+
+# --- ids inside request bodies -----------------------------------------------------------------
+
+# (method, path, body field) -> (kind of object the field names, builder of (path values, body)
+# from A's own objects and the id under test). A missing entry fails the test.
+BodyBuilder = Callable[[dict[str, int], Any], tuple[dict[str, int], dict[str, Any]]]
+
+
+def _new_user_body(**extra: Any) -> dict[str, Any]:
+    return {"email": "probe-body-id@example.test", "password": PASSWORD, "nickname": "probe",
+            **extra}
+
+
+BODY_IDS: dict[tuple[str, str, str], tuple[str, BodyBuilder]] = {
+    ("POST", "/users", "role_id"): ("role_id", lambda own, v: ({}, _new_user_body(role_id=v))),
+    ("POST", "/users", "team_id"): (
+        "team_id", lambda own, v: ({}, _new_user_body(role_id=own["agent_role"], team_id=v))),
+    ("PATCH", "/users/{user_id}", "role_id"): (
+        "role_id", lambda own, v: ({"user_id": own["user_id"]}, {"role_id": v})),
+    ("PATCH", "/users/{user_id}", "team_id"): (
+        "team_id", lambda own, v: ({"user_id": own["user_id"]}, {"team_id": v})),
+    ("POST", "/teams", "parent_id"): (
+        "team_id", lambda own, v: ({}, {"name": "probe team", "parent_id": v})),
+    ("PATCH", "/teams/{team_id}", "parent_id"): (
+        "team_id", lambda own, v: ({"team_id": own["team_id"]}, {"parent_id": v})),
+    ("PUT", "/teams/{team_id}/members", "user_ids"): (
+        "user_id", lambda own, v: ({"team_id": own["team_id"]}, {"user_ids": [v]})),
+}
+
+
+def test_body_ids_of_another_tenant_answer_like_unknown_ids(api: Api, raw: httpx.Client) -> None:
+    doc = openapi(raw)
+    cases = [(op, f) for op in operations(doc) for f in body_id_fields(doc, op)]
+    missing = [f"{op}: body field {f!r} names an id but is not in BODY_IDS -- add a case"
+               for op, f in cases if (op.method, op.path, f) not in BODY_IDS]
+    assert not missing, "\n".join(missing)
+    stale = [k for k in BODY_IDS if k not in {(op.method, op.path, f) for op, f in cases}]
+    assert not stale, f"BODY_IDS lists body fields that no longer exist: {stale}"
+
+    a, b = _provision_pair(api)
+    own = {"user_id": make_user(a), "team_id": make_team(a), "role_id": make_role(a),
+           "agent_role": a.roles["agent"]}
+    problems: list[str] = []
+    for op, field in cases:
+        kind, build = BODY_IDS[(op.method, op.path, field)]
+        b_id = FACTORIES[kind](b)
+        before_a, before_b = snapshot(a), snapshot(b)
+        path_other, body_other = build(own, b_id)
+        path_unknown, body_unknown = build(own, UNKNOWN_ID)
+        label = f"{op} body {field}"
+        r_other = a.admin.request(op.method, op.url(**path_other), json=body_other)
+        r_unknown = a.admin.request(op.method, op.url(**path_unknown), json=body_unknown)
+        problems += _same_answer(label, r_other, r_unknown)
+        if snapshot(b) != before_b:
+            problems.append(f"{label}: tenant B's data changed")
+        if snapshot(a) != before_a:
+            problems.append(f"{label}: tenant A's data changed though the request was refused")
+    assert not problems, "\n".join(problems)
+
+
+def test_tenant_id_in_a_body_is_never_trusted(api: Api, raw: httpx.Client) -> None:
+    a, b = _provision_pair(api)
+    before_a, before_b = snapshot(a), snapshot(b)
+
+    # POST /users, otherwise valid, naming tenant B: refused as an unknown field; nothing created.
+    email = unique_email("smuggled")
+    r = a.admin.post("/users", json={"email": email, "password": PASSWORD, "nickname": "smuggled",
+                                     "role_id": b.roles["agent"], "tenant_id": b.id})
+    assert r.status_code == 422, describe(r)
+    assert {"field": "tenant_id", "rule": "unknown"} in [
+        {k: f[k] for k in ("field", "rule")} for f in r.json()["error"]["fields"]], r.text
+    r = a.admin.post("/users", json={"email": email, "password": PASSWORD, "nickname": "smuggled",
+                                     "role_id": a.roles["agent"], "tenant_id": b.id})
+    assert r.status_code == 422, describe(r)
+    for t in (a, b):
+        assert t.admin.ok("GET", "/users", params={"q": email})["total"] == 0
+    assert snapshot(a) == before_a and snapshot(b) == before_b
+
+    # Every JSON body refuses a tenant_id (bodies forbid unknown fields). Multipart uploads have
+    # no JSON body; their form carries only the file.
+    problems = []
+    for op in operations(openapi(raw)):
+        if "application/json" not in op.body_media:
+            continue
+        values = {p: UNKNOWN_ID for p in op.path_params}
+        headers = {"X-Kefu-Platform-Key": PLATFORM_KEY} if op.is_platform else {}
+        r = a.admin.request(op.method, op.url(**values), json={"tenant_id": b.id}, headers=headers)
+        fields = r.json().get("error", {}).get("fields", []) if r.status_code == 422 else []
+        if not any(f.get("field") == "tenant_id" and f.get("rule") == "unknown" for f in fields):
+            problems.append(f"{op}: a body with tenant_id -> {describe(r)}; expected 422 with "
+                            f"tenant_id rejected as an unknown field")
+    assert not problems, "\n".join(problems)
+    assert snapshot(a) == before_a and snapshot(b) == before_b
+
+
+# --- platform routes: not tenant-scoped, key-protected -------------------------------------
+
+PLATFORM_BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("PATCH", "/platform/tenants/{tenant_id}"): {"seats": 100},
+}
+KEY = {"X-Kefu-Platform-Key": PLATFORM_KEY}
+
+
+def test_platform_routes_with_ids(api: Api, raw: httpx.Client) -> None:
+    ops: list[Operation] = [op for op in operations(openapi(raw))
+                            if op.is_platform and op.path_params]
+    assert ops, "no platform routes with a path id"
+    missing = [f"{op}: platform path parameter {{{p}}} is not tenant_id -- extend this test"
+               for op in ops for p in op.path_params if p != "tenant_id"]
+    missing += [f"{op}: no body in PLATFORM_BODIES" for op in ops
+                if op.body_media and op.key not in PLATFORM_BODIES]
+    assert not missing, "\n".join(missing)
+
+    a, b = _provision_pair(api)
+    problems: list[str] = []
+    for op in ops:
+        kw: dict[str, Any] = {"json": PLATFORM_BODIES[op.key]} if op.key in PLATFORM_BODIES else {}
+        # With the right key: an unknown tenant is simply not found.
+        r = raw.request(op.method, op.url(tenant_id=UNKNOWN_ID), headers=KEY, **kw)
+        if r.status_code != 404 or error_code(r) != "not_found":
+            problems.append(f"{op} with the key, unknown tenant -> {describe(r)}; expected 404")
+        if op.method == "GET":
+            r = raw.request(op.method, op.url(tenant_id=b.id), headers=KEY)
+            if r.status_code != 200 or r.json().get("id") != b.id:
+                problems.append(f"{op} with the key, existing tenant -> {describe(r)}")
+        # A tenant admin's session is no platform key, and a wrong key is no key: both refused
+        # the same way whether or not the tenant exists.
+        for label, client, headers in (
+            ("A's admin session", a.admin, {}),
+            ("wrong key", raw, {"X-Kefu-Platform-Key": "wrong-" + PLATFORM_KEY}),
+            ("no key", raw, {}),
+        ):
+            before = snapshot(b)
+            r_b = client.request(op.method, op.url(tenant_id=b.id), headers=headers, **kw)
+            r_u = client.request(op.method, op.url(tenant_id=UNKNOWN_ID), headers=headers, **kw)
+            problems += _same_answer(f"{op} ({label})", r_b, r_u, 401, "platform_key_invalid")
+            if snapshot(b) != before:
+                problems.append(f"{op} ({label}): tenant B changed")
+    assert not problems, "\n".join(problems)
