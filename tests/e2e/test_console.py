@@ -198,3 +198,20 @@ def test_language_switch_is_saved_per_user(new_page, tenant: Tenant) -> None:  #
     other.get_by_role("button", name="Change language").click()
     other.get_by_role("menuitem", name="简体中文").click()
     expect(other.get_by_role("radio", name="管理员模式")).to_be_attached()
+
+
+def test_role_change_and_disable_reach_an_open_console(
+    page: Page, server: Server, tenant: Tenant
+) -> None:
+    """Over the WebSocket: a promoted agent is told to sign in again; disabled, signed out."""
+    admin = ApiClient(server.base_url, tenant.email, tenant.password)
+    email = f"ws-{uuid.uuid4().hex[:8]}@example.com"
+    agent = admin.create_agent(email, "实时客服")
+    login(page, email, "Agent1234x")
+    expect(page).to_have_url(re.compile(r"/agent/"))
+    admin_role = next(r["id"] for r in admin.http.get("/roles").json() if r["builtin"] == "admin")
+    promoted = admin.http.patch(f"/users/{agent['id']}", json={"role_id": admin_role})
+    assert promoted.status_code == 200
+    expect(page.get_by_text("重新登录后生效").first).to_be_visible(timeout=10_000)
+    assert admin.http.patch(f"/users/{agent['id']}", json={"enabled": False}).status_code == 200
+    expect(page).to_have_url(re.compile(r"/login"), timeout=10_000)
