@@ -39,4 +39,6 @@ else
 fi
 
 echo "==> building the web apps"
-(cd web && { [ -d node_modules ] && npm ls --depth=0 >/dev/null 2>&1 || npm ci --no-audit --no-fund; } && npm run build)
+# `npm install` (not `npm ci`): with this registry setup npm 11 writes lock files that `npm ci`
+# rejects as out of sync (optional platform packages lack versions); install still honours the lock.
+(cd web && npm install --no-audit --no-fund && npm run build)
