@@ -27,3 +27,17 @@ def test_console_shell_served_for_app_paths(api: Api) -> None:
 
     r = httpx.get(api.base_url + "/admin/members/agents")
     assert r.status_code == 200 and "text/html" in r.headers["content-type"]
+
+
+def test_web_client_schema_matches_the_server() -> None:
+    """The console's generated API types come from web/shared/api/openapi.json: keep it current."""
+    import json
+    from pathlib import Path
+
+    from kefu.api.app import create_app
+
+    path = Path(__file__).parent.parent / "web/shared/api/openapi.json"
+    committed = json.loads(path.read_text())
+    assert committed == json.loads(json.dumps(create_app().openapi())), (
+        "run: kefu openapi > web/shared/api/openapi.json && (cd web && npm run gen:api)"
+    )
