@@ -215,3 +215,40 @@ def test_role_change_and_disable_reach_an_open_console(
     expect(page.get_by_text("重新登录后生效").first).to_be_visible(timeout=10_000)
     assert admin.http.patch(f"/users/{agent['id']}", json={"enabled": False}).status_code == 200
     expect(page).to_have_url(re.compile(r"/login"), timeout=10_000)
+
+
+def test_logo_and_avatar_uploads(page: Page, server: Server, tenant: Tenant, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Enterprise logo and personal avatar through the real file inputs, checked by the server."""
+    import io
+
+    from PIL import Image
+
+    png = tmp_path / "logo.png"
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 40), (10, 120, 200)).save(buf, "PNG")
+    png.write_bytes(buf.getvalue())
+    fake = tmp_path / "fake.png"
+    fake.write_bytes(b"not really a png")
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\x89PNG" + b"0" * (2 * 1024 * 1024 + 10))
+
+    login(page, tenant.email, tenant.password)
+    page.goto("/admin/settings/enterprise")
+    upload = page.locator('input[type="file"]')
+    upload.set_input_files(str(big))
+    expect(page.get_by_text("图片不能超过 2 MB")).to_be_visible()
+    upload.set_input_files(str(fake))  # right type and size: only the server can tell
+    expect(page.get_by_text("仅支持 PNG/GIF/JPG 格式的图片")).to_be_visible()
+    upload.set_input_files(str(png))
+    expect(page.get_by_text("Logo 已更新")).to_be_visible()
+    api = ApiClient(server.base_url, tenant.email, tenant.password)
+    logo_url = api.http.get("/tenant").json()["logo_url"]
+    logo = api.http.get(logo_url.replace("/api/v1", ""))
+    assert logo.headers["content-type"] == "image/png" and logo.content == buf.getvalue()
+
+    page.goto("/admin/personal")
+    page.locator('input[type="file"]').set_input_files(str(png))
+    expect(page.get_by_text("已保存").first).to_be_visible()
+    me = api.http.get("/me").json()
+    avatar = api.http.get(me["avatar_url"].replace("/api/v1", ""))
+    assert avatar.headers["content-type"] == "image/png"
