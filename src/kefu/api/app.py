@@ -84,6 +84,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="Kefu API",
         version=__version__,
+        description=(
+            "Kefu's HTTP API. Errors are always `{\"error\": {\"code\", \"message\"}}` in "
+            "the caller's language. Realtime events use one WebSocket per client at "
+            "`/api/v1/ws` (cookie or `?token=`), described in docs/protocol.md."
+        ),
         openapi_url=f"{API_PREFIX}/openapi.json",
         docs_url=f"{API_PREFIX}/docs",
         redoc_url=None,
