@@ -112,6 +112,7 @@ PATH_ID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/roles/{role_id}"): {"name": "renamed by A", "pages": ["admin.settings.audit"]},
     ("PATCH", "/teams/{team_id}"): {"name": "renamed by A"},
     ("PUT", "/teams/{team_id}/members"): {"user_ids": []},
+    ("PUT", "/users/{user_id}/status"): {"status": "busy"},
 }
 
 

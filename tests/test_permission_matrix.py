@@ -47,6 +47,8 @@ from tests.route_walk import (
 class Access:
     kind: str  # "public" | "signed_in" | "page" | "platform"
     page: str | None = None
+    # The page is needed and not enough: only the built-in Admin role (SPEC §2.1 forced status).
+    builtin_admin_only: bool = False
 
     def __str__(self) -> str:
         return f"page {self.page}" if self.page else self.kind
@@ -68,6 +70,8 @@ TEAMS = page("admin.members.teams")
 ENTERPRISE = page("admin.settings.enterprise")
 SWITCHES = page("admin.settings.switches")
 AUDIT = page("admin.settings.audit")
+# SPEC §2.1: admins force an agent's status; custom roles cannot, even with the Agents page.
+FORCE_STATUS = Access("page", "admin.members.agents", builtin_admin_only=True)
 
 # (method, path under /api/v1) -> who may call it. "WS" is the WebSocket endpoint.
 MATRIX: dict[tuple[str, str], Access] = {
@@ -110,6 +114,9 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("GET", "/tenant/switches"): SIGNED_IN,
     ("PATCH", "/tenant/switches"): SWITCHES,
     ("GET", "/audit-logs"): AUDIT,
+    ("GET", "/presence"): SIGNED_IN,
+    ("PUT", "/me/status"): SIGNED_IN,
+    ("PUT", "/users/{user_id}/status"): FORCE_STATUS,
     ("POST", "/platform/tenants"): PLATFORM,
     ("GET", "/platform/tenants/{tenant_id}"): PLATFORM,
     ("PATCH", "/platform/tenants/{tenant_id}"): PLATFORM,
@@ -138,6 +145,8 @@ def allowed(access: Access, caller: str) -> bool:
     assert access.page is not None
     if caller == "admin":
         return True
+    if access.builtin_admin_only:
+        return False
     if caller == "agent":
         return access.page in AGENT_PAGES
     return caller == f"custom_page:{access.page}"
@@ -198,6 +207,8 @@ class World:
             self.role_ids[f"custom_others:{p}"] = self.new_role(others)
         self.mfa_role = self.new_role([], require_mfa=True)
         self.sessions: dict[str, str | None] = {}
+        self.sockets: list[Any] = []
+        self._online: tuple[int, str] | None = None
         self.root_team = next(n["id"] for n in self.t.admin.ok("GET", "/teams") if n["is_root"])
         self.target_user = self.new_user(self.t.roles["agent"])
         self.target_role = self.new_role(["agent.sessions"])
@@ -228,6 +239,23 @@ class World:
             cookie = r.cookies.get("kefu_session")
             assert cookie, r.headers
             return cookie
+
+    def online_user(self) -> int:
+        """An agent with a freshly opened socket (so online): forcing a status needs one."""
+        if self._online is None:
+            email = unique_email("online")
+            self._online = (self.new_user(self.t.roles["agent"], email), self.login(email))
+        uid, session = self._online
+        ws = ws_connect(_ws_url(self.base), open_timeout=10, proxy=None,
+                        additional_headers={"Cookie": f"kefu_session={session}"}).__enter__()
+        self.sockets.append(ws)
+        assert '"hello"' in str(ws.recv(timeout=10))  # sent once the socket counts as online
+        return uid
+
+    def close(self) -> None:
+        for ws in self.sockets:
+            ws.close()
+        self.transport.close()
 
     def throwaway(self, caller: str) -> str | None:
         """A new user with the caller's role, signed in: for routes that end or alter a session."""
@@ -384,6 +412,11 @@ REQUESTS: dict[tuple[str, str], Builder] = {
     ("PATCH", "/tenant/switches"): lambda w, c: Req(
         "PATCH", "/tenant/switches", json={"agent_custom_max_concurrent": False}),
     ("GET", "/audit-logs"): lambda w, c: Req("GET", "/audit-logs"),
+    ("GET", "/presence"): lambda w, c: Req("GET", "/presence"),
+    ("PUT", "/me/status"): lambda w, c: Req("PUT", "/me/status", json={"status": "busy"}),
+    # Forcing needs the target online: it opens a socket for the request.
+    ("PUT", "/users/{user_id}/status"): lambda w, c: Req(
+        "PUT", f"/users/{w.online_user()}/status", json={"status": "away"}),
     ("POST", "/platform/tenants"): lambda w, c: Req("POST", "/platform/tenants", json={
         "name": "Platform probe", "admin_email": unique_email("plat"), "seats": 1}),
     ("GET", "/platform/tenants/{tenant_id}"): lambda w, c: Req(
@@ -457,7 +490,7 @@ def reset_links() -> Iterator[ResetLinks]:
 def world(api: Api, reset_links: ResetLinks) -> Iterator[World]:
     w = World(api, reset_links)
     yield w
-    w.transport.close()
+    w.close()
 
 
 def _denial(access: Access, caller: str) -> tuple[int, str]:

@@ -6,6 +6,8 @@ from __future__ import annotations
 def load_all_models() -> None:
     import kefu.accounts.models
     import kefu.audit.models
+    import kefu.presence.models
     import kefu.roles.models
     import kefu.teams.models
-    import kefu.tenants.models  # noqa: F401
+    import kefu.tenants.models
+    import kefu.workers.models  # noqa: F401

@@ -90,7 +90,7 @@ async def _login_answer(
     principal = await principal_for_session(db, sess)
     return LoginOut(
         status="ok",
-        user=me_out(principal),
+        user=await me_out(db, principal),
         token=outcome.token if sess.client == "token" else None,
     )
 
@@ -165,14 +165,14 @@ async def reset_password(body: ResetIn, db: Db) -> Response:
 
 
 @me_router.get("", summary="The signed-in user, their role, pages and modes")
-async def get_me(principal: SignedIn) -> MeOut:
-    return me_out(principal)
+async def get_me(principal: SignedIn, db: Db) -> MeOut:
+    return await me_out(db, principal)
 
 
 @me_router.patch("", summary="Edit my personal info")
 async def patch_me(body: MePatch, principal: SignedIn, db: Db) -> MeOut:
     await actions.update_me(db, principal, body)
-    return me_out(principal)
+    return await me_out(db, principal)
 
 
 @me_router.post("/password", status_code=204, summary="Change my password (ends my other sessions)")
@@ -185,12 +185,12 @@ async def change_password(body: ChangePasswordIn, principal: SignedIn, db: Db) -
 
 @me_router.post("/avatar", summary="Upload my avatar (PNG/GIF/JPG, at most 2 MB)")
 async def upload_avatar(
-    principal: SignedIn, request: Request, file: Annotated[UploadFile, File()]
+    principal: SignedIn, request: Request, db: Db, file: Annotated[UploadFile, File()]
 ) -> MeOut:
     data, ext = await images.read_image(file)
     user = principal.user
     user.avatar_path = images.store(_settings(request), user.tenant_id, "avatars", data, ext)
-    return me_out(principal)
+    return await me_out(db, principal)
 
 
 @me_router.post("/mfa/setup", summary="Start two-factor setup: a new TOTP secret")
@@ -213,7 +213,7 @@ async def mfa_enable(body: MfaCodeIn, principal: SignedIn, db: Db) -> MeOut:
     if not auth_actions.verify_totp(user, user.totp_secret, body.code):
         raise await auth_actions.fail(db, "mfa_code_wrong", [("mfa", str(user.id))])
     user.totp_enabled = True
-    return me_out(principal)
+    return await me_out(db, principal)
 
 
 @me_router.post("/mfa/disable", summary="Turn two-factor login off (needs a current code)")
@@ -227,7 +227,7 @@ async def mfa_disable(body: MfaCodeIn, principal: SignedIn, db: Db) -> MeOut:
         raise await auth_actions.fail(db, "mfa_code_wrong", [("mfa", str(user.id))])
     user.totp_enabled = False
     user.totp_secret = None
-    return me_out(principal)
+    return await me_out(db, principal)
 
 
 @users_router.get("/{user_id}/avatar", summary="A user's avatar image", response_class=FileResponse)

@@ -18,6 +18,7 @@ from kefu.core.errors import ApiError
 from kefu.core.security import hash_password, new_token, token_digest, verify_password
 from kefu.events.bus import emit
 from kefu.events.types import UserSessionsRevoked
+from kefu.presence import actions as presence
 from kefu.roles.models import Role
 from kefu.tenants.models import Tenant
 
@@ -173,11 +174,20 @@ async def _open_session(
     )
     db.add(sess)
     await db.flush()
+    await presence.signed_in(db, user, invisible=invisible)
     return Outcome(status="ok", user=user, session=sess, token=token)
 
 
 async def logout(db: AsyncSession, session: AuthSession) -> None:
     session.revoked_at = clock.now()
+    await presence.signed_out(db, session)
+    # The session's own sockets close too, so they hear nothing more of the tenant.
+    emit(
+        db,
+        UserSessionsRevoked(
+            tenant_id=session.tenant_id, user_id=session.user_id, only_session_id=session.id
+        ),
+    )
 
 
 async def revoke_sessions(

@@ -8,6 +8,7 @@ from kefu.access.principal import Principal
 from kefu.accounts.actions import can_set_own_max_concurrent
 from kefu.accounts.models import User
 from kefu.accounts.schemas import MeOut, RoleRef, TenantRef, UserOut
+from kefu.presence.actions import status_of, statuses
 from kefu.roles.models import Role
 
 
@@ -17,8 +18,9 @@ def avatar_url(user: User) -> str:
     return f"/api/v1/users/{user.id}/avatar?v={version}"
 
 
-def me_out(principal: Principal) -> MeOut:
+async def me_out(db: AsyncSession, principal: Principal) -> MeOut:
     user, role = principal.user, principal.role
+    status = await status_of(db, tenant_id=principal.tenant_id, user_id=user.id)
     return MeOut(
         id=user.id,
         email=user.email,
@@ -43,11 +45,16 @@ def me_out(principal: Principal) -> MeOut:
         data_scopes=principal.data_scopes,
         relogin_required=principal.session.role_id_at_login != role.id,
         tenant=TenantRef(id=principal.tenant.id, name=principal.tenant.name),
+        status=status,
     )
 
 
 async def users_out(db: AsyncSession, users: list[User]) -> list[UserOut]:
     roles = {r.id: r for r in [await db.get(Role, rid) for rid in {u.role_id for u in users}] if r}
+    status: dict[int, str] = {}
+    for tid in {u.tenant_id for u in users}:
+        ids = [u.id for u in users if u.tenant_id == tid]
+        status.update(await statuses(db, tenant_id=tid, user_ids=ids))
     out = []
     for u in users:
         role = roles.get(u.role_id)
@@ -70,6 +77,7 @@ async def users_out(db: AsyncSession, users: list[User]) -> list[UserOut]:
                 language=u.language,
                 mfa_enabled=u.totp_enabled,
                 created_at=u.created_at,
+                status=status[u.id],
             )
         )
     return out

@@ -11,6 +11,7 @@ from kefu.core.schemas import Email, Line30, Mobile, Model, Name30, PatchModel, 
 
 AgentType = Literal["online", "ticket", "call_center", "omni"]
 LanguageCode = Literal["zh-CN", "en"]
+PresenceStatus = Literal["idle", "busy", "away", "invisible", "offline"]
 
 
 def _password_rule(value: str) -> str:
@@ -106,6 +107,7 @@ class MeOut(BaseModel):
         description="The role changed since sign-in; new rights apply after signing in again"
     )
     tenant: TenantRef
+    status: PresenceStatus
 
 
 class LoginOut(BaseModel):
@@ -153,6 +155,7 @@ class UserOut(BaseModel):
     language: LanguageCode
     mfa_enabled: bool
     created_at: datetime
+    status: PresenceStatus
 
 
 class UserCreate(Model):

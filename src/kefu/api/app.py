@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,6 +20,7 @@ from kefu.core.errors import ApiError, install_error_handlers
 from kefu.core.i18n import from_accept_language, set_language
 from kefu.core.schemas import ErrorOut
 from kefu.events.bus import EventBus
+from kefu.workers.scheduler import Scheduler
 
 API_PREFIX = "/api/v1"
 
@@ -41,6 +43,7 @@ def build_api_router() -> APIRouter:
     from kefu.accounts.api import auth_router, me_router, users_router
     from kefu.api.realtime import ws_router
     from kefu.audit.api import router as audit_router
+    from kefu.presence.api import router as presence_router
     from kefu.roles.api import router as roles_router
     from kefu.teams.api import router as teams_router
     from kefu.tenants.api import platform_router, tenant_router
@@ -64,6 +67,7 @@ def build_api_router() -> APIRouter:
         teams_router,
         tenant_router,
         audit_router,
+        presence_router,
         platform_router,
     ):
         api.include_router(r, responses=ERROR_RESPONSES)
@@ -77,7 +81,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        import kefu.presence.timers  # noqa: F401  (registers its timer handlers)
+
+        # Tests run timers on the server's own loop (engines belong to one loop).
+        app.state.loop = asyncio.get_running_loop()
+        scheduler = Scheduler(app.state.sessionmaker, app.state.bus)
+        scheduler.start()
         yield
+        await scheduler.stop()
         await app.state.hub.close()
         await engine.dispose()
 
@@ -85,7 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Kefu API",
         version=__version__,
         description=(
-            "Kefu's HTTP API. Errors are always `{\"error\": {\"code\", \"message\"}}` in "
+            'Kefu\'s HTTP API. Errors are always `{"error": {"code", "message"}}` in '
             "the caller's language. Realtime events use one WebSocket per client at "
             "`/api/v1/ws` (cookie or `?token=`), described in docs/protocol.md."
         ),

@@ -87,6 +87,11 @@ CODES: dict[str, tuple[int, str, str]] = {
         "不能把团队移动到它自己的下级",
         "A team cannot move under its own sub-team",
     ),
+    "user_offline": (
+        409,
+        "该用户已离线，不能强制设为在线状态",
+        "This user is offline and cannot be forced online",
+    ),
     "cannot_delete_self": (409, "不能删除自己的账号", "You cannot delete your own account"),
     "cannot_disable_self": (409, "不能停用自己的账号", "You cannot disable your own account"),
     "last_admin": (

@@ -23,6 +23,8 @@ class UserSessionsRevoked(BaseModel):
     tenant_id: int
     user_id: int
     keep_session_id: int | None = None
+    # Set when only this one session ended (logout); keep_session_id is then ignored.
+    only_session_id: int | None = None
 
 
 class UserUpdated(BaseModel):
@@ -31,3 +33,14 @@ class UserUpdated(BaseModel):
     user_id: int
     actor_id: int | None
     fields: list[str]
+
+
+class PresenceChanged(BaseModel):
+    """A user's status changed; every signed-in socket of the tenant hears it."""
+
+    type: Literal["presence.changed"] = "presence.changed"
+    tenant_id: int
+    user_id: int
+    status: Literal["idle", "busy", "away", "invisible", "offline"]
+    # Who changed it: the user, an admin forcing it, or None (the offline timer).
+    actor_id: int | None = None

@@ -1,0 +1,29 @@
+"""One presence row per user; a user without a row is offline."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from kefu.core.db import Base, BigId, UTCDateTime
+
+
+class Presence(Base):
+    __tablename__ = "presence"
+
+    user_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    tenant_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("tenants.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(10), default="offline")
+    # The state the next socket brings the user back to: set by sign-in (idle or invisible)
+    # and by going offline (the state chosen before).
+    resume_status: Mapped[str] = mapped_column(String(10), default="idle")
+    # Open WebSockets over all nodes; offline is scheduled when it drops to 0.
+    sockets: Mapped[int] = mapped_column(default=0)
+    last_socket_closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,1 @@
+"""Background work: the scheduler that claims due timers."""
