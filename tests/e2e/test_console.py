@@ -252,3 +252,21 @@ def test_logo_and_avatar_uploads(page: Page, server: Server, tenant: Tenant, tmp
     me = api.http.get("/me").json()
     avatar = api.http.get(me["avatar_url"].replace("/api/v1", ""))
     assert avatar.headers["content-type"] == "image/png"
+
+
+def test_status_switcher_and_forced_status(page: Page, server: Server, tenant: Tenant) -> None:
+    """An agent comes online as Idle, switches to Busy; an admin forces Away; all seen live."""
+    admin = ApiClient(server.base_url, tenant.email, tenant.password)
+    email = f"st-{uuid.uuid4().hex[:8]}@example.com"
+    agent = admin.create_agent(email, "状态客服")
+    login(page, email, "Agent1234x")
+    status = page.get_by_role("button", name=re.compile(r"^在线状态"))
+    expect(status).to_contain_text("空闲")
+    status.click()
+    page.get_by_role("menuitem", name="忙碌").click()
+    expect(status).to_contain_text("忙碌")
+    presence = {p["user_id"]: p["status"] for p in admin.http.get("/presence").json()}
+    assert presence[agent["id"]] == "busy"
+    forced = admin.http.put(f"/users/{agent['id']}/status", json={"status": "away"})
+    assert forced.status_code == 200, forced.text
+    expect(status).to_contain_text("离开")

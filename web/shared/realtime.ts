@@ -52,6 +52,7 @@ export class RealtimeClient {
         const seconds = typeof event.heartbeat === 'number' ? event.heartbeat : 25
         window.clearInterval(this.heartbeat)
         this.heartbeat = window.setInterval(() => this.send({ type: 'ping', t: Date.now() }), seconds * 1000)
+        this.options.onEvent(event)
       } else if (event.type !== 'pong') {
         this.options.onEvent(event)
       }

@@ -73,6 +73,15 @@ const en: Messages = {
     resetDone: 'Your password has been reset and every device was signed out. Sign in with the new password.',
     resetNoToken: 'This reset link is incomplete. Open the link from the email again.',
   },
+  presence: {
+    label: 'Status',
+    idle: 'Idle',
+    busy: 'Busy',
+    away: 'Away',
+    invisible: 'Invisible',
+    offline: 'Offline',
+    changed: 'Status changed to "{status}"',
+  },
   shell: {
     agentMode: 'Agent mode',
     adminMode: 'Admin mode',

@@ -72,6 +72,15 @@ const zhCN = {
     resetDone: '密码已重置，所有设备上的登录均已退出。请使用新密码登录。',
     resetNoToken: '重置链接不完整，请从邮件中重新打开链接。',
   },
+  presence: {
+    label: '在线状态',
+    idle: '空闲',
+    busy: '忙碌',
+    away: '离开',
+    invisible: '隐身',
+    offline: '离线',
+    changed: '状态已切换为「{status}」',
+  },
   shell: {
     agentMode: '客服模式',
     adminMode: '管理员模式',
