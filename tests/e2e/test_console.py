@@ -270,3 +270,18 @@ def test_status_switcher_and_forced_status(page: Page, server: Server, tenant: T
     forced = admin.http.put(f"/users/{agent['id']}/status", json={"status": "away"})
     assert forced.status_code == 200, forced.text
     expect(status).to_contain_text("离开")
+
+
+def test_agent_list_shows_presence_live(new_page, server: Server, tenant: Tenant) -> None:  # type: ignore[no-untyped-def]
+    """The admin's agent list turns an agent's dot green when they open the console."""
+    admin = ApiClient(server.base_url, tenant.email, tenant.password)
+    email = f"live-{uuid.uuid4().hex[:8]}@example.com"
+    admin.create_agent(email, "上线客服")
+    admin_page = new_page()
+    login(admin_page, tenant.email, tenant.password)
+    admin_page.goto("/admin/members/agents")
+    row = admin_page.get_by_role("row").filter(has_text="上线客服")
+    expect(row.get_by_role("img", name="离线")).to_be_visible()
+    agent_page = new_page()
+    login(agent_page, email, "Agent1234x")
+    expect(row.get_by_role("img", name="空闲")).to_be_visible(timeout=10_000)

@@ -13,6 +13,8 @@ interface SessionState {
   switches: Switches | null
   /** Bumped when the logo changes so <img> reloads it. */
   logoVersion: number
+  /** Live statuses from `presence.changed` events, by user id; newer than any fetched list. */
+  presence: Record<number, string>
 }
 
 export const session = reactive<SessionState>({
@@ -21,6 +23,7 @@ export const session = reactive<SessionState>({
   catalogue: null,
   switches: null,
   logoVersion: Date.now(),
+  presence: {},
 })
 
 let loading: Promise<Me | null> | null = null
@@ -78,6 +81,7 @@ export function clearSession(): void {
   session.tenant = null
   session.catalogue = null
   session.switches = null
+  session.presence = {}
 }
 
 export function can(key: string): boolean {
