@@ -13,7 +13,12 @@ SUDO=""
 
 need_apt=()
 command -v python3 >/dev/null || need_apt+=(python3)
-python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
+# Debian ships `venv` without pip's wheels unless python3-venv is installed.
+if command -v dpkg >/dev/null && [ "$(command -v python3)" = /usr/bin/python3 ]; then
+  dpkg -s python3-venv >/dev/null 2>&1 || need_apt+=(python3-venv)
+else
+  python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
+fi
 command -v node >/dev/null || need_apt+=(nodejs)
 command -v npm >/dev/null || need_apt+=(npm)
 if [ "$DEV" = 1 ]; then
