@@ -5,9 +5,13 @@ from __future__ import annotations
 
 def load_all_models() -> None:
     import kefu.accounts.models
+    import kefu.attachments.models
     import kefu.audit.models
+    import kefu.channels.models
+    import kefu.conversations.models
     import kefu.presence.models
     import kefu.roles.models
     import kefu.teams.models
     import kefu.tenants.models
+    import kefu.visitors.models
     import kefu.workers.models  # noqa: F401

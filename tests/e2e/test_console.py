@@ -238,7 +238,7 @@ def test_logo_and_avatar_uploads(page: Page, server: Server, tenant: Tenant, tmp
     upload.set_input_files(str(big))
     expect(page.get_by_text("图片不能超过 2 MB")).to_be_visible()
     upload.set_input_files(str(fake))  # right type and size: only the server can tell
-    expect(page.get_by_text("仅支持 PNG/GIF/JPG 格式的图片")).to_be_visible()
+    expect(page.get_by_text("仅支持 PNG/GIF/JPG 格式的文件")).to_be_visible()
     upload.set_input_files(str(png))
     expect(page.get_by_text("Logo 已更新")).to_be_visible()
     api = ApiClient(server.base_url, tenant.email, tenant.password)

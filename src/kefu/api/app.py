@@ -12,8 +12,10 @@ from fastapi.responses import JSONResponse
 
 from kefu import __version__
 from kefu.api.deps import UnitOfWorkRoute
-from kefu.api.realtime import RealtimeHub
 from kefu.api.static import mount_web_apps
+from kefu.chat.cors import VisitorCors
+from kefu.chat.hub import RealtimeHub
+from kefu.conversations import listeners as conversation_listeners
 from kefu.core.config import Settings, get_settings
 from kefu.core.db import make_engine, make_sessionmaker
 from kefu.core.errors import ApiError, install_error_handlers
@@ -42,11 +44,17 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 def build_api_router() -> APIRouter:
     from kefu.accounts.api import auth_router, me_router, users_router
     from kefu.api.realtime import ws_router
+    from kefu.attachments.api import router as attachments_router
     from kefu.audit.api import router as audit_router
+    from kefu.channels.api import router as channels_router
+    from kefu.chat.visitor_api import router as visitor_router
+    from kefu.chat.visitor_socket import visitor_ws_router
+    from kefu.conversations.api import router as conversations_router
     from kefu.presence.api import router as presence_router
     from kefu.roles.api import router as roles_router
     from kefu.teams.api import router as teams_router
     from kefu.tenants.api import platform_router, tenant_router
+    from kefu.visitors.api import router as visitors_router
 
     api = APIRouter(prefix=API_PREFIX, route_class=UnitOfWorkRoute)
 
@@ -69,9 +77,15 @@ def build_api_router() -> APIRouter:
         audit_router,
         presence_router,
         platform_router,
+        channels_router,
+        conversations_router,
+        visitors_router,
+        visitor_router,
+        attachments_router,
     ):
         api.include_router(r, responses=ERROR_RESPONSES)
     api.include_router(ws_router)
+    api.include_router(visitor_ws_router)
     return api
 
 
@@ -81,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        import kefu.attachments.timers
         import kefu.presence.timers  # noqa: F401  (registers its timer handlers)
 
         # Tests run timers on the server's own loop (engines belong to one loop).
@@ -107,10 +122,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.sessionmaker = make_sessionmaker(engine, settings)
     app.state.bus = EventBus()
-    app.state.hub = RealtimeHub(app)
+    app.state.hub = RealtimeHub()
     app.state.bus.subscribe(app.state.hub.on_event)
+    conversation_listeners.install(app)
+    app.add_middleware(VisitorCors)
 
     @app.middleware("http")
     async def language_and_headers(request: Request, call_next):  # type: ignore[no-untyped-def]

@@ -94,8 +94,18 @@ def make_engine(settings: Settings) -> AsyncEngine:
     return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 
-def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+def make_sessionmaker(
+    engine: AsyncEngine, settings: Settings | None = None
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions carry the settings in `info`, so timer jobs and listeners can reach them."""
+    return async_sessionmaker(engine, expire_on_commit=False, info={"settings": settings})
+
+
+def settings_of(db: AsyncSession) -> Settings:
+    settings = db.info.get("settings")
+    if settings is None:
+        raise RuntimeError("session made without settings (make_sessionmaker(engine, settings))")
+    return settings  # type: ignore[no-any-return]
 
 
 async def session_scope(

@@ -134,9 +134,45 @@ CODES: dict[str, tuple[int, str, str]] = {
     "payload_too_large": (413, "文件不能超过 {limit}", "The file must not exceed {limit}"),
     "unsupported_media_type": (
         415,
-        "仅支持 {types} 格式的图片",
-        "Only {types} images are accepted",
+        "仅支持 {types} 格式的文件",
+        "Only {types} files are accepted",
     ),
+    "empty_file": (422, "文件是空的", "The file is empty"),
+    "client_msg_id_conflict": (
+        409,
+        "该消息编号已用于另一条内容不同的消息",
+        "This client message id was already used for a different message",
+    ),
+    "conversation_not_yours": (
+        409,
+        "该会话不在你的进行中会话里，无法发送",
+        "This conversation is not one of your ongoing conversations",
+    ),
+    "conversation_not_ongoing": (409, "会话未在进行中", "The conversation is not ongoing"),
+    "recall_not_own": (403, "只能撤回自己发送的消息", "You can only recall your own messages"),
+    "recall_too_late": (
+        409,
+        "消息发出已超过 2 分钟，无法撤回",
+        "Messages can only be recalled within 2 minutes",
+    ),
+    "attachment_not_found": (
+        422,
+        "附件不存在或已过期，请重新上传",
+        "The attachment is unknown or expired; upload it again",
+    ),
+    "association_name_taken": (409, "关联名称已存在", "An association with this name exists"),
+    "widget_not_found": (404, "网页插件不存在或已停用", "This chat widget does not exist"),
+    "identity_invalid": (
+        401,
+        "访客身份签名无效或已过期",
+        "The visitor identity signature is invalid or expired",
+    ),
+    "resync_required": (
+        409,
+        "落后太多，请重新加载会话",
+        "Too far behind; reload the conversation",
+    ),
+    "link_expired": (403, "链接已过期，请刷新后重试", "This link has expired; refresh and retry"),
     "internal_error": (500, "服务器内部错误", "Internal server error"),
 }
 

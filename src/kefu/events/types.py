@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -44,3 +44,40 @@ class PresenceChanged(BaseModel):
     status: Literal["idle", "busy", "away", "invisible", "offline"]
     # Who changed it: the user, an admin forcing it, or None (the offline timer).
     actor_id: int | None = None
+
+
+class ChatEvent(BaseModel):
+    """A conversation event with its sequence number, as the frames each audience receives."""
+
+    type: Literal["chat.event"] = "chat.event"
+    tenant_id: int
+    conversation_id: int
+    visitor_id: int
+    # Staff who hold the conversation (or held it until this event) and receive it.
+    agent_ids: list[int]
+    staff_frame: dict[str, Any]
+    # None for staff-only events (whispers).
+    visitor_frame: dict[str, Any] | None
+
+
+class ChatTyping(BaseModel):
+    """The visitor's typing preview for the agent; never stored."""
+
+    type: Literal["chat.typing"] = "chat.typing"
+    tenant_id: int
+    conversation_id: int
+    agent_id: int
+    text: str
+
+
+class QueueChanged(BaseModel):
+    type: Literal["queue.changed"] = "queue.changed"
+    tenant_id: int
+    waiting: int
+
+
+class CapacityFreed(BaseModel):
+    """Something that may let waiting conversations be assigned happened (drain the queue)."""
+
+    type: Literal["capacity.freed"] = "capacity.freed"
+    tenant_id: int

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,7 +16,7 @@ from kefu.core import clock
 from kefu.core.errors import ApiError
 from kefu.events.bus import emit
 from kefu.events.types import PresenceChanged
-from kefu.presence.models import Presence
+from kefu.presence.models import Presence, PresenceInterval
 from kefu.workers.scheduler import cancel_timer, schedule_timer
 
 OFFLINE_AFTER = timedelta(seconds=30)
@@ -50,11 +50,24 @@ async def _locked(db: AsyncSession, *, tenant_id: int, user_id: int) -> Presence
     return row
 
 
-def _set(db: AsyncSession, row: Presence, status: str, actor_id: int | None = None) -> None:
+async def _set(db: AsyncSession, row: Presence, status: str, actor_id: int | None = None) -> None:
     if row.status == status:
         return
+    now = clock.now()
+    # The state log behind online time (today's figures, and agent time statistics later).
+    await db.execute(
+        update(PresenceInterval)
+        .where(PresenceInterval.user_id == row.user_id, PresenceInterval.ended_at.is_(None))
+        .values(ended_at=now)
+    )
+    if status != "offline":
+        db.add(
+            PresenceInterval(
+                tenant_id=row.tenant_id, user_id=row.user_id, status=status, started_at=now
+            )
+        )
     row.status = status
-    row.changed_at = clock.now()
+    row.changed_at = now
     emit(
         db,
         PresenceChanged(
@@ -86,7 +99,7 @@ async def socket_opened(db: AsyncSession, *, tenant_id: int, user_id: int) -> st
     row.sockets += 1
     await cancel_timer(db, kind=OFFLINE_TIMER, subject_id=user_id)
     if row.status == "offline":
-        _set(db, row, row.resume_status)
+        await _set(db, row, row.resume_status)
     return row.status
 
 
@@ -117,7 +130,7 @@ async def go_offline_if_unconnected(db: AsyncSession, *, tenant_id: int, user_id
     if row.sockets > 0 or row.status == "offline":
         return
     row.resume_status = row.status
-    _set(db, row, "offline")
+    await _set(db, row, "offline")
 
 
 async def signed_in(db: AsyncSession, user: User, *, invisible: bool) -> None:
@@ -125,7 +138,7 @@ async def signed_in(db: AsyncSession, user: User, *, invisible: bool) -> None:
     row = await _locked(db, tenant_id=user.tenant_id, user_id=user.id)
     row.resume_status = "invisible" if invisible else "idle"
     if invisible and row.status in ONLINE:
-        _set(db, row, "invisible", actor_id=user.id)
+        await _set(db, row, "invisible", actor_id=user.id)
 
 
 async def signed_out(db: AsyncSession, session: AuthSession) -> None:
@@ -145,7 +158,7 @@ async def signed_out(db: AsyncSession, session: AuthSession) -> None:
     row = await _locked(db, tenant_id=session.tenant_id, user_id=session.user_id)
     await cancel_timer(db, kind=OFFLINE_TIMER, subject_id=session.user_id)
     row.resume_status = "idle"
-    _set(db, row, "offline", actor_id=session.user_id)
+    await _set(db, row, "offline", actor_id=session.user_id)
 
 
 async def set_own_status(db: AsyncSession, principal: Principal, status: str) -> str:
@@ -155,7 +168,7 @@ async def set_own_status(db: AsyncSession, principal: Principal, status: str) ->
     if row.status == "offline":
         row.resume_status = status
     else:
-        _set(db, row, status, actor_id=user.id)
+        await _set(db, row, status, actor_id=user.id)
     return row.status
 
 
@@ -174,7 +187,7 @@ async def force_status(
     if row.status == "offline":
         raise ApiError("user_offline")
     before = row.status
-    _set(db, row, status, actor_id=principal.user.id)
+    await _set(db, row, status, actor_id=principal.user.id)
     record(
         db,
         principal,

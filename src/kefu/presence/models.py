@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from kefu.core.db import Base, BigId, UTCDateTime
+from kefu.core.db import Base, BigId, IdMixin, UTCDateTime
 
 
 class Presence(Base):
@@ -27,3 +27,18 @@ class Presence(Base):
     sockets: Mapped[int] = mapped_column(default=0)
     last_socket_closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PresenceInterval(IdMixin, Base):
+    """A span a user spent in one online state; the open one has no end (§2, §16.5)."""
+
+    __tablename__ = "presence_intervals"
+    __table_args__ = (Index("ix_presence_intervals_user_started", "user_id", "started_at"),)
+
+    tenant_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("tenants.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(10))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -1,0 +1,109 @@
+"""Frame handling shared by staff and visitor sockets: parse, run, ack or nack."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.encoders import jsonable_encoder
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kefu.chat.hub import Conn
+from kefu.chat.unit import run_unit
+from kefu.conversations import log
+from kefu.conversations.models import Conversation, Message
+from kefu.conversations.presenters import message_view
+from kefu.conversations.schemas import SendIn, parse_send
+from kefu.core.errors import ApiError, validation_fields
+
+
+def error_frame(kind: str, err: ApiError, client_msg_id: Any = None) -> dict[str, Any]:
+    body = err.body()["error"]
+    frame = {"type": kind, "code": body["code"], "message": body["message"]}
+    if client_msg_id is not None:
+        frame["client_msg_id"] = client_msg_id
+    if "fields" in body:
+        frame["fields"] = body["fields"]
+    return frame
+
+
+def parse_send_frame(msg: dict[str, Any]) -> tuple[SendIn, dict[str, Any]]:
+    fields = {k: msg.get(k) for k in ("client_msg_id", "kind", "body") if k in msg}
+    try:
+        send = SendIn.model_validate(fields)
+    except ValidationError as err:
+        details = validation_fields(err.errors())  # type: ignore[arg-type]
+        raise ApiError("validation_error", fields=details, detail=details[0]["message"]) from None
+    return send, parse_send(send)
+
+
+SendFn = Callable[[AsyncSession], Awaitable[tuple[Message, bool]]]
+
+
+async def send_and_ack(
+    app: FastAPI, conn: Conn, client_msg_id: str, audience: str, fn: SendFn
+) -> None:
+    """Persist through `fn`, then ack the sender, then publish the events (persist-then-ack)."""
+
+    async def work(db: AsyncSession) -> dict[str, Any]:
+        msg, replayed = await fn(db)
+        view = await message_view(db, msg, "staff" if audience == "staff" else "visitor")
+        encoded: dict[str, Any] = jsonable_encoder(
+            {
+                "type": "ack",
+                "client_msg_id": client_msg_id,
+                "conversation_id": msg.conversation_id,
+                "seq": msg.seq,
+                "message": view,
+                "replayed": replayed,
+            }
+        )
+        return encoded
+
+    async def ack(frame: dict[str, Any]) -> None:
+        await conn.send(frame)
+
+    try:
+        await run_unit(app, work, before_publish=ack)
+    except ApiError as err:
+        await conn.send(error_frame("nack", err, client_msg_id))
+
+
+async def resume(
+    app: FastAPI,
+    conn: Conn,
+    conv_seqs: dict[int, int],
+    audience: str,
+    load: Callable[[AsyncSession, int], Awaitable[Conversation]],
+) -> None:
+    """Replay what each conversation's client missed, or tell it to resync."""
+
+    async def work(db: AsyncSession) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for conv_id, after in conv_seqs.items():
+            try:
+                conv = await load(db, conv_id)
+            except ApiError:
+                out.append({"type": "resync", "conversation_id": conv_id, "reason": "not_found"})
+                continue
+            frames = await log.replay(db, conv, after, audience)
+            if frames is None:
+                out.append(
+                    {"type": "resync", "conversation_id": conv_id, "reason": "too_far_behind"}
+                )
+            else:
+                out.extend(frames)
+                out.append({"type": "resumed", "conversation_id": conv_id, "seq": conv.last_seq})
+        return out
+
+    conn.hold()
+    sent: set[tuple[int, int]] = set()
+    try:
+        for frame in await run_unit(app, work, write=False):
+            if frame.get("type") == "event":
+                sent.add((frame["conversation_id"], frame["seq"]))
+            await conn.send_now(frame)
+    finally:
+        await conn.release(sent)

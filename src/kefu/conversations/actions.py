@@ -1,0 +1,474 @@
+"""Conversation operations: open, assign, send, recall, whisper, read, end (SPEC §3, §4).
+
+Every action runs in the caller's transaction, writes, and logs sequence-numbered events that
+go out after commit. Send is idempotent on (sender, client_msg_id).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kefu.accounts.models import User
+from kefu.attachments.actions import attachment_for_send
+from kefu.attachments.models import Attachment
+from kefu.channels.models import Widget
+from kefu.conversations import dispatch, log
+from kefu.conversations.models import Conversation, Message, Segment
+from kefu.conversations.presenters import conversation_view
+from kefu.core import clock
+from kefu.core.errors import ApiError
+from kefu.events.bus import emit
+from kefu.events.types import CapacityFreed, QueueChanged
+from kefu.tenants.models import Tenant
+from kefu.visitors.actions import VisitorPrincipal
+from kefu.visitors.models import Visitor
+
+RECALL_WINDOW = timedelta(minutes=2)
+PREVIEW_KINDS = {"text", "system"}
+
+
+def digest(kind: str, body: dict[str, Any]) -> str:
+    return hashlib.sha256(
+        json.dumps([kind, body], sort_keys=True, ensure_ascii=False).encode()
+    ).hexdigest()
+
+
+def dispatcher_name(tenant: Tenant) -> str:
+    return str((tenant.switches or {}).get("dispatcher_nickname") or "调度员")
+
+
+async def _replay_or_conflict(
+    db: AsyncSession,
+    *,
+    tenant_id: int,
+    sender_type: str,
+    sender_id: int,
+    client_msg_id: str,
+    content: str,
+) -> Message | None:
+    """The message already sent with this id (a retry), or an error if the content differs."""
+    found = await db.scalar(
+        select(Message).where(
+            Message.tenant_id == tenant_id,
+            Message.sender_type == sender_type,
+            Message.sender_id == sender_id,
+            Message.client_msg_id == client_msg_id,
+        )
+    )
+    if found is not None and found.content_digest != content:
+        raise ApiError("client_msg_id_conflict")
+    return found
+
+
+async def _conversation_event(
+    db: AsyncSession, conv: Conversation, name: str, **extra: Any
+) -> None:
+    data = {"conversation": await conversation_view(db, conv, "staff"), **extra}
+    await log.append(db, conv, name, data)
+
+
+async def _queue_changed(db: AsyncSession, tenant_id: int) -> None:
+    emit(db, QueueChanged(tenant_id=tenant_id, waiting=await dispatch.waiting_count(db, tenant_id)))
+
+
+async def _store_message(
+    db: AsyncSession,
+    conv: Conversation,
+    *,
+    sender_type: str,
+    sender_id: int | None,
+    sender_name: str,
+    kind: str,
+    body: dict[str, Any],
+    client_msg_id: str | None = None,
+    content: str = "",
+    whisper: bool = False,
+    segment: Segment | None = None,
+) -> Message:
+    now = clock.now()
+    seq = await log.next_seq(db, conv)
+    msg = Message(
+        tenant_id=conv.tenant_id,
+        conversation_id=conv.id,
+        seq=seq,
+        sender_type=sender_type,
+        sender_id=sender_id,
+        sender_name=sender_name[:50],
+        kind=kind,
+        body=body,
+        whisper=whisper,
+        client_msg_id=client_msg_id,
+        content_digest=content,
+        segment_id=segment.id if segment is not None else None,
+        created_at=now,
+    )
+    db.add(msg)
+    await db.flush()
+    if not whisper:
+        conv.last_message_at = now
+        conv.last_message_kind = kind
+        conv.last_message_sender = sender_type
+        conv.last_message_preview = (body.get("text") or "")[:100] if kind in PREVIEW_KINDS else ""
+    await log.append(db, conv, "message.created", message=msg, staff_only=whisper)
+    return msg
+
+
+async def system_message(db: AsyncSession, conv: Conversation, code: str, text: str) -> Message:
+    tenant = await db.get(Tenant, conv.tenant_id)
+    assert tenant is not None
+    return await _store_message(
+        db,
+        conv,
+        sender_type="system",
+        sender_id=None,
+        sender_name=dispatcher_name(tenant),
+        kind="system",
+        body={"code": code, "text": text},
+    )
+
+
+async def open_conversation(
+    db: AsyncSession, vp: VisitorPrincipal, entry: dict[str, Any]
+) -> Conversation:
+    """A visitor's first message opens a conversation; it waits unless an agent is free."""
+    now = clock.now()
+    widget = vp.widget
+    conv = Conversation(
+        tenant_id=vp.tenant_id,
+        visitor_id=vp.visitor.id,
+        widget_id=widget.id,
+        association_id=widget.association_id,
+        channel="web",
+        state="waiting",
+        created_at=now,
+        queued_at=now,
+        entry=entry,
+        web_info=dict(vp.visitor.web_info or {}),
+    )
+    db.add(conv)
+    await db.flush()
+    await _conversation_event(db, conv, "conversation.created")
+    if widget.welcome_text:
+        await system_message(db, conv, "welcome", widget.welcome_text)
+    return conv
+
+
+async def assign(db: AsyncSession, conv: Conversation, agent: User, reason: str) -> Segment:
+    """Give the conversation to an agent: a new participation segment begins."""
+    now = clock.now()
+    was_waiting = conv.state == "waiting"
+    conv.state = "ongoing"
+    conv.agent_id = agent.id
+    conv.accepted_at = conv.accepted_at or now
+    conv.agent_read_seq = 0
+    segment = Segment(
+        tenant_id=conv.tenant_id,
+        conversation_id=conv.id,
+        agent_id=agent.id,
+        start_reason=reason,
+        started_at=now,
+    )
+    db.add(segment)
+    await db.flush()
+    await _conversation_event(
+        db, conv, "conversation.assigned", agent={"id": agent.id, "nickname": agent.nickname}
+    )
+    if was_waiting:
+        await _queue_changed(db, conv.tenant_id)
+    return segment
+
+
+async def try_assign(db: AsyncSession, conv: Conversation) -> bool:
+    """Assign a waiting conversation by load balancing, if an agent has room."""
+    tenant = await db.get(Tenant, conv.tenant_id)
+    assert tenant is not None
+    await dispatch.lock_tenant_dispatch(db, tenant.id)
+    picked = dispatch.choose(await dispatch.candidates(db, tenant))
+    if picked is None:
+        return False
+    agent = await db.get(User, picked.user_id)
+    assert agent is not None
+    await assign(db, conv, agent, "assigned")
+    return True
+
+
+async def drain_queue(db: AsyncSession, tenant_id: int, limit: int = 200) -> int:
+    """Assign waiting conversations, oldest first, while agents have room."""
+    tenant = await db.get(Tenant, tenant_id)
+    if tenant is None:
+        return 0
+    await dispatch.lock_tenant_dispatch(db, tenant_id)
+    assigned = 0
+    waiting = list(
+        await db.scalars(
+            select(Conversation)
+            .where(
+                Conversation.tenant_id == tenant_id,
+                Conversation.state == "waiting",
+                Conversation.skill_group_id.is_(None),
+            )
+            .order_by(Conversation.queued_at, Conversation.id)
+            .limit(limit)
+        )
+    )
+    for conv in waiting:
+        picked = dispatch.choose(await dispatch.candidates(db, tenant))
+        if picked is None:
+            break
+        agent = await db.get(User, picked.user_id)
+        assert agent is not None
+        await assign(db, conv, agent, "assigned")
+        assigned += 1
+    return assigned
+
+
+async def open_conversation_of(db: AsyncSession, visitor_id: int) -> Conversation | None:
+    return await db.scalar(
+        select(Conversation).where(
+            Conversation.visitor_id == visitor_id, Conversation.state != "ended"
+        )
+    )
+
+
+async def _lock_visitor(db: AsyncSession, visitor_id: int) -> None:
+    # One visitor's sends run one at a time (PostgreSQL row lock; SQLite has one writer).
+    await db.execute(select(Visitor.id).where(Visitor.id == visitor_id).with_for_update())
+
+
+async def _resolve_attachment(
+    db: AsyncSession,
+    *,
+    tenant_id: int,
+    kind: str,
+    body: dict[str, Any],
+    uploader_type: str,
+    uploader_id: int,
+    conv: Conversation | None,
+) -> Attachment | None:
+    if "attachment_id" not in body:
+        return None
+    att = await attachment_for_send(
+        db,
+        tenant_id=tenant_id,
+        attachment_id=body["attachment_id"],
+        kind=kind,
+        uploader_type=uploader_type,
+        uploader_id=uploader_id,
+    )
+    if conv is not None:
+        if att.conversation_id not in (None, conv.id):
+            raise ApiError("attachment_not_found")
+        att.conversation_id = conv.id
+    return att
+
+
+async def visitor_send(
+    db: AsyncSession,
+    vp: VisitorPrincipal,
+    *,
+    client_msg_id: str,
+    kind: str,
+    body: dict[str, Any],
+    entry: dict[str, Any] | None = None,
+) -> tuple[Message, bool]:
+    """A visitor's message (opening a conversation if none is open); (message, replayed)."""
+    await _lock_visitor(db, vp.visitor.id)
+    content = digest(kind, body)
+    found = await _replay_or_conflict(
+        db,
+        tenant_id=vp.tenant_id,
+        sender_type="visitor",
+        sender_id=vp.visitor.id,
+        client_msg_id=client_msg_id,
+        content=content,
+    )
+    if found is not None:
+        return found, True
+    await _resolve_attachment(
+        db,
+        tenant_id=vp.tenant_id,
+        kind=kind,
+        body=body,
+        uploader_type="visitor",
+        uploader_id=vp.visitor.id,
+        conv=None,
+    )
+    conv = await open_conversation_of(db, vp.visitor.id)
+    created = conv is None
+    if conv is None:
+        conv = await open_conversation(db, vp, entry or {})
+    if "attachment_id" in body:
+        att = await db.get(Attachment, body["attachment_id"])
+        assert att is not None
+        att.conversation_id = conv.id
+    msg = await _store_message(
+        db,
+        conv,
+        sender_type="visitor",
+        sender_id=vp.visitor.id,
+        sender_name=vp.visitor.name,
+        kind=kind,
+        body=body,
+        client_msg_id=client_msg_id,
+        content=content,
+    )
+    conv.last_visitor_message_at = msg.created_at
+    if created and not await try_assign(db, conv):
+        await _queue_changed(db, conv.tenant_id)
+    return msg, False
+
+
+async def current_segment(db: AsyncSession, conv: Conversation) -> Segment | None:
+    return await db.scalar(
+        select(Segment)
+        .where(Segment.conversation_id == conv.id, Segment.ended_at.is_(None))
+        .order_by(Segment.id.desc())
+        .limit(1)
+    )
+
+
+async def _lock_conversation(db: AsyncSession, conv: Conversation) -> None:
+    await db.refresh(conv, with_for_update=True)
+
+
+async def agent_send(
+    db: AsyncSession,
+    agent: User,
+    conv: Conversation,
+    *,
+    client_msg_id: str,
+    kind: str,
+    body: dict[str, Any],
+) -> tuple[Message, bool]:
+    """The holding agent's message in an ongoing conversation; (message, replayed)."""
+    await _lock_conversation(db, conv)
+    content = digest(kind, body)
+    found = await _replay_or_conflict(
+        db,
+        tenant_id=conv.tenant_id,
+        sender_type="agent",
+        sender_id=agent.id,
+        client_msg_id=client_msg_id,
+        content=content,
+    )
+    if found is not None:
+        return found, True
+    if conv.state != "ongoing" or conv.agent_id != agent.id:
+        raise ApiError("conversation_not_yours")
+    await _resolve_attachment(
+        db,
+        tenant_id=conv.tenant_id,
+        kind=kind,
+        body=body,
+        uploader_type="agent",
+        uploader_id=agent.id,
+        conv=conv,
+    )
+    segment = await current_segment(db, conv)
+    msg = await _store_message(
+        db,
+        conv,
+        sender_type="agent",
+        sender_id=agent.id,
+        sender_name=agent.nickname,
+        kind=kind,
+        body=body,
+        client_msg_id=client_msg_id,
+        content=content,
+        segment=segment,
+    )
+    if segment is not None:
+        segment.agent_messages += 1
+        if segment.first_reply_at is None:
+            segment.first_reply_at = msg.created_at
+    return msg, False
+
+
+async def whisper(
+    db: AsyncSession, admin: User, conv: Conversation, *, client_msg_id: str, text: str
+) -> tuple[Message, bool]:
+    """An admin's note that only staff see (§4.8), in an ongoing conversation."""
+    await _lock_conversation(db, conv)
+    body = {"text": text}
+    content = digest("whisper", body)
+    found = await _replay_or_conflict(
+        db,
+        tenant_id=conv.tenant_id,
+        sender_type="agent",
+        sender_id=admin.id,
+        client_msg_id=client_msg_id,
+        content=content,
+    )
+    if found is not None:
+        return found, True
+    if conv.state != "ongoing":
+        raise ApiError("conversation_not_ongoing")
+    msg = await _store_message(
+        db,
+        conv,
+        sender_type="agent",
+        sender_id=admin.id,
+        sender_name=admin.nickname,
+        kind="text",
+        body=body,
+        client_msg_id=client_msg_id,
+        content=content,
+        whisper=True,
+    )
+    return msg, False
+
+
+async def recall(db: AsyncSession, agent: User, conv: Conversation, message_id: int) -> Message:
+    """The agent takes back their own message within 2 minutes; kept, marked, for audit."""
+    await _lock_conversation(db, conv)
+    msg = await db.scalar(
+        select(Message).where(Message.id == message_id, Message.conversation_id == conv.id)
+    )
+    if msg is None:
+        raise ApiError("not_found")
+    if msg.sender_type != "agent" or msg.sender_id != agent.id or msg.whisper:
+        raise ApiError("recall_not_own")
+    if msg.recalled_at is not None:
+        return msg
+    if clock.now() - msg.created_at > RECALL_WINDOW:
+        raise ApiError("recall_too_late")
+    msg.recalled_at = clock.now()
+    await log.append(db, conv, "message.recalled", {"message_id": msg.id})
+    return msg
+
+
+async def mark_read(db: AsyncSession, conv: Conversation, seq: int) -> None:
+    conv.agent_read_seq = max(conv.agent_read_seq, min(seq, conv.last_seq))
+
+
+async def end(db: AsyncSession, conv: Conversation, *, by: str, actor_id: int | None) -> None:
+    """End a waiting or ongoing conversation; it moves to history (§3.7)."""
+    await _lock_conversation(db, conv)
+    if conv.state == "ended":
+        return
+    was_waiting = conv.state == "waiting"
+    now = clock.now()
+    holder = conv.agent_id
+    segment = await current_segment(db, conv)
+    if segment is not None:
+        segment.ended_at = now
+        segment.end_reason = "ended"
+    conv.state = "ended"
+    conv.ended_at = now
+    conv.ended_by = by
+    conv.end_actor_id = actor_id
+    await _conversation_event(db, conv, "conversation.ended", by=by)
+    if was_waiting:
+        await _queue_changed(db, conv.tenant_id)
+    if holder is not None:
+        emit(db, CapacityFreed(tenant_id=conv.tenant_id))
+
+
+async def widget_of(db: AsyncSession, conv: Conversation) -> Widget | None:
+    return await db.get(Widget, conv.widget_id) if conv.widget_id is not None else None

@@ -1,0 +1,153 @@
+"""The per-conversation event log: sequence numbers, stored events and their delivery frames."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi.encoders import jsonable_encoder
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kefu.channels.models import Widget
+from kefu.conversations.models import Conversation, ConversationEvent, Message
+from kefu.conversations.presenters import message_view, messages_view
+from kefu.core import clock
+from kefu.events.bus import emit
+from kefu.events.types import ChatEvent
+
+# A client further behind than this reloads over REST instead of replaying (docs/protocol.md).
+RESUME_LIMIT = 200
+
+
+async def next_seq(db: AsyncSession, conv: Conversation) -> int:
+    """Take the next sequence number; the UPDATE locks the row until commit (both backends)."""
+    seq = await db.scalar(
+        update(Conversation)
+        .where(Conversation.id == conv.id)
+        .values(last_seq=Conversation.last_seq + 1)
+        .returning(Conversation.last_seq)
+    )
+    assert seq is not None
+    conv.last_seq = int(seq)
+    return conv.last_seq
+
+
+def visitor_data(name: str, data: dict[str, Any], show_agent: bool) -> dict[str, Any]:
+    """The visitor's view of a stored conversation event."""
+    out = dict(data)
+    if "conversation" in out:
+        conv = dict(out["conversation"])
+        conv.pop("unread", None)
+        if not show_agent:
+            conv["agent"] = None
+        out["conversation"] = conv
+    if "agent" in out and not show_agent:
+        out["agent"] = None
+    return out
+
+
+def frame(conv_id: int, seq: int, name: str, data: dict[str, Any], at: datetime) -> dict[str, Any]:
+    encoded: dict[str, Any] = jsonable_encoder(
+        {
+            "type": "event",
+            "conversation_id": conv_id,
+            "seq": seq,
+            "name": name,
+            "data": data,
+            "at": at,
+        }
+    )
+    return encoded
+
+
+async def _show_agent(db: AsyncSession, conv: Conversation) -> bool:
+    if conv.widget_id is None:
+        return True
+    widget = await db.get(Widget, conv.widget_id)
+    return widget.show_agent_nickname if widget is not None else True
+
+
+async def append(
+    db: AsyncSession,
+    conv: Conversation,
+    name: str,
+    data: dict[str, Any] | None = None,
+    *,
+    message: Message | None = None,
+    staff_only: bool = False,
+    extra_agent_ids: tuple[int, ...] = (),
+) -> int:
+    """Log one event under the next seq and queue its delivery for after commit."""
+    now = clock.now()
+    seq = message.seq if message is not None else await next_seq(db, conv)
+    stored = jsonable_encoder(data or {})
+    db.add(
+        ConversationEvent(
+            tenant_id=conv.tenant_id,
+            conversation_id=conv.id,
+            seq=seq,
+            name=name,
+            message_id=message.id if message is not None else None,
+            data=stored,
+            staff_only=staff_only,
+            created_at=now,
+        )
+    )
+    staff_data, visitor_payload = stored, None
+    if message is not None:
+        staff_data = {"message": jsonable_encoder(await message_view(db, message, "staff"))}
+        if not staff_only:
+            visitor_payload = {
+                "message": jsonable_encoder(await message_view(db, message, "visitor"))
+            }
+    elif not staff_only:
+        visitor_payload = visitor_data(name, stored, await _show_agent(db, conv))
+    agents = [a for a in (conv.agent_id, *extra_agent_ids) if a is not None]
+    emit(
+        db,
+        ChatEvent(
+            tenant_id=conv.tenant_id,
+            conversation_id=conv.id,
+            visitor_id=conv.visitor_id,
+            agent_ids=sorted(set(agents)),
+            staff_frame=frame(conv.id, seq, name, staff_data, now),
+            visitor_frame=(
+                frame(conv.id, seq, name, visitor_payload, now)
+                if visitor_payload is not None
+                else None
+            ),
+        ),
+    )
+    return seq
+
+
+async def replay(
+    db: AsyncSession, conv: Conversation, after_seq: int, audience: str
+) -> list[dict[str, Any]] | None:
+    """Frames after `after_seq` in order, or None when the client must resync."""
+    if conv.last_seq - after_seq > RESUME_LIMIT or after_seq > conv.last_seq:
+        return None
+    query = select(ConversationEvent).where(
+        ConversationEvent.conversation_id == conv.id, ConversationEvent.seq > after_seq
+    )
+    if audience == "visitor":
+        query = query.where(ConversationEvent.staff_only.is_(False))
+    events = list(await db.scalars(query.order_by(ConversationEvent.seq)))
+    msg_ids = [e.message_id for e in events if e.message_id is not None]
+    views: dict[int, dict[str, Any]] = {}
+    if msg_ids:
+        msgs = await db.scalars(select(Message).where(Message.id.in_(msg_ids)))
+        for view in await messages_view(db, msgs, "staff" if audience == "staff" else "visitor"):
+            views[view["id"]] = view
+    show_agent = await _show_agent(db, conv) if audience == "visitor" else True
+    frames = []
+    for e in events:
+        if e.message_id is not None:
+            data: dict[str, Any] = {"message": views[e.message_id]}
+        elif audience == "visitor":
+            data = visitor_data(e.name, e.data, show_agent)
+        else:
+            data = e.data
+        frames.append(frame(conv.id, e.seq, e.name, data, e.created_at))
+    return frames

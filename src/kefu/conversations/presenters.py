@@ -1,0 +1,135 @@
+"""Turning rows into the Message and Conversation objects of docs/protocol.md."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Literal
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kefu.accounts.models import User
+from kefu.attachments.actions import attachment_view
+from kefu.attachments.models import Attachment
+from kefu.conversations.models import Conversation, Message
+from kefu.core.db import settings_of
+from kefu.core.i18n import pick
+from kefu.visitors.models import Visitor
+
+Audience = Literal["staff", "visitor"]
+
+
+def visitor_name(visitor: Visitor | None, visitor_id: int) -> str:
+    if visitor is not None and visitor.name:
+        return visitor.name
+    return pick(f"访客{visitor_id}", f"Visitor {visitor_id}")
+
+
+async def messages_view(
+    db: AsyncSession, messages: Iterable[Message], audience: Audience
+) -> list[dict[str, Any]]:
+    """Messages as clients see them; attachments resolved with fresh signed links."""
+    messages = list(messages)
+    ids = {m.body.get("attachment_id") for m in messages if "attachment_id" in m.body}
+    atts: dict[int, Attachment] = {}
+    if ids:
+        rows = await db.scalars(select(Attachment).where(Attachment.id.in_(ids)))
+        atts = {a.id: a for a in rows}
+    settings = settings_of(db)
+    out = []
+    for m in messages:
+        body = dict(m.body)
+        att_id = body.pop("attachment_id", None)
+        if att_id is not None and att_id in atts:
+            body["attachment"] = attachment_view(settings, atts[att_id])
+        if audience == "visitor" and m.recalled_at is not None:
+            body = {}
+        out.append(
+            {
+                "id": m.id,
+                "conversation_id": m.conversation_id,
+                "seq": m.seq,
+                "client_msg_id": m.client_msg_id,
+                "kind": m.kind,
+                "sender": {"type": m.sender_type, "id": m.sender_id, "name": m.sender_name},
+                "body": body,
+                "whisper": m.whisper,
+                "recalled": m.recalled_at is not None,
+                "created_at": m.created_at,
+            }
+        )
+    return out
+
+
+async def message_view(db: AsyncSession, message: Message, audience: Audience) -> dict[str, Any]:
+    return (await messages_view(db, [message], audience))[0]
+
+
+async def conversations_view(
+    db: AsyncSession, convs: Iterable[Conversation], audience: Audience
+) -> list[dict[str, Any]]:
+    convs = list(convs)
+    if not convs:
+        return []
+    visitor_ids = {c.visitor_id for c in convs}
+    agent_ids = {c.agent_id for c in convs if c.agent_id is not None}
+    visitors = {
+        v.id: v for v in await db.scalars(select(Visitor).where(Visitor.id.in_(visitor_ids)))
+    }
+    agents = (
+        {u.id: u for u in await db.scalars(select(User).where(User.id.in_(agent_ids)))}
+        if agent_ids
+        else {}
+    )
+    unread: dict[int, int] = {}
+    if audience == "staff":
+        rows = await db.execute(
+            select(Message.conversation_id, func.count())
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .where(
+                Message.conversation_id.in_([c.id for c in convs]),
+                Message.sender_type == "visitor",
+                Message.seq > Conversation.agent_read_seq,
+            )
+            .group_by(Message.conversation_id)
+        )
+        unread = {cid: n for cid, n in rows.all()}
+    out = []
+    for c in convs:
+        agent = agents.get(c.agent_id) if c.agent_id is not None else None
+        last = None
+        if c.last_message_at is not None:
+            last = {
+                "kind": c.last_message_kind or "text",
+                "preview": c.last_message_preview,
+                "at": c.last_message_at,
+                "sender_type": c.last_message_sender or "system",
+            }
+        out.append(
+            {
+                "id": c.id,
+                "state": c.state,
+                "channel": c.channel,
+                "seq": c.last_seq,
+                "visitor": {
+                    "id": c.visitor_id,
+                    "name": visitor_name(visitors.get(c.visitor_id), c.visitor_id),
+                },
+                "agent": {"id": agent.id, "nickname": agent.nickname} if agent else None,
+                "widget_id": c.widget_id,
+                "association_id": c.association_id,
+                "created_at": c.created_at,
+                "accepted_at": c.accepted_at,
+                "ended_at": c.ended_at,
+                "last_message": last,
+                "unread": unread.get(c.id, 0) if audience == "staff" else None,
+                "queue_position": None,
+            }
+        )
+    return out
+
+
+async def conversation_view(
+    db: AsyncSession, conv: Conversation, audience: Audience
+) -> dict[str, Any]:
+    return (await conversations_view(db, [conv], audience))[0]

@@ -1,0 +1,149 @@
+"""Registering a browser as a visitor (anonymous or signed identity) and recognising it later."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kefu.channels.models import Widget
+from kefu.core import clock
+from kefu.core.errors import ApiError
+from kefu.core.security import token_digest
+from kefu.tenants.models import Tenant
+from kefu.visitors.models import Visitor, VisitorDevice
+from kefu.visitors.schemas import IdentityIn, VisitorPatch, VisitorSessionIn
+from kefu.visitors.web_info import web_info
+
+IDENTITY_TTL = timedelta(hours=24)
+
+
+@dataclass
+class VisitorPrincipal:
+    visitor: Visitor
+    device: VisitorDevice
+    widget: Widget
+    tenant: Tenant
+
+    @property
+    def tenant_id(self) -> int:
+        return self.tenant.id
+
+
+def identity_signature(secret: str, user_id: str, timestamp: int) -> str:
+    """What the site's server computes to vouch for its user (docs/protocol.md)."""
+    return hmac.new(secret.encode(), f"{user_id}:{timestamp}".encode(), hashlib.sha256).hexdigest()
+
+
+def _verified_user_id(widget: Widget, identity: IdentityIn) -> str:
+    now = clock.now().timestamp()
+    if not (now - IDENTITY_TTL.total_seconds() <= identity.timestamp <= now + 300):
+        raise ApiError("identity_invalid")
+    expected = identity_signature(widget.secret, identity.user_id, identity.timestamp)
+    if not hmac.compare_digest(expected, identity.signature.lower()):
+        raise ApiError("identity_invalid")
+    return identity.user_id
+
+
+async def widget_by_key(db: AsyncSession, key: str) -> tuple[Widget, Tenant]:
+    widget = await db.scalar(select(Widget).where(Widget.key == key))
+    tenant = await db.get(Tenant, widget.tenant_id) if widget is not None else None
+    if widget is None or tenant is None:
+        raise ApiError("widget_not_found")
+    if tenant.expires_at is not None and tenant.expires_at <= clock.now():
+        raise ApiError("widget_not_found")
+    return widget, tenant
+
+
+async def register(
+    db: AsyncSession, body: VisitorSessionIn, *, ip: str, user_agent: str
+) -> VisitorPrincipal:
+    """Find or create the visitor behind this browser token, and refresh profile and web info."""
+    widget, tenant = await widget_by_key(db, body.widget_key)
+    now = clock.now()
+    digest = token_digest(body.token)
+    device = await db.scalar(select(VisitorDevice).where(VisitorDevice.token_digest == digest))
+    if device is not None and device.tenant_id != tenant.id:
+        # A token is one browser of one company; reuse elsewhere is refused like a bad token.
+        raise ApiError("unauthenticated")
+    external_id = _verified_user_id(widget, body.identity) if body.identity else None
+    visitor: Visitor | None = None
+    if external_id is not None:
+        visitor = await db.scalar(
+            select(Visitor).where(
+                Visitor.tenant_id == tenant.id, Visitor.external_id == external_id
+            )
+        )
+    if visitor is None and device is not None:
+        current = await db.get(Visitor, device.visitor_id)
+        # An anonymous browser that signs in becomes that identified customer.
+        if current is not None and (external_id is None or current.external_id is None):
+            visitor = current
+            if external_id is not None:
+                visitor.external_id = external_id
+    if visitor is None:
+        visitor = Visitor(
+            tenant_id=tenant.id,
+            external_id=external_id,
+            first_widget_id=widget.id,
+            custom={},
+            web_info={},
+            created_at=now,
+            last_seen_at=now,
+        )
+        db.add(visitor)
+        await db.flush()
+    profile = body.profile
+    for field in ("name", "phone", "email"):
+        value = getattr(profile, field)
+        if value:
+            setattr(visitor, field, value)
+    if profile.custom:
+        visitor.custom = {**(visitor.custom or {}), **profile.custom}
+    visitor.web_info = web_info(ip=ip, user_agent=user_agent, page=body.page.model_dump())
+    visitor.last_seen_at = now
+    if device is None:
+        device = VisitorDevice(
+            token_digest=digest,
+            tenant_id=tenant.id,
+            visitor_id=visitor.id,
+            widget_id=widget.id,
+            created_at=now,
+            last_seen_at=now,
+        )
+        db.add(device)
+    else:
+        device.visitor_id = visitor.id
+        device.widget_id = widget.id
+        device.last_seen_at = now
+    await db.flush()
+    return VisitorPrincipal(visitor=visitor, device=device, widget=widget, tenant=tenant)
+
+
+async def principal_for_token(db: AsyncSession, token: str) -> VisitorPrincipal:
+    """The visitor behind a token sent with a request or a socket's auth frame."""
+    device = await db.scalar(
+        select(VisitorDevice).where(VisitorDevice.token_digest == token_digest(token))
+    )
+    if device is None:
+        raise ApiError("unauthenticated")
+    visitor = await db.get(Visitor, device.visitor_id)
+    widget = await db.get(Widget, device.widget_id)
+    tenant = await db.get(Tenant, device.tenant_id)
+    if visitor is None or widget is None or tenant is None:
+        raise ApiError("unauthenticated")
+    return VisitorPrincipal(visitor=visitor, device=device, widget=widget, tenant=tenant)
+
+
+def display_name(visitor: Visitor) -> str:
+    """The visitor's name, or a stable fallback built from the id (a nickname is not valid)."""
+    return visitor.name or f"访客{visitor.id}"
+
+
+def update_profile(visitor: Visitor, patch: VisitorPatch) -> None:
+    for field, value in patch.model_dump(exclude_unset=True).items():
+        setattr(visitor, field, value)
