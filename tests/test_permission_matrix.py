@@ -10,11 +10,18 @@ with no pages), "custom_page:<page>" (a custom role granted exactly the page a r
 "custom_others:<page>" (a custom role granted every page except that one). Each user is created
 with their role before signing in: per SPEC §1.2 a role change only takes effect, for added
 rights, at the next sign-in.
+
+Chat routes act on conversations, which only their holding agent (or a monitor with the Current
+sessions page) may touch: the requests of allowed callers name a conversation assigned to that
+very caller (tests/world_chat.py, `hold_conversation`). Visitor routes are public as far as staff
+sessions go -- they authenticate the visitor's token (or, for files, a signature) -- so their
+requests carry a registered visitor's token and must succeed whatever staff session comes along.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import re
 import time
@@ -28,7 +35,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
-from kefu.roles.catalogue import AGENT_PAGES, PAGE_KEYS, PAGES
+from kefu.roles.catalogue import AGENT_PAGES, PAGE_KEYS, PAGES, SCOPED_DATA
 from tests.helpers import PASSWORD, PLATFORM_KEY, Api, Tenant, unique_email
 from tests.route_walk import (
     API_PREFIX,
@@ -40,6 +47,15 @@ from tests.route_walk import (
     png_bytes,
     required_pages,
     requires_principal,
+)
+from tests.world_chat import (
+    Held,
+    TenantChat,
+    cid,
+    hold_conversation,
+    text_body,
+    visitor_socket_url,
+    visitor_token,
 )
 
 
@@ -72,6 +88,14 @@ SWITCHES = page("admin.settings.switches")
 AUDIT = page("admin.settings.audit")
 # SPEC §2.1: admins force an agent's status; custom roles cannot, even with the Agents page.
 FORCE_STATUS = Access("page", "admin.members.agents", builtin_admin_only=True)
+SESSIONS = page("agent.sessions")  # the workbench: the caller's own conversations
+MONITOR = page("admin.current_sessions")  # every ongoing conversation in the caller's scope
+CHANNELS = page("admin.channels")
+# Visitor routes: no staff session is needed or looked at. They authenticate the visitor's token
+# (`Authorization: Visitor <token>`, or the socket's auth frame); GET /files/{id} checks the
+# signature of its link. For the matrix they are public: every staff caller, signed in or not,
+# gets the same answer.
+VISITOR = PUBLIC
 
 # (method, path under /api/v1) -> who may call it. "WS" is the WebSocket endpoint.
 MATRIX: dict[tuple[str, str], Access] = {
@@ -121,6 +145,45 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("GET", "/platform/tenants/{tenant_id}"): PLATFORM,
     ("PATCH", "/platform/tenants/{tenant_id}"): PLATFORM,
     ("WS", "/ws"): SIGNED_IN,
+    # Live chat, staff side. The guard asks for the page; the handler then lets through only the
+    # agent holding the conversation, or a monitor (Current sessions) whose scope covers it.
+    ("GET", "/conversations"): SESSIONS,
+    ("GET", "/conversations/{conversation_id}"): SESSIONS,
+    ("GET", "/conversations/{conversation_id}/messages"): SESSIONS,
+    ("GET", "/conversations/{conversation_id}/events"): SESSIONS,
+    ("GET", "/conversations/{conversation_id}/prior-messages"): SESSIONS,
+    ("GET", "/conversations/{conversation_id}/visitor"): SESSIONS,
+    ("POST", "/conversations/{conversation_id}/messages"): SESSIONS,
+    ("POST", "/conversations/{conversation_id}/messages/{message_id}/recall"): SESSIONS,
+    ("POST", "/conversations/{conversation_id}/attachments"): SESSIONS,
+    ("POST", "/conversations/{conversation_id}/read"): SESSIONS,
+    ("POST", "/conversations/{conversation_id}/end"): SESSIONS,
+    ("PATCH", "/visitors/{visitor_id}"): SESSIONS,
+    ("GET", "/me/today"): SESSIONS,
+    ("GET", "/current-sessions"): MONITOR,
+    ("POST", "/conversations/{conversation_id}/whisper"): MONITOR,
+    # Channels: web widgets and associations.
+    ("GET", "/widgets"): CHANNELS,
+    ("POST", "/widgets"): CHANNELS,
+    ("GET", "/widgets/{widget_id}"): CHANNELS,
+    ("PATCH", "/widgets/{widget_id}"): CHANNELS,
+    ("DELETE", "/widgets/{widget_id}"): CHANNELS,
+    ("POST", "/widgets/{widget_id}/secret"): CHANNELS,
+    ("GET", "/associations"): CHANNELS,
+    ("POST", "/associations"): CHANNELS,
+    ("PATCH", "/associations/{association_id}"): CHANNELS,
+    ("DELETE", "/associations/{association_id}"): CHANNELS,
+    # Live chat, visitor side (see VISITOR).
+    ("GET", "/public/widgets/{key}"): VISITOR,  # the widget's public configuration: no auth
+    ("POST", "/visitor/session"): VISITOR,  # registers the token in its body
+    ("GET", "/visitor/conversation"): VISITOR,
+    ("GET", "/visitor/messages"): VISITOR,
+    ("GET", "/visitor/events"): VISITOR,
+    ("GET", "/visitor/prior-messages"): VISITOR,
+    ("POST", "/visitor/messages"): VISITOR,
+    ("POST", "/visitor/attachments"): VISITOR,
+    ("GET", "/files/{attachment_id}"): VISITOR,  # the signed link is the credential
+    ("WS", "/visitor/ws"): VISITOR,
 }
 
 BASE_CALLERS = ("anon", "agent", "admin", "custom_none")
@@ -184,6 +247,7 @@ class Req:
     session: str | None = OWN  # OWN: the caller's own session; None: no session
     json: Any = None
     files: Any = None
+    data: Any = None  # multipart form fields (with `files`)
     params: Any = None
     headers: dict[str, str] = field(default_factory=dict)
 
@@ -200,11 +264,17 @@ class World:
         self.transport = httpx.HTTPTransport()
         self.role_ids: dict[str, int | None] = {"anon": None, "agent": self.t.roles["agent"],
                                                 "admin": self.t.roles["admin"]}
+        # Whether the caller's role has the workbench page, so conversations can be assigned to
+        # them (the built-in Agent and Admin roles have it).
+        self.can_hold: dict[str, bool] = {"anon": False, "agent": True, "admin": True}
         self.role_ids["custom_none"] = self.new_role([])
+        self.can_hold["custom_none"] = False
         for p in MATRIX_PAGES:
             self.role_ids[f"custom_page:{p}"] = self.new_role([p])
             others = sorted(k.key for k in PAGES if k.key != p and k.parent != p)
             self.role_ids[f"custom_others:{p}"] = self.new_role(others)
+            self.can_hold[f"custom_page:{p}"] = p == "agent.sessions"
+            self.can_hold[f"custom_others:{p}"] = "agent.sessions" in others
         self.mfa_role = self.new_role([], require_mfa=True)
         self.sessions: dict[str, str | None] = {}
         self.sockets: list[Any] = []
@@ -213,11 +283,25 @@ class World:
         self.target_user = self.new_user(self.t.roles["agent"])
         self.target_role = self.new_role(["agent.sessions"])
         self.target_team = self.new_team()
+        # Chat: a widget, and a conversation held by an agent of its own ("the holder") -- the
+        # one monitors whisper into, the visitor routes read, and refused callers are pointed at.
+        self.chat = TenantChat(self.t)
+        self.target_widget = int(self.chat.new_widget()["id"])
+        self.target_association = self.chat.new_association()
+        holder_email = unique_email("holder")
+        self.new_user(self.t.roles["agent"], holder_email)
+        self.shared: Held = hold_conversation(self.chat, self.login(holder_email))
+        self.shared_file = int(self.chat.upload(self.shared.visitor)["id"])
+        self._held: dict[str, Held] = {}
 
     # objects -----------------------------------------------------------------------------------
     def new_role(self, pages: list[str], require_mfa: bool = False) -> int:
-        role = self.t.admin.ok("POST", "/roles", json={"name": _unique("r"), "pages": pages,
-                                                       "require_mfa": require_mfa})
+        # Tenant-wide data scopes: a custom role granted Current sessions then monitors every
+        # conversation, like the built-in Admin. (With the default skill-group scope it would see
+        # only conversations it holds, and without the workbench page it can hold none.)
+        role = self.t.admin.ok("POST", "/roles", json={
+            "name": _unique("r"), "pages": pages, "require_mfa": require_mfa,
+            "data_scopes": dict.fromkeys(SCOPED_DATA, "tenant")})
         assert set(role["pages"]) == set(pages), role
         return int(role["id"])
 
@@ -255,7 +339,38 @@ class World:
     def close(self) -> None:
         for ws in self.sockets:
             ws.close()
+        self.chat.close()
         self.transport.close()
+
+    # conversations -------------------------------------------------------------------------------
+    def held(self, caller: str) -> Held:
+        """A conversation assigned to the caller (made once per caller), if their role can hold
+        one; for anyone else -- refused by the chat routes anyway -- the holder's conversation."""
+        if not self.can_hold[caller]:
+            return self.shared
+        if caller not in self._held:
+            self._held[caller] = self.new_held(caller)
+        return self._held[caller]
+
+    def new_held(self, caller: str) -> Held:
+        """A fresh conversation assigned to the caller (as `held`), for routes that end it."""
+        session = self.session_of(caller)
+        if not self.can_hold[caller] or session is None:
+            return self.shared
+        return hold_conversation(self.chat, session, self.client(session))
+
+    def own_message(self, caller: str) -> tuple[int, int]:
+        """(conversation, message): a message the caller just sent in their conversation, for
+        recall (their own, within 2 minutes); for other callers, any message."""
+        held = self.held(caller)
+        session = self.session_of(caller)
+        if not self.can_hold[caller] or session is None:
+            return held.conversation_id, held.message_id
+        with self.client(session) as c:
+            r = c.post(f"/conversations/{held.conversation_id}/messages",
+                       json=text_body("to be recalled"))
+        assert r.status_code == 201, describe(r)
+        return held.conversation_id, int(r.json()["id"])
 
     def throwaway(self, caller: str) -> str | None:
         """A new user with the caller's role, signed in: for routes that end or alter a session."""
@@ -322,7 +437,13 @@ class World:
         return {"users": users, "roles": admin.ok("GET", "/roles"),
                 "teams": admin.ok("GET", "/teams"), "tenant": admin.ok("GET", "/tenant"),
                 "switches": admin.ok("GET", "/tenant/switches"),
-                "audit": admin.ok("GET", "/audit-logs", params={"page_size": 1})["total"]}
+                "audit": admin.ok("GET", "/audit-logs", params={"page_size": 1})["total"],
+                "widgets": admin.ok("GET", "/widgets"),
+                "associations": admin.ok("GET", "/associations"),
+                # Every live conversation with its seq and last message: a refused send, end,
+                # whisper or recall would show here.
+                "ongoing": admin.ok("GET", "/current-sessions"),
+                "waiting": admin.ok("GET", "/conversations", params={"state": "waiting"})}
 
 
 class _Client(httpx.Client):
@@ -352,6 +473,31 @@ def _mfa_enable(w: World, caller: str) -> Req:
 def _mfa_disable(w: World, caller: str) -> Req:
     session, code = w.mfa_ready(w.throwaway(caller), enable=True)
     return Req("POST", "/me/mfa/disable", session=session, json={"code": code})
+
+
+def _conv(suffix: str, method: str = "GET", **kw: Any) -> Builder:
+    """A request on the caller's own conversation (`/conversations/{id}` + suffix)."""
+    return lambda w, c: Req(method, f"/conversations/{w.held(c).conversation_id}{suffix}", **kw)
+
+
+def _end(w: World, caller: str) -> Req:
+    # Ending is for good: a fresh conversation of the caller's each time.
+    return Req("POST", f"/conversations/{w.new_held(caller).conversation_id}/end")
+
+
+def _recall(w: World, caller: str) -> Req:
+    conv_id, message_id = w.own_message(caller)
+    return Req("POST", f"/conversations/{conv_id}/messages/{message_id}/recall")
+
+
+def _visitor(method: str, url: str, **kw: Any) -> Builder:
+    """A visitor's request: the holder's conversation's visitor, whoever the staff caller is."""
+    return lambda w, c: Req(method, url, headers=w.shared.visitor.headers, **kw)
+
+
+def _visitor_conv(url: str) -> Builder:
+    return lambda w, c: Req("GET", url, headers=w.shared.visitor.headers,
+                            params={"conversation_id": w.shared.conversation_id})
 
 
 REQUESTS: dict[tuple[str, str], Builder] = {
@@ -423,6 +569,59 @@ REQUESTS: dict[tuple[str, str], Builder] = {
         "GET", f"/platform/tenants/{w.t.id}"),
     ("PATCH", "/platform/tenants/{tenant_id}"): lambda w, c: Req(
         "PATCH", f"/platform/tenants/{w.t.id}", json={"seats": SEATS}),
+    # Chat, staff side: allowed callers act on a conversation assigned to them (w.held).
+    ("GET", "/conversations"): lambda w, c: Req("GET", "/conversations"),
+    ("GET", "/conversations/{conversation_id}"): _conv(""),
+    ("GET", "/conversations/{conversation_id}/messages"): _conv("/messages"),
+    ("GET", "/conversations/{conversation_id}/events"): _conv("/events"),
+    ("GET", "/conversations/{conversation_id}/prior-messages"): _conv("/prior-messages"),
+    ("GET", "/conversations/{conversation_id}/visitor"): _conv("/visitor"),
+    ("POST", "/conversations/{conversation_id}/messages"): lambda w, c: _conv(
+        "/messages", "POST", json=text_body("hello from the matrix"))(w, c),
+    ("POST", "/conversations/{conversation_id}/messages/{message_id}/recall"): _recall,
+    ("POST", "/conversations/{conversation_id}/attachments"): lambda w, c: _conv(
+        "/attachments", "POST", files=_png(), data={"kind": "image"})(w, c),
+    ("POST", "/conversations/{conversation_id}/read"): _conv("/read", "POST", json={"seq": 1}),
+    ("POST", "/conversations/{conversation_id}/end"): _end,
+    ("PATCH", "/visitors/{visitor_id}"): lambda w, c: Req(
+        "PATCH", f"/visitors/{w.held(c).visitor.id}", json={"remark": _unique("remark")}),
+    ("GET", "/me/today"): lambda w, c: Req("GET", "/me/today"),
+    # Monitors see the holder's conversation (tenant-wide scope) and whisper into it.
+    ("GET", "/current-sessions"): lambda w, c: Req("GET", "/current-sessions"),
+    ("POST", "/conversations/{conversation_id}/whisper"): lambda w, c: Req(
+        "POST", f"/conversations/{w.shared.conversation_id}/whisper",
+        json={"client_msg_id": cid(), "text": "a word to the agent"}),
+    ("GET", "/widgets"): lambda w, c: Req("GET", "/widgets"),
+    ("POST", "/widgets"): lambda w, c: Req("POST", "/widgets", json={"name": _unique("site")}),
+    ("GET", "/widgets/{widget_id}"): lambda w, c: Req("GET", f"/widgets/{w.target_widget}"),
+    ("PATCH", "/widgets/{widget_id}"): lambda w, c: Req(
+        "PATCH", f"/widgets/{w.target_widget}", json={"title": _unique("title")}),
+    ("DELETE", "/widgets/{widget_id}"): lambda w, c: Req(
+        "DELETE", f"/widgets/{w.chat.new_widget()['id']}"),
+    ("POST", "/widgets/{widget_id}/secret"): lambda w, c: Req(
+        "POST", f"/widgets/{w.target_widget}/secret"),
+    ("GET", "/associations"): lambda w, c: Req("GET", "/associations"),
+    ("POST", "/associations"): lambda w, c: Req(
+        "POST", "/associations", json={"name": _unique("assoc")}),
+    ("PATCH", "/associations/{association_id}"): lambda w, c: Req(
+        "PATCH", f"/associations/{w.target_association}", json={"name": _unique("assoc")}),
+    ("DELETE", "/associations/{association_id}"): lambda w, c: Req(
+        "DELETE", f"/associations/{w.chat.new_association()}"),
+    # Chat, visitor side: a registered visitor's token; the staff session is irrelevant.
+    ("GET", "/public/widgets/{key}"): lambda w, c: Req(
+        "GET", f"/public/widgets/{w.chat.widget['key']}"),
+    ("POST", "/visitor/session"): lambda w, c: Req("POST", "/visitor/session", json={
+        "widget_key": w.chat.widget["key"], "token": visitor_token()}),
+    ("GET", "/visitor/conversation"): _visitor("GET", "/visitor/conversation"),
+    ("GET", "/visitor/messages"): _visitor_conv("/visitor/messages"),
+    ("GET", "/visitor/events"): _visitor_conv("/visitor/events"),
+    ("GET", "/visitor/prior-messages"): _visitor("GET", "/visitor/prior-messages"),
+    ("POST", "/visitor/messages"): lambda w, c: _visitor(
+        "POST", "/visitor/messages", json=text_body("hello from the visitor"))(w, c),
+    ("POST", "/visitor/attachments"): lambda w, c: _visitor(
+        "POST", "/visitor/attachments", files=_png(), data={"kind": "image"})(w, c),
+    ("GET", "/files/{attachment_id}"): lambda w, c: Req(
+        "GET", w.chat.file_path(w.shared_file), params=w.chat.signed_params(w.shared_file)),
 }
 
 
@@ -518,7 +717,7 @@ def test_every_route_for_every_caller(server: Any, raw: httpx.Client, world: Wor
                 before = w.snapshot() if not ok and key[0] != "GET" else None
                 with w.client(session, headers) as c:
                     r = c.request(req.method, req.url, json=req.json, files=req.files,
-                                  params=req.params)
+                                  data=req.data, params=req.params)
                 calls += 1
                 if ok:
                     if not 200 <= r.status_code < 300:
@@ -562,6 +761,53 @@ def test_websocket_for_every_caller(api: Api, server: Any, raw: httpx.Client,
     assert not problems, "\n".join(problems)
 
 
+def _visitor_socket(w: World, token: str, session: str | None) -> str:
+    """What the visitor socket makes of an auth frame with `token`, sent along a staff cookie."""
+    headers = {"Cookie": f"kefu_session={session}"} if session else {}
+    url = visitor_socket_url(w.base, w.chat.widget["key"])
+    try:
+        with ws_connect(url, additional_headers=headers, origin=w.base, open_timeout=10,
+                        proxy=None) as ws:
+            ws.send(json.dumps({"type": "auth", "token": token}))
+            first = json.loads(ws.recv(timeout=10))
+        return "allowed" if first.get("type") == "hello" else f"unexpected first frame {first!r}"
+    except InvalidStatus as exc:
+        return f"refused (HTTP {exc.response.status_code})"
+    except ConnectionClosed as exc:
+        return f"refused (close {exc.rcvd.code if exc.rcvd else None})"
+
+
+def test_visitor_websocket_for_every_caller(server: Any, raw: httpx.Client,
+                                            world: World) -> None:
+    """/visitor/ws is the visitor's: a registered token gets its hello, a bad one is closed with
+    4401 -- whatever staff session the browser also carries (docs/protocol.md)."""
+    access = MATRIX[("WS", "/visitor/ws")]
+    assert ("WS", "/visitor/ws") in live_routes(server, raw)
+    w = world
+    problems = []
+    for caller in callers_for(access):
+        assert allowed(access, caller)
+        session = w.session_of(caller)
+        got = _visitor_socket(w, w.shared.visitor.token, session)
+        if got != "allowed":
+            problems.append(f"WS /visitor/ws as {caller} with a visitor token: expected allowed, "
+                            f"got {got}")
+        # A well-formed token nobody registered: the staff cookie does not stand in for it.
+        got = _visitor_socket(w, visitor_token(), session)
+        if got != "refused (close 4401)":
+            problems.append(f"WS /visitor/ws as {caller} with an unknown token: expected "
+                            f"refused (close 4401), got {got}")
+    assert not problems, "\n".join(problems)
+
+
+def _probe_route(page_key: str) -> tuple[str, str]:
+    """A route to probe a page with: its first GET without path parameters (a list, which answers
+    anyone with the page -- unlike e.g. a conversation route, which wants a conversation the
+    very user holds), else its first route."""
+    keys = [k for k, a in MATRIX.items() if a.page == page_key and not a.builtin_admin_only]
+    return next((k for k in keys if k[0] == "GET" and "{" not in k[1]), keys[0])
+
+
 def test_role_change_keeps_the_intersection_until_next_sign_in(world: World) -> None:
     """SPEC §1.2: removed rights go at once; added rights wait for the next sign-in."""
     w = world
@@ -569,15 +815,15 @@ def test_role_change_keeps_the_intersection_until_next_sign_in(world: World) -> 
 
     def call(key: tuple[str, str], session: str | None) -> httpx.Response:
         req = REQUESTS[key](w, "admin")
-        with w.client(session) as c:
+        with w.client(session, req.headers) as c:
             return c.request(req.method, req.url, json=req.json, files=req.files,
-                             params=req.params)
+                             data=req.data, params=req.params)
 
     def set_role(user_id: int, caller: str) -> None:
         w.t.admin.ok("PATCH", f"/users/{user_id}", json={"role_id": w.role_ids[caller]})
 
     for p in MATRIX_PAGES:
-        key = next(k for k, a in MATRIX.items() if a.page == p)
+        key = _probe_route(p)
         route = f"{key[0]} {key[1]}"
         # Signed in with the page, then the page is taken away: refused at once.
         email = unique_email("rc")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import cast
+from typing import Any, cast
 
 from fastapi import APIRouter, FastAPI, Request, WebSocket, WebSocketDisconnect
 
@@ -47,22 +47,26 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     conn = Conn(ws, principal.tenant_id, user_id=principal.user.id, session_id=principal.session.id)
     hub: RealtimeHub = app.state.hub
     try:
-        status = await _presence_change(app, conn, opened=True)
+        status, events = await _presence_change(app, conn, opened=True)
     except Exception:
         log.exception("presence bookkeeping failed on connect")
         await ws.close(code=1011)
         return
     hub.add(conn)
-    await ws.send_text(
-        json.dumps(
-            {
-                "type": "hello",
-                "user_id": principal.user.id,
-                "heartbeat": HEARTBEAT_SECONDS,
-                "status": status,
-            }
-        )
+    await conn.send(
+        {
+            "type": "hello",
+            "user_id": principal.user.id,
+            "heartbeat": HEARTBEAT_SECONDS,
+            "status": status,
+        }
     )
+    # Published after hello, so this socket hears what coming online caused (assignments).
+    conn.hide_own_presence = True
+    try:
+        await publish_all(app.state.bus, events)
+    finally:
+        conn.hide_own_presence = False
     try:
         while True:
             try:
@@ -87,13 +91,14 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     finally:
         hub.remove(conn)
         try:
-            await _presence_change(app, conn, opened=False)
+            _, events = await _presence_change(app, conn, opened=False)
+            await publish_all(app.state.bus, events)
         except Exception:
             log.exception("presence bookkeeping failed on disconnect")
 
 
-async def _presence_change(app: FastAPI, conn: Conn, *, opened: bool) -> str:
-    """Count the socket in or out of the user's presence (own transaction), then publish."""
+async def _presence_change(app: FastAPI, conn: Conn, *, opened: bool) -> tuple[str, list[Any]]:
+    """Count the socket in or out of the user's presence (own transaction); its events."""
     status = ""
     user_id = conn.user_id
     assert user_id is not None
@@ -104,8 +109,7 @@ async def _presence_change(app: FastAPI, conn: Conn, *, opened: bool) -> str:
             await presence.socket_closed(db, tenant_id=conn.tenant_id, user_id=user_id)
         await db.commit()
         events = take_events(db)
-    await publish_all(app.state.bus, events)
-    return status
+    return status, events
 
 
 class _WsRequest:

@@ -42,6 +42,8 @@ class Conn:
         self.session_id = session_id
         self.visitor_id = visitor_id
         self.watching: set[int] = set()
+        # A new socket learns its own status from hello, not from the event its arrival caused.
+        self.hide_own_presence = False
         # While a resume replays history, live frames wait here so the client sees seq order.
         self._held: list[str] | None = None
 
@@ -138,10 +140,12 @@ class RealtimeHub:
                 self._by_user.get(event.user_id, set()), event.model_dump(exclude={"tenant_id"})
             )
         elif isinstance(event, PresenceChanged):
-            await self._send_all(
-                self._staff_by_tenant.get(event.tenant_id, set()),
-                event.model_dump(include={"type", "user_id", "status"}),
-            )
+            conns = {
+                c
+                for c in self._staff_by_tenant.get(event.tenant_id, ())
+                if not (c.hide_own_presence and c.user_id == event.user_id)
+            }
+            await self._send_all(conns, event.model_dump(include={"type", "user_id", "status"}))
 
     async def _chat_event(self, event: ChatEvent) -> None:
         staff: set[Conn] = set(self._watchers.get(event.conversation_id, ()))
