@@ -60,7 +60,7 @@ def test_busy_agents_and_max_zero_get_nothing_and_ending_frees_capacity(
     api: Api, server: LiveServer
 ) -> None:
     t = api.provision()
-    user, agent = api.add_user(t, max_concurrent=1)
+    _user, agent = api.add_user(t, max_concurrent=1)
     zero_user, zero = api.add_user(t, max_concurrent=0)
     widget = new_widget(t)
     with staff_socket(server.base_url, agent) as aws, staff_socket(server.base_url, zero):

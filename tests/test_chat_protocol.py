@@ -248,7 +248,7 @@ def test_recall_within_two_minutes_removes_it_for_the_visitor(api: Api, server: 
     ]
     assert "oops" not in texts
     staff = agent.ok("GET", f"/conversations/{conv_id}/messages")
-    assert [m for m in staff if m["id"] == msg["id"]][0]["recalled"] is True
+    assert next(m for m in staff if m["id"] == msg["id"])["recalled"] is True
     # The visitor's own message is not the agent's to recall.
     first = staff[0]
     r = agent.post(f"/conversations/{conv_id}/messages/{first['id']}/recall")

@@ -43,7 +43,7 @@ export const NAV: NavGroup[] = [
     id: 'agent',
     mode: 'agent',
     nodes: [
-      leaf('agent.sessions', ChatDotRound),
+      leaf('agent.sessions', ChatDotRound, () => import('../workbench/SessionsPage.vue')),
       leaf('agent.waiting', Clock),
       leaf('agent.leave_messages', Message),
       leaf('agent.history', Tickets),
@@ -73,7 +73,7 @@ export const NAV: NavGroup[] = [
           leaf('admin.members.teams', undefined, () => import('../members/TeamsPage.vue')),
         ],
       },
-      leaf('admin.channels', Connection),
+      leaf('admin.channels', Connection, () => import('../channels/ChannelsPage.vue')),
       leaf('admin.materials', Picture),
       leaf('admin.knowledge', Reading),
       {
@@ -108,7 +108,7 @@ export const NAV: NavGroup[] = [
     mode: 'admin',
     nodes: [
       leaf('admin.home', HomeFilled),
-      leaf('admin.current_sessions', ChatDotRound),
+      leaf('admin.current_sessions', ChatDotRound, () => import('../monitor/CurrentSessionsPage.vue')),
       {
         kind: 'module',
         id: 'monitor',
