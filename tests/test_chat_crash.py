@@ -194,7 +194,7 @@ def test_sigkill_loses_no_acknowledged_message(process: ServerProcess) -> None:
     assert not lost, f"{len(lost)} acknowledged messages lost: {lost[:5]}"
     assert all(stored[c] == [acked[c]] for c in acked)
     # Retrying what got no answer never duplicates (it may or may not have been stored).
-    for cmid, pending in unacked.items():
+    for pending in unacked.values():
         if "visitor" in pending:
             v = pending["visitor"]
             frame = pending["frame"]
