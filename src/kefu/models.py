@@ -8,6 +8,7 @@ def load_all_models() -> None:
     import kefu.attachments.models
     import kefu.audit.models
     import kefu.channels.models
+    import kefu.colleagues.models
     import kefu.conversations.models
     import kefu.presence.models
     import kefu.roles.models

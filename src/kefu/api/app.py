@@ -49,6 +49,7 @@ def build_api_router() -> APIRouter:
     from kefu.channels.api import router as channels_router
     from kefu.chat.visitor_api import router as visitor_router
     from kefu.chat.visitor_socket import visitor_ws_router
+    from kefu.colleagues.api import router as colleagues_router
     from kefu.conversations.api import router as conversations_router
     from kefu.presence.api import router as presence_router
     from kefu.roles.api import router as roles_router
@@ -82,6 +83,7 @@ def build_api_router() -> APIRouter:
         visitors_router,
         visitor_router,
         attachments_router,
+        colleagues_router,
     ):
         api.include_router(r, responses=ERROR_RESPONSES)
     api.include_router(ws_router)

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from kefu.events.types import (
     ChatEvent,
     ChatTyping,
+    ColleagueMessageSent,
     PresenceChanged,
     QueueChanged,
     UserRoleChanged,
@@ -130,6 +131,10 @@ class RealtimeHub:
         elif isinstance(event, ChatTyping):
             frame = {"type": "typing", "conversation_id": event.conversation_id, "text": event.text}
             await self._send_all(self._by_user.get(event.agent_id, set()), frame)
+        elif isinstance(event, ColleagueMessageSent):
+            frame = {"type": "colleague.message", "message": event.message}
+            for user_id in event.user_ids:
+                await self._send_all(self._by_user.get(user_id, set()), frame)
         elif isinstance(event, QueueChanged):
             frame = {"type": "queue.changed", "waiting": event.waiting}
             await self._send_all(self._staff_by_tenant.get(event.tenant_id, set()), frame)

@@ -81,3 +81,11 @@ class CapacityFreed(BaseModel):
 
     type: Literal["capacity.freed"] = "capacity.freed"
     tenant_id: int
+
+
+class ColleagueMessageSent(BaseModel):
+    type: Literal["colleague.message"] = "colleague.message"
+    tenant_id: int
+    # Sender and recipient: every socket of both hears it (other tabs included).
+    user_ids: list[int]
+    message: dict[str, Any]

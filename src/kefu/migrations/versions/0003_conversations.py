@@ -2,7 +2,7 @@
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-25 18:45:27.750871
+Create Date: 2026-11-25 19:03:50.425244
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import kefu.core.db
+
 
 revision = "0003"
 down_revision = "0002"
@@ -93,6 +94,60 @@ def upgrade() -> None:
             batch_op.f("ix_widgets_association_id"), ["association_id"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_widgets_tenant_id"), ["tenant_id"], unique=False)
+
+    op.create_table(
+        "colleague_messages",
+        sa.Column(
+            "tenant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "sender_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "recipient_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("client_msg_id", sa.String(length=64), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("created_at", kefu.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("read_at", kefu.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["recipient_id"],
+            ["users.id"],
+            name=op.f("fk_colleague_messages_recipient_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["sender_id"],
+            ["users.id"],
+            name=op.f("fk_colleague_messages_sender_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_colleague_messages_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_colleague_messages")),
+    )
+    with op.batch_alter_table("colleague_messages", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_colleague_messages_pair",
+            ["tenant_id", "sender_id", "recipient_id", "id"],
+            unique=False,
+        )
+        batch_op.create_index(
+            batch_op.f("ix_colleague_messages_tenant_id"), ["tenant_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_colleague_messages_unread", ["recipient_id", "read_at"], unique=False
+        )
 
     op.create_table(
         "presence_intervals",
@@ -592,6 +647,12 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_presence_intervals_tenant_id"))
 
     op.drop_table("presence_intervals")
+    with op.batch_alter_table("colleague_messages", schema=None) as batch_op:
+        batch_op.drop_index("ix_colleague_messages_unread")
+        batch_op.drop_index(batch_op.f("ix_colleague_messages_tenant_id"))
+        batch_op.drop_index("ix_colleague_messages_pair")
+
+    op.drop_table("colleague_messages")
     with op.batch_alter_table("widgets", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_widgets_tenant_id"))
         batch_op.drop_index(batch_op.f("ix_widgets_association_id"))
