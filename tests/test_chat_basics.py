@@ -102,3 +102,60 @@ def test_visitor_socket_resume_replays_missed_events(api: Api, server: LiveServe
             e["data"]["message"]["body"]["text"] for e in events if e["name"] == "message.created"
         ]
         assert texts == ["two", "three"]
+
+
+def test_hidden_agent_nickname_never_reaches_the_visitor(api: Api, server: LiveServer) -> None:
+    t = api.provision("Acme 商城")
+    _, agent = api.add_user(t, nickname="Secret Sam")
+    v = Visitor(api, new_widget(t, show_agent_nickname=False))
+    with staff_socket(server.base_url, agent) as aws, v.socket(server.base_url) as vws:
+        conv_id = v.send("hi")["conversation_id"]
+        recv_until(aws, event_named("conversation.assigned"))
+        agent.ok(
+            "POST",
+            f"/conversations/{conv_id}/messages",
+            json={"client_msg_id": cid(), "kind": "text", "body": {"text": "hello"}},
+        )
+        live = recv_until(
+            vws,
+            lambda f: (
+                f.get("name") == "message.created"
+                and f["data"]["message"]["sender"]["type"] == "agent"
+            ),
+        )
+        assert live["data"]["message"]["sender"] == {
+            "type": "agent",
+            "id": None,
+            "name": "Acme 商城",
+        }
+    for path, params in (
+        ("/visitor/messages", {"conversation_id": conv_id}),
+        ("/visitor/events", {"conversation_id": conv_id, "after_seq": 0}),
+        ("/visitor/conversation", {}),
+    ):
+        assert "Secret Sam" not in v.http.get(path, params=params).text
+
+
+def test_token_socket_of_an_idle_session_connects_at_once(api: Api, server: LiveServer) -> None:
+    """Sliding an older session's expiry must not deadlock the socket handshake (SQLite)."""
+    import time
+
+    from websockets.sync.client import connect
+
+    from kefu.core.clock import Clock, FakeClock, set_clock
+    from tests.helpers import PASSWORD
+
+    t = api.provision()
+    user, _ = api.add_user(t)
+    token = api.token_client(user["email"], PASSWORD).headers["Authorization"].split()[1]
+    clock = FakeClock()
+    clock.advance(minutes=5)
+    set_clock(clock)
+    try:
+        started = time.monotonic()
+        url = server.base_url.replace("http://", "ws://") + f"/api/v1/ws?token={token}"
+        with connect(url, open_timeout=5) as ws:
+            assert json.loads(ws.recv(timeout=5))["type"] == "hello"
+        assert time.monotonic() - started < 3
+    finally:
+        set_clock(Clock())

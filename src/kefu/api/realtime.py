@@ -13,9 +13,10 @@ from typing import Any, cast
 
 from fastapi import APIRouter, FastAPI, Request, WebSocket, WebSocketDisconnect
 
-from kefu.access.principal import resolve_principal
+from kefu.access.principal import Principal, resolve_principal
 from kefu.chat import staff_socket
 from kefu.chat.hub import CLOSE_UNAUTHENTICATED, Conn, RealtimeHub
+from kefu.core.db import sqlite_write_intent
 from kefu.core.errors import ApiError
 from kefu.events.bus import publish_all, take_events
 from kefu.presence import actions as presence
@@ -31,18 +32,14 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     """Authenticated by the session cookie (origin-checked) or `?token=` for API clients."""
     app = ws.app
     token = ws.query_params.get("token")
-    async with app.state.sessionmaker() as db:
-        try:
-            scope_headers = dict(ws.headers)
-            if token:
-                scope_headers["authorization"] = f"Bearer {token}"
-            # resolve_principal reads only what _WsRequest offers.
-            request = cast(Request, _WsRequest(ws, scope_headers))
-            principal = await resolve_principal(request, db, websocket=True)
-            await db.commit()
-        except ApiError as err:
-            await ws.close(code=CLOSE_UNAUTHENTICATED, reason=err.code)
-            return
+    # A read: sliding the session's expiry runs in its own short write transaction.
+    intent = sqlite_write_intent.set(False)
+    try:
+        principal = await _authenticate(ws, token)
+    finally:
+        sqlite_write_intent.reset(intent)
+    if principal is None:
+        return
     await ws.accept()
     conn = Conn(ws, principal.tenant_id, user_id=principal.user.id, session_id=principal.session.id)
     hub: RealtimeHub = app.state.hub
@@ -95,6 +92,23 @@ async def websocket_endpoint(ws: WebSocket) -> None:
             await publish_all(app.state.bus, events)
         except Exception:
             log.exception("presence bookkeeping failed on disconnect")
+
+
+async def _authenticate(ws: WebSocket, token: str | None) -> Principal | None:
+    """The signed-in caller, or None after closing the socket with 4401."""
+    async with ws.app.state.sessionmaker() as db:
+        try:
+            scope_headers = dict(ws.headers)
+            if token:
+                scope_headers["authorization"] = f"Bearer {token}"
+            # resolve_principal reads only what _WsRequest offers.
+            request = cast(Request, _WsRequest(ws, scope_headers))
+            principal = await resolve_principal(request, db, websocket=True)
+            await db.commit()
+        except ApiError as err:
+            await ws.close(code=CLOSE_UNAUTHENTICATED, reason=err.code)
+            return None
+    return principal
 
 
 async def _presence_change(app: FastAPI, conn: Conn, *, opened: bool) -> tuple[str, list[Any]]:

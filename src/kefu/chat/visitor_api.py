@@ -13,7 +13,7 @@ from kefu.channels.presenters import public_widget
 from kefu.channels.schemas import PublicWidgetOut
 from kefu.conversations import actions, log, repo
 from kefu.conversations.access import conversation_for_visitor
-from kefu.conversations.presenters import conversation_view, messages_view
+from kefu.conversations.presenters import agent_alias_for, conversation_view, messages_view
 from kefu.conversations.queue import queue_position
 from kefu.conversations.schemas import ConversationOut, EventOut, MessageOut, SendIn, parse_send
 from kefu.core.errors import ApiError
@@ -96,7 +96,8 @@ async def visitor_messages(
     msgs = await repo.messages_page(
         db, conversation_id=conv.id, before_seq=before_seq, limit=limit, for_visitor=True
     )
-    return [MessageOut(**m) for m in await messages_view(db, msgs, "visitor")]
+    alias = await agent_alias_for(db, conv.widget_id)
+    return [MessageOut(**m) for m in await messages_view(db, msgs, "visitor", alias)]
 
 
 @router.get("/visitor/events", summary="Events after a seq (resume)")
@@ -130,7 +131,8 @@ async def visitor_prior_messages(
         limit=limit,
         for_visitor=True,
     )
-    return [MessageOut(**m) for m in await messages_view(db, msgs, "visitor")]
+    alias = await agent_alias_for(db, vp.widget.id)
+    return [MessageOut(**m) for m in await messages_view(db, msgs, "visitor", alias)]
 
 
 @router.post(

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kefu.channels.models import Widget
 from kefu.conversations.models import Conversation, ConversationEvent, Message
-from kefu.conversations.presenters import message_view, messages_view
+from kefu.conversations.presenters import agent_alias_for, message_view, messages_view
 from kefu.core import clock
 from kefu.events.bus import emit
 from kefu.events.types import ChatEvent
@@ -98,8 +98,9 @@ async def append(
     if message is not None:
         staff_data = {"message": jsonable_encoder(await message_view(db, message, "staff"))}
         if not staff_only:
+            alias = await agent_alias_for(db, conv.widget_id)
             visitor_payload = {
-                "message": jsonable_encoder(await message_view(db, message, "visitor"))
+                "message": jsonable_encoder(await message_view(db, message, "visitor", alias))
             }
     elif not staff_only:
         visitor_payload = visitor_data(name, stored, await _show_agent(db, conv))
@@ -138,7 +139,11 @@ async def replay(
     views: dict[int, dict[str, Any]] = {}
     if msg_ids:
         msgs = await db.scalars(select(Message).where(Message.id.in_(msg_ids)))
-        for view in await messages_view(db, msgs, "staff" if audience == "staff" else "visitor"):
+        alias = await agent_alias_for(db, conv.widget_id) if audience == "visitor" else None
+        views_list = await messages_view(
+            db, msgs, "staff" if audience == "staff" else "visitor", alias
+        )
+        for view in views_list:
             views[view["id"]] = view
     show_agent = await _show_agent(db, conv) if audience == "visitor" else True
     frames = []

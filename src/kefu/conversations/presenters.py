@@ -9,11 +9,13 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kefu.accounts.models import User
+from kefu.channels.models import Widget
 from kefu.attachments.actions import attachment_view
 from kefu.attachments.models import Attachment
 from kefu.conversations.models import Conversation, Message
 from kefu.core.db import settings_of
 from kefu.core.i18n import pick
+from kefu.tenants.models import Tenant
 from kefu.visitors.models import Visitor
 
 Audience = Literal["staff", "visitor"]
@@ -26,9 +28,16 @@ def visitor_name(visitor: Visitor | None, visitor_id: int) -> str:
 
 
 async def messages_view(
-    db: AsyncSession, messages: Iterable[Message], audience: Audience
+    db: AsyncSession,
+    messages: Iterable[Message],
+    audience: Audience,
+    agent_alias: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Messages as clients see them; attachments resolved with fresh signed links."""
+    """Messages as clients see them; attachments resolved with fresh signed links.
+
+    `agent_alias`: for visitors of a widget that hides agent nicknames, the name agents appear
+    under (the company's), so no nickname or user id reaches the visitor's browser.
+    """
     messages = list(messages)
     ids = {m.body.get("attachment_id") for m in messages if "attachment_id" in m.body}
     atts: dict[int, Attachment] = {}
@@ -44,6 +53,9 @@ async def messages_view(
             body["attachment"] = attachment_view(settings, atts[att_id])
         if audience == "visitor" and m.recalled_at is not None:
             body = {}
+        sender = {"type": m.sender_type, "id": m.sender_id, "name": m.sender_name}
+        if audience == "visitor" and agent_alias is not None and m.sender_type == "agent":
+            sender = {"type": "agent", "id": None, "name": agent_alias}
         out.append(
             {
                 "id": m.id,
@@ -51,7 +63,7 @@ async def messages_view(
                 "seq": m.seq,
                 "client_msg_id": m.client_msg_id,
                 "kind": m.kind,
-                "sender": {"type": m.sender_type, "id": m.sender_id, "name": m.sender_name},
+                "sender": sender,
                 "body": body,
                 "whisper": m.whisper,
                 "recalled": m.recalled_at is not None,
@@ -61,8 +73,21 @@ async def messages_view(
     return out
 
 
-async def message_view(db: AsyncSession, message: Message, audience: Audience) -> dict[str, Any]:
-    return (await messages_view(db, [message], audience))[0]
+async def message_view(
+    db: AsyncSession, message: Message, audience: Audience, agent_alias: str | None = None
+) -> dict[str, Any]:
+    return (await messages_view(db, [message], audience, agent_alias))[0]
+
+
+async def agent_alias_for(db: AsyncSession, widget_id: int | None) -> str | None:
+    """The company name when the widget hides agent nicknames from visitors, else None."""
+    if widget_id is None:
+        return None
+    widget = await db.get(Widget, widget_id)
+    if widget is None or widget.show_agent_nickname:
+        return None
+    tenant = await db.get(Tenant, widget.tenant_id)
+    return tenant.name if tenant is not None else ""
 
 
 async def conversations_view(
