@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kefu.accounts.models import User
-from kefu.channels.models import Widget
 from kefu.attachments.actions import attachment_view
 from kefu.attachments.models import Attachment
+from kefu.channels.models import Widget
 from kefu.conversations.models import Conversation, Message
 from kefu.core.db import settings_of
 from kefu.core.i18n import pick
