@@ -40,8 +40,8 @@ def test_admin_signs_in_to_admin_mode(page: Page, tenant: Tenant) -> None:
         expect(menu.get_by_role("menuitem", name=title, exact=True)).to_be_visible()
 
     # A page that is not built yet shows its title and a muted notice.
-    nav(page, "渠道管理")
-    expect(page.get_by_role("heading", name="渠道管理")).to_be_visible()
+    nav(page, "素材库")
+    expect(page.get_by_role("heading", name="素材库")).to_be_visible()
     expect(page.get_by_text("该模块尚未开放")).to_be_visible()
 
     # Agent mode has its own navigation.

@@ -131,18 +131,54 @@ async def _name_free(db: AsyncSession, tenant_id: int, name: str, exclude: int |
 
 
 async def create_association(
-    db: AsyncSession, principal: Principal, body: AssociationIn
+    db: AsyncSession, principal: Principal, body: AssociationIn, ip: str
 ) -> Association:
     await _name_free(db, principal.tenant_id, body.name, None)
     assoc = Association(tenant_id=principal.tenant_id, created_at=clock.now(), **body.model_dump())
     db.add(assoc)
     await db.flush()
+    record(
+        db,
+        principal,
+        tenant_id=principal.tenant_id,
+        action="association.created",
+        target_type="association",
+        target_id=assoc.id,
+        detail={"name": assoc.name},
+        ip=ip,
+    )
     return assoc
 
 
 async def update_association(
-    db: AsyncSession, principal: Principal, assoc: Association, patch: AssociationPatch
+    db: AsyncSession, principal: Principal, assoc: Association, patch: AssociationPatch, ip: str
 ) -> None:
     if patch.name is not None:
         await _name_free(db, principal.tenant_id, patch.name, assoc.id)
+        record(
+            db,
+            principal,
+            tenant_id=principal.tenant_id,
+            action="association.updated",
+            target_type="association",
+            target_id=assoc.id,
+            detail={"from": assoc.name, "to": patch.name},
+            ip=ip,
+        )
         assoc.name = patch.name
+
+
+async def delete_association(
+    db: AsyncSession, principal: Principal, assoc: Association, ip: str
+) -> None:
+    record(
+        db,
+        principal,
+        tenant_id=principal.tenant_id,
+        action="association.deleted",
+        target_type="association",
+        target_id=assoc.id,
+        detail={"name": assoc.name},
+        ip=ip,
+    )
+    await db.delete(assoc)

@@ -105,24 +105,28 @@ async def list_associations(db: Db, principal: Principal = ManageChannels) -> li
 
 @router.post("/associations", status_code=201, summary="Create an association")
 async def create_association(
-    body: AssociationIn, db: Db, principal: Principal = ManageChannels
+    body: AssociationIn, request: Request, db: Db, principal: Principal = ManageChannels
 ) -> AssociationOut:
-    assoc = await actions.create_association(db, principal, body)
+    assoc = await actions.create_association(db, principal, body, client_ip(request))
     return AssociationOut.model_validate(assoc, from_attributes=True)
 
 
 @router.patch("/associations/{association_id}", summary="Rename an association")
 async def patch_association(
-    association_id: ItemId, body: AssociationPatch, db: Db, principal: Principal = ManageChannels
+    association_id: ItemId,
+    body: AssociationPatch,
+    request: Request,
+    db: Db,
+    principal: Principal = ManageChannels,
 ) -> AssociationOut:
     assoc = await actions.get_association(db, principal, association_id)
-    await actions.update_association(db, principal, assoc, body)
+    await actions.update_association(db, principal, assoc, body, client_ip(request))
     return AssociationOut.model_validate(assoc, from_attributes=True)
 
 
 @router.delete("/associations/{association_id}", status_code=204, summary="Delete an association")
 async def delete_association(
-    association_id: ItemId, db: Db, principal: Principal = ManageChannels
+    association_id: ItemId, request: Request, db: Db, principal: Principal = ManageChannels
 ) -> None:
     assoc = await actions.get_association(db, principal, association_id)
-    await db.delete(assoc)
+    await actions.delete_association(db, principal, assoc, client_ip(request))

@@ -61,6 +61,42 @@ async def current_sessions(db: Db, principal: Principal = Monitor) -> list[Conve
     return [ConversationOut(**c) for c in await conversations_view(db, convs, "staff")]
 
 
+@router.get("/current-sessions/{conversation_id}", summary="One conversation I may monitor (§3.11)")
+async def monitor_conversation(
+    conversation_id: ConvId, db: Db, principal: Principal = Monitor
+) -> ConversationOut:
+    conv = await conversation_for_staff(db, principal, conversation_id)
+    return ConversationOut(**await conversation_view(db, conv, "staff"))
+
+
+@router.get(
+    "/current-sessions/{conversation_id}/messages",
+    summary="Messages of a conversation I may monitor, whispers included, oldest first",
+)
+async def monitor_messages(
+    conversation_id: ConvId,
+    db: Db,
+    principal: Principal = Monitor,
+    before_seq: Annotated[int | None, Query(ge=1, le=2**53)] = None,
+    limit: Limit = 50,
+) -> list[MessageOut]:
+    conv = await conversation_for_staff(db, principal, conversation_id)
+    msgs = await repo.messages_page(
+        db, conversation_id=conv.id, before_seq=before_seq, limit=limit, for_visitor=False
+    )
+    return [MessageOut(**m) for m in await messages_view(db, msgs, "staff")]
+
+
+@router.post("/current-sessions/{conversation_id}/end", summary="Close a monitored conversation")
+async def monitor_end(
+    conversation_id: ConvId, db: Db, principal: Principal = Monitor
+) -> ConversationOut:
+    conv = await conversation_for_staff(db, principal, conversation_id)
+    by = "agent" if conv.agent_id == principal.user.id else "admin"
+    await actions.end(db, conv, by=by, actor_id=principal.user.id)
+    return ConversationOut(**await conversation_view(db, conv, "staff"))
+
+
 @router.get("/conversations/{conversation_id}", summary="One conversation")
 async def get_conversation(
     conversation_id: ConvId, db: Db, principal: Principal = Sessions

@@ -16,6 +16,14 @@ export const AUDIT_ACTIONS: Record<string, [zh: string, en: string]> = {
   'team.update': ['修改团队', 'Team changed'],
   'team.delete': ['删除团队', 'Team deleted'],
   'team.members': ['调整团队成员', 'Team members changed'],
+  'user.status_forced': ['强制修改客服状态', 'Agent status forced'],
+  'widget.created': ['新建网页插件', 'Web widget created'],
+  'widget.updated': ['修改网页插件', 'Web widget changed'],
+  'widget.secret_rotated': ['重置网页插件密钥', 'Web widget secret reset'],
+  'widget.deleted': ['删除网页插件', 'Web widget deleted'],
+  'association.created': ['新建关联', 'Association created'],
+  'association.updated': ['重命名关联', 'Association renamed'],
+  'association.deleted': ['删除关联', 'Association deleted'],
 }
 
 export const AUDIT_TARGETS: Record<string, [zh: string, en: string]> = {
@@ -24,4 +32,6 @@ export const AUDIT_TARGETS: Record<string, [zh: string, en: string]> = {
   role: ['角色', 'Role'],
   team: ['团队', 'Team'],
   switches: ['系统开关', 'Switches'],
+  widget: ['网页插件', 'Web widget'],
+  association: ['关联', 'Association'],
 }
