@@ -15,7 +15,14 @@ from kefu.conversations import actions, log, repo
 from kefu.conversations.access import conversation_for_visitor
 from kefu.conversations.presenters import agent_alias_for, conversation_view, messages_view
 from kefu.conversations.queue import queue_position
-from kefu.conversations.schemas import ConversationOut, EventOut, MessageOut, SendIn, parse_send
+from kefu.conversations.schemas import (
+    AttachmentOut,
+    ConversationOut,
+    EventOut,
+    MessageOut,
+    SendIn,
+    parse_send,
+)
 from kefu.core.errors import ApiError
 from kefu.visitors import actions as visitors
 from kefu.visitors.actions import VisitorPrincipal
@@ -158,7 +165,7 @@ async def visitor_upload(
     db: Db,
     file: Annotated[UploadFile, File()],
     kind: Annotated[Literal["image", "file"], Form()],
-) -> dict[str, Any]:
+) -> AttachmentOut:
     att = await accept_upload(
         db,
         request.app.state.settings,
@@ -169,4 +176,4 @@ async def visitor_upload(
         uploader_id=vp.visitor.id,
         conversation_id=None,
     )
-    return attachment_view(request.app.state.settings, att)
+    return AttachmentOut(**attachment_view(request.app.state.settings, att))

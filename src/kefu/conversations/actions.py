@@ -177,7 +177,11 @@ async def assign(db: AsyncSession, conv: Conversation, agent: User, reason: str)
     db.add(segment)
     await db.flush()
     await _conversation_event(
-        db, conv, "conversation.assigned", agent={"id": agent.id, "nickname": agent.nickname}
+        db,
+        conv,
+        "conversation.assigned",
+        agent={"id": agent.id, "nickname": agent.nickname},
+        reason=reason,
     )
     if was_waiting:
         await _queue_changed(db, conv.tenant_id)

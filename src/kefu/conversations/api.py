@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Form, Path, Query, Request, Response, UploadFile
 
@@ -15,6 +15,7 @@ from kefu.conversations import actions, log, repo
 from kefu.conversations.access import conversation_for_staff, may_monitor
 from kefu.conversations.presenters import conversation_view, conversations_view, messages_view
 from kefu.conversations.schemas import (
+    AttachmentOut,
     ConversationOut,
     EventOut,
     MessageOut,
@@ -227,7 +228,7 @@ async def upload_attachment(
     file: Annotated[UploadFile, File()],
     kind: Annotated[Literal["image", "file", "voice"], Form()],
     principal: Principal = Sessions,
-) -> dict[str, Any]:
+) -> AttachmentOut:
     conv = await conversation_for_staff(db, principal, conversation_id)
     if conv.agent_id != principal.user.id or conv.state != "ongoing":
         raise ApiError("conversation_not_yours")
@@ -241,7 +242,7 @@ async def upload_attachment(
         uploader_id=principal.user.id,
         conversation_id=conv.id,
     )
-    return attachment_view(request.app.state.settings, att)
+    return AttachmentOut(**attachment_view(request.app.state.settings, att))
 
 
 @router.post(

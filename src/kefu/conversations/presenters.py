@@ -53,7 +53,10 @@ async def messages_view(
             body["attachment"] = attachment_view(settings, atts[att_id])
         if audience == "visitor" and m.recalled_at is not None:
             body = {}
-        sender = {"type": m.sender_type, "id": m.sender_id, "name": m.sender_name}
+        name = m.sender_name
+        if m.sender_type == "visitor" and not name and m.sender_id is not None:
+            name = visitor_name(None, m.sender_id)
+        sender = {"type": m.sender_type, "id": m.sender_id, "name": name}
         if audience == "visitor" and agent_alias is not None and m.sender_type == "agent":
             sender = {"type": "agent", "id": None, "name": agent_alias}
         out.append(

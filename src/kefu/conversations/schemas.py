@@ -187,6 +187,16 @@ class EventOut(BaseModel):
     at: datetime
 
 
+class AttachmentOut(BaseModel):
+    id: int
+    kind: Literal["image", "file", "voice"]
+    name: str
+    size: int
+    content_type: str
+    url: str | None = Field(description="Signed link, valid 24 hours; null once expired")
+    expired: bool
+
+
 class TodayOut(BaseModel):
     accepted: int
     ended: int

@@ -1171,6 +1171,29 @@ export interface components {
             /** Name */
             name?: string | null;
         };
+        /** AttachmentOut */
+        AttachmentOut: {
+            /** Id */
+            id: number;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "image" | "file" | "voice";
+            /** Name */
+            name: string;
+            /** Size */
+            size: number;
+            /** Content Type */
+            content_type: string;
+            /**
+             * Url
+             * @description Signed link, valid 24 hours; null once expired
+             */
+            url: string | null;
+            /** Expired */
+            expired: boolean;
+        };
         /** AuditOut */
         AuditOut: {
             /** Id */
@@ -8159,9 +8182,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["AttachmentOut"];
                 };
             };
             /** @description Bad request */
@@ -9278,9 +9299,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["AttachmentOut"];
                 };
             };
             /** @description Bad request */
