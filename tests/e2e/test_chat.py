@@ -6,10 +6,9 @@ every user-controlled field must execute nothing in the widget, the workbench or
 
 from __future__ import annotations
 
-import re
 import uuid
-from urllib.parse import quote
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
