@@ -159,3 +159,34 @@ def test_token_socket_of_an_idle_session_connects_at_once(api: Api, server: Live
         assert time.monotonic() - started < 3
     finally:
         set_clock(Clock())
+
+
+def test_entry_parameters_and_web_info_are_recorded(api: Api, server: LiveServer) -> None:
+    t = api.provision()
+    _, agent = api.add_user(t)
+    assoc = t.admin.ok("POST", "/associations", json={"name": "活动页"})
+    widget = new_widget(t)
+    v = Visitor(
+        api,
+        widget,
+        profile={"name": "王小明", "custom": {"order": "A1024"}},
+        entry={"association": "活动页", "skill_group": "售后"},
+        page={
+            "url": "https://shop.example.com/p/1?utm_source=newsletter",
+            "title": "商品页",
+            "referrer": "https://www.baidu.com/s?wd=%E6%99%BA%E8%83%BD%E6%89%8B%E8%A1%A8",
+            "landing_url": "https://shop.example.com/?utm_source=newsletter",
+        },
+    )
+    with staff_socket(server.base_url, agent) as aws:
+        conv_id = v.send("hi")["conversation_id"]
+        recv_until(aws, event_named("conversation.assigned"))
+    conv = agent.ok("GET", f"/conversations/{conv_id}")
+    assert conv["association_id"] == assoc["id"] and conv["visitor"]["name"] == "王小明"
+    visitor = agent.ok("GET", f"/conversations/{conv_id}/visitor")
+    info = visitor["web_info"]
+    assert info["search_keyword"] == "智能手表" and info["utm_source"] == "newsletter"
+    assert info["chat_page"].startswith("https://shop.example.com/p/1")
+    assert info["ip"] == "127.0.0.1" and visitor["custom"] == {"order": "A1024"}
+    # The token is never returned by any API.
+    assert v.token not in json.dumps(v.session) and v.token not in json.dumps(visitor)

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kefu.accounts.models import User
 from kefu.attachments.actions import attachment_for_send
 from kefu.attachments.models import Attachment
-from kefu.channels.models import Widget
+from kefu.channels.models import Association, Widget
 from kefu.conversations import dispatch, log
 from kefu.conversations.models import Conversation, Message, Segment
 from kefu.conversations.presenters import conversation_view
@@ -139,11 +139,20 @@ async def open_conversation(
     """A visitor's first message opens a conversation; it waits unless an agent is free."""
     now = clock.now()
     widget = vp.widget
+    association_id = widget.association_id
+    if entry.get("association"):
+        # An association named by the page overrides the widget's own.
+        named = await db.scalar(
+            select(Association.id).where(
+                Association.tenant_id == vp.tenant_id, Association.name == entry["association"]
+            )
+        )
+        association_id = named or association_id
     conv = Conversation(
         tenant_id=vp.tenant_id,
         visitor_id=vp.visitor.id,
         widget_id=widget.id,
-        association_id=widget.association_id,
+        association_id=association_id,
         channel="web",
         state="waiting",
         created_at=now,
@@ -306,7 +315,7 @@ async def visitor_send(
     conv = await open_conversation_of(db, vp.visitor.id)
     created = conv is None
     if conv is None:
-        conv = await open_conversation(db, vp, entry or {})
+        conv = await open_conversation(db, vp, entry or dict(vp.device.entry or {}))
     if "attachment_id" in body:
         att = await db.get(Attachment, body["attachment_id"])
         assert att is not None

@@ -106,12 +106,16 @@ async def register(
         visitor.custom = {**(visitor.custom or {}), **profile.custom}
     visitor.web_info = web_info(ip=ip, user_agent=user_agent, page=body.page.model_dump())
     visitor.last_seen_at = now
+    entry = {k: v for k, v in body.entry.model_dump().items() if v}
+    if profile.custom:
+        entry["custom"] = dict(profile.custom)
     if device is None:
         device = VisitorDevice(
             token_digest=digest,
             tenant_id=tenant.id,
             visitor_id=visitor.id,
             widget_id=widget.id,
+            entry=entry,
             created_at=now,
             last_seen_at=now,
         )
@@ -119,6 +123,7 @@ async def register(
     else:
         device.visitor_id = visitor.id
         device.widget_id = widget.id
+        device.entry = entry
         device.last_seen_at = now
     await db.flush()
     return VisitorPrincipal(visitor=visitor, device=device, widget=widget, tenant=tenant)

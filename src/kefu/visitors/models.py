@@ -58,5 +58,8 @@ class VisitorDevice(IdMixin, Base):
     widget_id: Mapped[int] = mapped_column(
         BigId, ForeignKey("widgets.id", ondelete="CASCADE"), index=True
     )
+    # Entry parameters of this browser's latest widget session (skill group, association,
+    # custom fields): the next conversation it opens records them.
+    entry: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -2,7 +2,7 @@
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-25 19:03:50.425244
+Create Date: 2026-11-25 19:30:51.877667
 """
 
 from __future__ import annotations
@@ -336,6 +336,7 @@ def upgrade() -> None:
         sa.Column(
             "widget_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
+        sa.Column("entry", sa.JSON(), nullable=False),
         sa.Column("created_at", kefu.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("last_seen_at", kefu.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column(
