@@ -98,6 +98,8 @@ def serve(
         log_level=settings.log_level,
         proxy_headers=True,
         ws_ping_interval=20,
+        # Chat frames are small; per-message deflate costs ~40 KB of memory per socket.
+        ws_per_message_deflate=False,
     )
 
 

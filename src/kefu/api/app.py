@@ -17,7 +17,7 @@ from kefu.chat.cors import VisitorCors
 from kefu.chat.hub import RealtimeHub
 from kefu.conversations import listeners as conversation_listeners
 from kefu.core.config import Settings, get_settings
-from kefu.core.db import make_engine, make_sessionmaker
+from kefu.core.db import WriteGate, make_engine, make_sessionmaker
 from kefu.core.errors import ApiError, install_error_handlers
 from kefu.core.i18n import from_accept_language, set_language
 from kefu.core.schemas import ErrorOut
@@ -51,6 +51,7 @@ def build_api_router() -> APIRouter:
     from kefu.chat.visitor_socket import visitor_ws_router
     from kefu.colleagues.api import router as colleagues_router
     from kefu.conversations.api import router as conversations_router
+    from kefu.notifications.api import router as notifications_router
     from kefu.presence.api import router as presence_router
     from kefu.roles.api import router as roles_router
     from kefu.teams.api import router as teams_router
@@ -84,6 +85,7 @@ def build_api_router() -> APIRouter:
         visitor_router,
         attachments_router,
         colleagues_router,
+        notifications_router,
     ):
         api.include_router(r, responses=ERROR_RESPONSES)
     api.include_router(ws_router)
@@ -125,6 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine, settings)
+    app.state.write_gate = WriteGate(settings.is_sqlite)
     app.state.bus = EventBus()
     app.state.hub = RealtimeHub()
     app.state.bus.subscribe(app.state.hub.on_event)

@@ -39,20 +39,24 @@ class UnitOfWorkRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def run(request: Request) -> Response:
-            sqlite_write_intent.set(request.method not in ("GET", "HEAD", "OPTIONS"))
-            try:
-                response = await handler(request)
-            except BaseException:
-                db: AsyncSession | None = getattr(request.state, "db", None)
+            write = request.method not in ("GET", "HEAD", "OPTIONS")
+            sqlite_write_intent.set(write)
+            events: list[Any] = []
+            # SQLite writers queue in the process (WriteGate) instead of polling the lock.
+            async with request.app.state.write_gate.hold(write):
+                try:
+                    response = await handler(request)
+                except BaseException:
+                    db: AsyncSession | None = getattr(request.state, "db", None)
+                    if db is not None:
+                        await db.rollback()
+                    raise
+                db = getattr(request.state, "db", None)
                 if db is not None:
-                    await db.rollback()
-                raise
-            db = getattr(request.state, "db", None)
-            if db is not None:
-                await db.commit()
-                events = take_events(db)
-                if events:
-                    await publish_all(request.app.state.bus, events)
+                    await db.commit()
+                    events = take_events(db)
+            if events:
+                await publish_all(request.app.state.bus, events)
             return response
 
         return run

@@ -116,7 +116,7 @@ async def _presence_change(app: FastAPI, conn: Conn, *, opened: bool) -> tuple[s
     status = ""
     user_id = conn.user_id
     assert user_id is not None
-    async with app.state.sessionmaker() as db:
+    async with app.state.write_gate.hold(), app.state.sessionmaker() as db:
         if opened:
             status = await presence.socket_opened(db, tenant_id=conn.tenant_id, user_id=user_id)
         else:

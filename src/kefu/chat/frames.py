@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.encoders import jsonable_encoder
 from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kefu.chat.hub import Conn
@@ -17,6 +19,8 @@ from kefu.conversations.models import Conversation, Message
 from kefu.conversations.presenters import message_view
 from kefu.conversations.schemas import SendIn, parse_send
 from kefu.core.errors import ApiError, validation_fields
+
+logger = logging.getLogger("kefu.realtime")
 
 
 def error_frame(kind: str, err: ApiError, client_msg_id: Any = None) -> dict[str, Any]:
@@ -69,6 +73,10 @@ async def send_and_ack(
         await run_unit(app, work, before_publish=ack)
     except ApiError as err:
         await conn.send(error_frame("nack", err, client_msg_id))
+    except DBAPIError:
+        # Nothing was stored (the transaction rolled back): the client retries with the same id.
+        logger.warning("send %s not stored: database unavailable", client_msg_id, exc_info=True)
+        await conn.send(error_frame("nack", ApiError("server_busy"), client_msg_id))
 
 
 async def resume(

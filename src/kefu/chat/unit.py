@@ -24,7 +24,7 @@ async def run_unit(
     """Run `fn` in its own transaction; after commit, `before_publish` (the ack), then events."""
     token = sqlite_write_intent.set(write)
     try:
-        async with app.state.sessionmaker() as db:
+        async with app.state.write_gate.hold(write), app.state.sessionmaker() as db:
             try:
                 result = await fn(db)
                 await db.commit()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -92,6 +94,27 @@ def make_engine(settings: Settings) -> AsyncEngine:
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+class WriteGate:
+    """Queues this process's SQLite write units in memory, one at a time.
+
+    SQLite has one writer; without this, concurrent writers poll the lock with growing sleeps
+    (busy_timeout), which turns a short queue into seconds of latency. PostgreSQL locks rows
+    itself, so the gate is open there.
+    """
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._lock = asyncio.Lock()
+
+    @contextlib.asynccontextmanager
+    async def hold(self, write: bool = True) -> AsyncIterator[None]:
+        if not (self.enabled and write):
+            yield
+            return
+        async with self._lock:
+            yield
 
 
 def make_sessionmaker(

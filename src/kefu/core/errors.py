@@ -172,6 +172,11 @@ CODES: dict[str, tuple[int, str, str]] = {
         "落后太多，请重新加载会话",
         "Too far behind; reload the conversation",
     ),
+    "server_busy": (
+        503,
+        "服务器繁忙，消息未发送，请重试",
+        "The server is busy; not sent, please retry",
+    ),
     "link_expired": (403, "链接已过期，请刷新后重试", "This link has expired; refresh and retry"),
     "internal_error": (500, "服务器内部错误", "Internal server error"),
 }
