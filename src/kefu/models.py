@@ -10,6 +10,7 @@ def load_all_models() -> None:
     import kefu.channels.models
     import kefu.colleagues.models
     import kefu.conversations.models
+    import kefu.notifications.models
     import kefu.presence.models
     import kefu.roles.models
     import kefu.teams.models

@@ -17,6 +17,7 @@ from kefu.core.errors import ApiError
 from kefu.core.security import hash_password
 from kefu.events.bus import emit
 from kefu.events.types import UserRoleChanged, UserUpdated
+from kefu.notifications.actions import notify
 from kefu.roles.models import Role
 from kefu.teams.models import Team
 from kefu.tenants.models import Tenant
@@ -163,6 +164,26 @@ async def _guard_admin_removal(
         raise ApiError("last_admin")
 
 
+async def _notify_max_concurrent(
+    db: AsyncSession, principal: Principal, user: User, old: int
+) -> None:
+    """§2.2: an admin's change of someone else's max concurrent reaches their message center."""
+    if user.max_concurrent == old or user.id == principal.user.id:
+        return
+    await notify(
+        db,
+        tenant_id=principal.tenant_id,
+        user_id=user.id,
+        kind="max_concurrent_changed",
+        data={
+            "old": old,
+            "new": user.max_concurrent,
+            "actor_id": principal.user.id,
+            "actor_name": principal.user.nickname,
+        },
+    )
+
+
 async def update_user(
     db: AsyncSession, principal: Principal, user: User, body: UserPatch, ip: str
 ) -> User:
@@ -199,6 +220,7 @@ async def update_user(
     if will_enable and not user.enabled:
         await _ensure_seat(db, tid)
     old_role = await db.get(Role, user.role_id) if new_role is not None else None
+    old_max_concurrent = user.max_concurrent
     for field in (
         "email",
         "nickname",
@@ -227,6 +249,7 @@ async def update_user(
             ),
         )
     user.updated_at = clock.now()
+    await _notify_max_concurrent(db, principal, user, old_max_concurrent)
     if body.password is not None or will_enable is False:
         await revoke_sessions(db, user)
     if changes:

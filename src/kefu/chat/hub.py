@@ -14,6 +14,7 @@ from kefu.events.types import (
     ChatEvent,
     ChatTyping,
     ColleagueMessageSent,
+    NotificationCreated,
     PresenceChanged,
     QueueChanged,
     UserRoleChanged,
@@ -135,6 +136,12 @@ class RealtimeHub:
             frame = {"type": "colleague.message", "message": event.message}
             for user_id in event.user_ids:
                 await self._send_all(self._by_user.get(user_id, set()), frame)
+        elif isinstance(event, NotificationCreated):
+            frame = {"type": "notification.created", "notification": event.notification}
+            conns = {
+                c for c in self._by_user.get(event.user_id, ()) if c.tenant_id == event.tenant_id
+            }
+            await self._send_all(conns, frame)
         elif isinstance(event, QueueChanged):
             frame = {"type": "queue.changed", "waiting": event.waiting}
             await self._send_all(self._staff_by_tenant.get(event.tenant_id, set()), frame)

@@ -89,3 +89,12 @@ class ColleagueMessageSent(BaseModel):
     # Sender and recipient: every socket of both hears it (other tabs included).
     user_ids: list[int]
     message: dict[str, Any]
+
+
+class NotificationCreated(BaseModel):
+    """A message-center notice for one user; every socket of that user hears it."""
+
+    type: Literal["notification.created"] = "notification.created"
+    tenant_id: int
+    user_id: int
+    notification: dict[str, Any]

@@ -51,7 +51,7 @@ export const NAV: NavGroup[] = [
       leaf('agent.search', Search),
       leaf('agent.customers', User),
       leaf('agent.exports', Download),
-      leaf('agent.message_center', Bell),
+      leaf('agent.message_center', Bell, () => import('../messages/MessageCenterPage.vue')),
       leaf('agent.stats', DataAnalysis),
       leaf('agent.video', VideoCamera),
       leaf('agent.personal', UserFilled, personal),
@@ -118,7 +118,7 @@ export const NAV: NavGroup[] = [
       leaf('admin.approvals', Stamp),
       leaf('admin.qa', Checked),
       leaf('admin.alerts', Warning),
-      leaf('admin.message_center', Bell),
+      leaf('admin.message_center', Bell, () => import('../messages/MessageCenterPage.vue')),
     ],
   },
   {

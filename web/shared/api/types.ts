@@ -25,6 +25,8 @@ export type TenantUpdate = S['TenantPatch']
 export type Switches = S['SwitchesOut']
 export type AuditLog = S['AuditOut']
 export type MfaSetup = S['MfaSetupOut']
+export type Notice = S['NotificationOut']
+export type NoticeKind = Notice['kind']
 export type Language = 'zh-CN' | 'en'
 export type Mode = 'agent' | 'admin'
 

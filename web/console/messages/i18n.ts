@@ -1,0 +1,43 @@
+/** Texts of the message center (消息中心); merged into the console dictionaries under `messages`. */
+
+const zhCN = {
+  bell: '消息中心',
+  bellUnread: '消息中心，{n} 条未读',
+  filter: '筛选消息',
+  all: '全部',
+  unread: '未读',
+  markAllRead: '全部标为已读',
+  allRead: '已全部标为已读',
+  empty: '暂无消息',
+  emptyUnread: '没有未读消息',
+  unreadMark: '（未读）',
+  kinds: {
+    max_concurrent_changed: {
+      title: '最大接待人数已调整',
+      text: '管理员“{actor}”将你的最大接待人数从 {old} 调整为 {new}。',
+    },
+    unknown: { title: '新消息', text: '你有一条新消息。' },
+  },
+}
+
+const en: typeof zhCN = {
+  bell: 'Message center',
+  bellUnread: 'Message center, {n} unread',
+  filter: 'Filter messages',
+  all: 'All',
+  unread: 'Unread',
+  markAllRead: 'Mark all as read',
+  allRead: 'All marked as read',
+  empty: 'No messages yet',
+  emptyUnread: 'No unread messages',
+  unreadMark: ' (unread)',
+  kinds: {
+    max_concurrent_changed: {
+      title: 'Max concurrent changed',
+      text: 'Admin {actor} changed your max concurrent chats from {old} to {new}.',
+    },
+    unknown: { title: 'New message', text: 'You have a new message.' },
+  },
+}
+
+export default { 'zh-CN': { messages: zhCN }, en: { messages: en } }

@@ -1,0 +1,55 @@
+/**
+ * The message center's shared state: the unread count the top-bar bell shows (kept live from
+ * `notification.created` frames and re-read after every reconnect) and how a notice reads.
+ */
+import { ref } from 'vue'
+import { api, unwrap } from '@shared/api'
+import type { Notice } from '@shared/api'
+import { realtime } from '@shared/realtime'
+import type { AccountEvent } from '@shared/realtime'
+
+export const unreadCount = ref(0)
+
+export async function refreshUnread(): Promise<void> {
+  try {
+    unreadCount.value = (await unwrap(api.GET('/api/v1/notifications/unread-count'))).unread
+  } catch {
+    /* keep the last count; the next reconnect or page visit re-reads it */
+  }
+}
+
+export function noticeOf(frame: AccountEvent): Notice | null {
+  if (frame.type !== 'notification.created') return null
+  const n = frame.notification as Notice | undefined
+  return n && typeof n.id === 'number' ? n : null
+}
+
+/** Listen to new notices on the console's socket; returns the unsubscribe function. */
+export function onNotice(fn: (n: Notice) => void): () => void {
+  return realtime.subscribe((frame) => {
+    const n = noticeOf(frame)
+    if (n) fn(n)
+  })
+}
+
+type T = (key: string, params?: Record<string, unknown>) => string
+
+const KNOWN = new Set<string>(['max_concurrent_changed'] satisfies Notice['kind'][])
+
+function kindKey(n: Notice): string {
+  return KNOWN.has(n.kind) ? n.kind : 'unknown'
+}
+
+/** The notice's title in the reader's language. */
+export function noticeTitle(n: Notice, t: T): string {
+  return t(`messages.kinds.${kindKey(n)}.title`)
+}
+
+/** The notice's sentence in the reader's language, from its kind and parameters. */
+export function noticeText(n: Notice, t: T): string {
+  const d = n.data ?? {}
+  const params: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(d)) params[k] = typeof v === 'string' || typeof v === 'number' ? v : ''
+  if (n.kind === 'max_concurrent_changed') params.actor = d.actor_name ?? ''
+  return t(`messages.kinds.${kindKey(n)}.text`, params)
+}
