@@ -172,13 +172,14 @@ async def _send(app: FastAPI, conn: Conn, vp: VisitorPrincipal, msg: dict[str, A
 
 
 async def principal_for_token_or_same(db: AsyncSession, vp: VisitorPrincipal) -> VisitorPrincipal:
-    """The visitor rows attached to this transaction's session."""
-    visitor = await db.get(type(vp.visitor), vp.visitor.id)
-    widget = await db.get(type(vp.widget), vp.widget.id)
-    tenant = await db.get(type(vp.tenant), vp.tenant.id)
-    if visitor is None or widget is None or tenant is None:
-        raise ApiError("unauthenticated")
-    return VisitorPrincipal(visitor=visitor, device=vp.device, widget=widget, tenant=tenant)
+    """The socket's visitor rows attached to this transaction's session, without re-reading them
+    (they were read when the socket authenticated; sends do not change them)."""
+    return VisitorPrincipal(
+        visitor=await db.merge(vp.visitor, load=False),
+        device=vp.device,
+        widget=await db.merge(vp.widget, load=False),
+        tenant=await db.merge(vp.tenant, load=False),
+    )
 
 
 async def _typing(app: FastAPI, vp: VisitorPrincipal, state: _State, msg: dict[str, Any]) -> None:

@@ -251,7 +251,8 @@ async def open_conversation_of(db: AsyncSession, visitor_id: int) -> Conversatio
 
 async def _lock_visitor(db: AsyncSession, visitor_id: int) -> None:
     # One visitor's sends run one at a time (PostgreSQL row lock; SQLite has one writer).
-    await db.execute(select(Visitor.id).where(Visitor.id == visitor_id).with_for_update())
+    if db.get_bind().dialect.name == "postgresql":
+        await db.execute(select(Visitor.id).where(Visitor.id == visitor_id).with_for_update())
 
 
 async def _resolve_attachment(
