@@ -124,6 +124,20 @@ def body_properties(doc: dict[str, Any], op: Operation, of_type: str | None = No
     return names
 
 
+def nested_string_properties(doc: dict[str, Any], op: Operation) -> list[tuple[str, str]]:
+    """(property, sub-property) pairs of the JSON body: string fields one object deep, such as
+    `profile.email` in {"profile": {"email": ...}}."""
+    media = op.spec.get("requestBody", {}).get("content", {}).get("application/json")
+    pairs: list[tuple[str, str]] = []
+    for obj in _object_schemas(doc, (media or {}).get("schema", {})):
+        for name, schema in obj.get("properties", {}).items():
+            for sub_obj in _object_schemas(doc, schema):
+                for sub, sub_schema in sub_obj.get("properties", {}).items():
+                    if (name, sub) not in pairs and "string" in _types(doc, sub_schema):
+                        pairs.append((name, sub))
+    return pairs
+
+
 def _types(doc: dict[str, Any], schema: dict[str, Any]) -> set[str]:
     schema = resolve(doc, schema)
     out = {schema["type"]} if isinstance(schema.get("type"), str) else set(schema.get("type", []))

@@ -7,10 +7,11 @@ body is probed automatically -- or fails here until someone says how to make tha
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.helpers import PASSWORD, PLATFORM_KEY, Api, Tenant, unique_email
 from tests.route_walk import (
@@ -22,6 +23,15 @@ from tests.route_walk import (
     openapi,
     operations,
 )
+from tests.world_chat import chat_of, cid, forget_chats, png_upload, text_body
+
+
+@pytest.fixture(autouse=True)
+def _chats() -> Iterator[None]:
+    """Chat objects are kept per tenant (tests/world_chat.py); a test's tenants die with it."""
+    yield
+    forget_chats()
+    _NOTICE_READERS.clear()
 
 _names = itertools.count(1)
 
@@ -71,12 +81,49 @@ def make_team(t: Tenant) -> int:
     return int(team["id"])
 
 
+# Who can read a notice back: (server, notice id) -> the recipient's bearer token.
+_NOTICE_READERS: dict[tuple[str, int], str] = {}
+
+
+def make_notification(t: Tenant) -> int:
+    """A notice in a new user's message center: their admin changed their max concurrent."""
+    email = unique_email("xt")
+    uid = make_user(t, email=email)
+    t.admin.ok("PATCH", f"/users/{uid}", json={"max_concurrent": 11})
+    chat = chat_of(t)  # its client has no session of its own
+    r = chat.http.post("/auth/login", json={"email": email, "password": PASSWORD,
+                                            "client": "token"})
+    assert r.status_code == 200, describe(r)
+    token = str(r.json()["token"])
+    r = chat.http.get("/notifications", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200 and r.json()["items"], describe(r)
+    notice = int(r.json()["items"][0]["id"])
+    _NOTICE_READERS[(chat.api_url, notice)] = token
+    return notice
+
+
+def _read_notification(t: Tenant, notice: int) -> Any:
+    chat = chat_of(t)
+    token = _NOTICE_READERS[(chat.api_url, notice)]
+    r = chat.http.get("/notifications", headers={"Authorization": f"Bearer {token}"})
+    return next((n for n in r.json()["items"] if n["id"] == notice), None)
+
+
 # Path/query parameter name -> a factory that makes such an object in a tenant and returns its id.
 # A route whose id parameter is not here fails the test: add a factory, don't skip the route.
+# Chat objects come through the tenant's widget: a new visitor writes, which opens a conversation
+# (waiting: nobody is online in these tenants); the tenant's admin may see every conversation.
 FACTORIES: dict[str, Callable[[Tenant], int]] = {
     "user_id": make_user,
     "role_id": make_role,
     "team_id": make_team,
+    "conversation_id": lambda t: chat_of(t).conversation(),
+    "message_id": lambda t: chat_of(t).message(),  # a visitor's message in a new conversation
+    "widget_id": lambda t: int(chat_of(t).new_widget()["id"]),
+    "association_id": lambda t: chat_of(t).new_association(),
+    "visitor_id": lambda t: chat_of(t).visitor_with_conversation(),
+    "attachment_id": lambda t: chat_of(t).attachment(),  # an image a visitor uploaded
+    "notification_id": make_notification,
 }
 
 
@@ -98,11 +145,35 @@ def _read_team(t: Tenant, team_id: int) -> Any:
     return find(t.admin.ok("GET", "/teams"))
 
 
+def _read_association(t: Tenant, association_id: int) -> Any:
+    return next((a for a in t.admin.ok("GET", "/associations") if a["id"] == association_id), None)
+
+
+def _read_conversation(t: Tenant, conversation_id: int) -> Any:
+    return (_read(t, f"/conversations/{conversation_id}"),
+            _read(t, f"/conversations/{conversation_id}/messages"))
+
+
+def _read_file(t: Tenant, attachment_id: int) -> Any:
+    """The file through the owner's own signed link: still there, same bytes."""
+    chat = chat_of(t)
+    r = chat.http.get(chat.file_path(attachment_id), params=chat.signed_params(attachment_id))
+    return (r.status_code, r.headers.get("content-type"), r.content)
+
+
 # How the owner reads the object back (to prove it is unchanged).
 READERS: dict[str, Callable[[Tenant, int], Any]] = {
     "user_id": lambda t, i: _read(t, f"/users/{i}"),
     "role_id": lambda t, i: _read(t, f"/roles/{i}"),
     "team_id": _read_team,
+    "conversation_id": _read_conversation,
+    "message_id": lambda t, i: _read_conversation(t, chat_of(t).conversation_of_message[i]),
+    "widget_id": lambda t, i: _read(t, f"/widgets/{i}"),
+    "association_id": _read_association,
+    "visitor_id": lambda t, i: _read(
+        t, f"/conversations/{chat_of(t).conversation_of_visitor[i]}/visitor"),
+    "attachment_id": _read_file,
+    "notification_id": _read_notification,
 }
 
 # Minimal valid bodies for routes with an id in the path, keyed by operation. They really change
@@ -113,6 +184,38 @@ PATH_ID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/teams/{team_id}"): {"name": "renamed by A"},
     ("PUT", "/teams/{team_id}/members"): {"user_ids": []},
     ("PUT", "/users/{user_id}/status"): {"status": "busy"},
+    ("POST", "/conversations/{conversation_id}/messages"): text_body("sent by A"),
+    ("POST", "/conversations/{conversation_id}/whisper"): {"client_msg_id": cid(),
+                                                          "text": "whispered by A"},
+    ("POST", "/conversations/{conversation_id}/read"): {"seq": 1000},
+    ("PATCH", "/visitors/{visitor_id}"): {"name": "renamed by A", "remark": "seen by A"},
+    ("PATCH", "/widgets/{widget_id}"): {"name": "renamed by A",
+                                        "allowed_origins": "https://a.example"},
+    ("PATCH", "/associations/{association_id}"): {"name": "renamed by A"},
+    ("POST", "/colleagues/{user_id}/messages"): {"client_msg_id": cid(), "text": "from A"},
+}
+
+# Multipart bodies (uploads), made afresh for each request. A missing entry fails the test.
+PATH_ID_FORMS: dict[tuple[str, str], Callable[[], dict[str, Any]]] = {
+    ("POST", "/conversations/{conversation_id}/attachments"): lambda: {
+        "files": png_upload(), "data": {"kind": "image"}},
+}
+
+# Required query parameters, from tenant A's own objects.
+PATH_ID_QUERIES: dict[tuple[str, str], Callable[[Tenant], dict[str, Any]]] = {
+    # A valid signature -- for A's own attachment -- sent with the id under test.
+    ("GET", "/files/{attachment_id}"): lambda a: chat_of(a).signed_params(
+        FACTORIES["attachment_id"](a)),
+}
+
+# Routes whose answer to a foreign or unknown id is not 404 not_found, and why. The answers must
+# still be identical.
+PATH_ID_ANSWERS: dict[tuple[str, str], tuple[int, str]] = {
+    # The signed link is the credential, and its signature covers the id: a signature made for
+    # another id is refused before anything is looked up, so the answer cannot depend on whose
+    # the id is. (A tenant's own link works for whoever holds it, by design: it is handed only
+    # to clients allowed to see the message, and expires after 24 hours.)
+    ("GET", "/files/{attachment_id}"): (403, "link_expired"),
 }
 
 
@@ -125,6 +228,11 @@ def snapshot(t: Tenant) -> dict[str, Any]:
         "tenant": t.admin.ok("GET", "/tenant"),
         "switches": t.admin.ok("GET", "/tenant/switches"),
         "audit_total": t.admin.ok("GET", "/audit-logs", params={"page_size": 1})["total"],
+        "widgets": t.admin.ok("GET", "/widgets"),
+        "associations": t.admin.ok("GET", "/associations"),
+        # Every live conversation, with its seq and last message.
+        "ongoing": t.admin.ok("GET", "/current-sessions"),
+        "waiting": t.admin.ok("GET", "/conversations", params={"state": "waiting"}),
     }
 
 
@@ -164,12 +272,22 @@ def test_path_ids_of_another_tenant_answer_like_unknown_ids(api: Api, raw: httpx
                     f"(and READERS)" for p in op.id_path_params if p not in FACTORIES]
         if "application/json" in op.body_media and op.key not in PATH_ID_BODIES:
             missing.append(f"{op}: no minimal body -- add one to PATH_ID_BODIES")
-        other_media = set(op.body_media) - {"application/json"}
+        if "multipart/form-data" in op.body_media and op.key not in PATH_ID_FORMS:
+            missing.append(f"{op}: no minimal multipart body -- add one to PATH_ID_FORMS")
+        other_media = set(op.body_media) - {"application/json", "multipart/form-data"}
         if other_media:
             missing.append(f"{op}: body media {sorted(other_media)} not supported by this test")
+        required = [p["name"] for p in op.params("query") if p.get("required")]
+        if required and op.key not in PATH_ID_QUERIES:
+            missing.append(f"{op}: required query parameters {required} -- add them to "
+                           f"PATH_ID_QUERIES")
     assert not missing, "\n".join(missing)
-    stale = sorted(set(PATH_ID_BODIES) - {op.key for op in ops})
-    assert not stale, f"PATH_ID_BODIES lists operations that no longer exist: {stale}"
+    keys = {op.key for op in ops}
+    for name, table in (("PATH_ID_BODIES", PATH_ID_BODIES), ("PATH_ID_FORMS", PATH_ID_FORMS),
+                        ("PATH_ID_QUERIES", PATH_ID_QUERIES),
+                        ("PATH_ID_ANSWERS", PATH_ID_ANSWERS)):
+        stale = sorted(set(table) - keys)
+        assert not stale, f"{name} lists operations that no longer exist: {stale}"
 
     a, b = _provision_pair(api)
     problems: list[str] = []
@@ -182,10 +300,15 @@ def test_path_ids_of_another_tenant_answer_like_unknown_ids(api: Api, raw: httpx
             kw: dict[str, Any] = {}
             if op.key in PATH_ID_BODIES:
                 kw["json"] = PATH_ID_BODIES[op.key]
+            if op.key in PATH_ID_QUERIES:
+                kw["params"] = PATH_ID_QUERIES[op.key](a)
+            form = PATH_ID_FORMS.get(op.key, dict)
             label = f"{op} with {{{param}}}"
-            r_other = a.admin.request(op.method, op.url(**own, **{param: b_id}), **kw)
-            r_unknown = a.admin.request(op.method, op.url(**own, **{param: UNKNOWN_ID}), **kw)
-            problems += _same_answer(label, r_other, r_unknown)
+            r_other = a.admin.request(op.method, op.url(**own, **{param: b_id}), **kw, **form())
+            r_unknown = a.admin.request(op.method, op.url(**own, **{param: UNKNOWN_ID}), **kw,
+                                        **form())
+            problems += _same_answer(label, r_other, r_unknown,
+                                     *PATH_ID_ANSWERS.get(op.key, (404, "not_found")))
             if READERS[param](b, b_id) != obj_before:
                 problems.append(f"{label}: tenant B's object {b_id} changed: "
                                 f"{obj_before} -> {READERS[param](b, b_id)}")
@@ -196,13 +319,26 @@ def test_path_ids_of_another_tenant_answer_like_unknown_ids(api: Api, raw: httpx
 
 # --- query ids ----------------------------------------------------------------------------------
 
-# (method, path, query parameter) -> which kind of object it names; None = not tenant-scoped.
+# (method, path, query parameter) -> which kind of object it names; None = names no object.
 QUERY_IDS: dict[tuple[str, str, str], str | None] = {
     ("GET", "/users", "team_id"): "team_id",
     ("GET", "/users", "role_id"): "role_id",
     # Public by design: the visitor widget loads any tenant's logo by tenant id, signed in or not.
     ("GET", "/tenant/logo", "tenant_id"): None,
+    # Visitor routes: asked by a visitor of tenant A (see VISITOR_PATHS).
+    ("GET", "/visitor/messages", "conversation_id"): "conversation_id",
+    ("GET", "/visitor/events", "conversation_id"): "conversation_id",
+    # Cursors, not objects: "messages with an id below this", within the caller's own
+    # conversations. Nothing is looked up by them, so any number is as good as any other.
+    ("GET", "/visitor/prior-messages", "before_id"): None,
+    ("GET", "/conversations/{conversation_id}/prior-messages", "before_id"): None,
+    ("GET", "/colleagues/{user_id}/messages", "before_id"): None,
+    # "My notices up to this one": a bound within the caller's own notices, looked up by nothing.
+    ("POST", "/notifications/read-all", "up_to_id"): None,
 }
+# Routes a visitor calls (with `Authorization: Visitor <token>`, no staff session). Those naming an
+# object answer 404 not_found to another tenant's id, as to an unknown one.
+VISITOR_PATHS = "/visitor/"
 
 
 def test_query_ids_of_another_tenant_answer_like_unknown_ids(api: Api, raw: httpx.Client) -> None:
@@ -218,7 +354,12 @@ def test_query_ids_of_another_tenant_answer_like_unknown_ids(api: Api, raw: http
     # One user of B who is in B's sub-team and holds B's custom role: a leaky filter returns them.
     b_role, b_team = make_role(b), make_team(b)
     b_user = b.admin.ok("GET", f"/users/{make_user(b, role_id=b_role, team_id=b_team)}")
-    b_ids = {"role_id": b_role, "team_id": b_team, "user_id": b_user["id"]}
+    b_ids = {"role_id": b_role, "team_id": b_team, "user_id": b_user["id"],
+             "conversation_id": FACTORIES["conversation_id"](b)}
+    # A visitor of A with a conversation of their own, asking for B's.
+    a_chat = chat_of(a)
+    a_visitor = a_chat.new_visitor()
+    a_chat.send(a_visitor)
 
     problems: list[str] = []
     for op, name in cases:
@@ -226,8 +367,15 @@ def test_query_ids_of_another_tenant_answer_like_unknown_ids(api: Api, raw: http
         if kind is None:
             continue
         label = f"{op}?{name}="
-        r_other = a.admin.request(op.method, op.path, params={name: b_ids[kind]})
-        r_unknown = a.admin.request(op.method, op.path, params={name: UNKNOWN_ID})
+        url = op.url(**{p: FACTORIES[p](a) for p in op.path_params})
+        if op.path.startswith(VISITOR_PATHS):
+            client, headers = a_chat.http, a_visitor.headers
+        else:
+            client, headers = a.admin, {}
+        r_other = client.request(op.method, url, params={name: b_ids[kind]}, headers=headers)
+        r_unknown = client.request(op.method, url, params={name: UNKNOWN_ID}, headers=headers)
+        if op.path.startswith(VISITOR_PATHS):
+            problems += _same_answer(label, r_other, r_unknown)
         if r_unknown.status_code >= 500:
             problems.append(f"{label}: unknown id -> {describe(r_unknown)}")
         if r_other.status_code != r_unknown.status_code or _json(r_other) != _json(r_unknown):
@@ -250,7 +398,9 @@ def _new_user_body(**extra: Any) -> dict[str, Any]:
             **extra}
 
 
-BODY_IDS: dict[tuple[str, str, str], tuple[str, BodyBuilder]] = {
+# A None entry: the field ends in _id but names no object (it is listed so that a new field still
+# fails the test until someone decides).
+BODY_IDS: dict[tuple[str, str, str], tuple[str, BodyBuilder] | None] = {
     ("POST", "/users", "role_id"): ("role_id", lambda own, v: ({}, _new_user_body(role_id=v))),
     ("POST", "/users", "team_id"): (
         "team_id", lambda own, v: ({}, _new_user_body(role_id=own["agent_role"], team_id=v))),
@@ -264,6 +414,17 @@ BODY_IDS: dict[tuple[str, str, str], tuple[str, BodyBuilder]] = {
         "team_id", lambda own, v: ({"team_id": own["team_id"]}, {"parent_id": v})),
     ("PUT", "/teams/{team_id}/members", "user_ids"): (
         "user_id", lambda own, v: ({"team_id": own["team_id"]}, {"user_ids": [v]})),
+    # A widget's association is looked up in the caller's tenant (404 not_found otherwise).
+    ("POST", "/widgets", "association_id"): (
+        "association_id", lambda own, v: ({}, {"name": "probe widget", "association_id": v})),
+    ("PATCH", "/widgets/{widget_id}", "association_id"): (
+        "association_id", lambda own, v: ({"widget_id": own["widget_id"]}, {"association_id": v})),
+    # The sender's idempotency key for a send (docs/protocol.md): any string the client picks,
+    # unique per sender; a retry is matched within the sender's own messages only.
+    ("POST", "/conversations/{conversation_id}/messages", "client_msg_id"): None,
+    ("POST", "/conversations/{conversation_id}/whisper", "client_msg_id"): None,
+    ("POST", "/visitor/messages", "client_msg_id"): None,
+    ("POST", "/colleagues/{user_id}/messages", "client_msg_id"): None,
 }
 
 
@@ -278,10 +439,13 @@ def test_body_ids_of_another_tenant_answer_like_unknown_ids(api: Api, raw: httpx
 
     a, b = _provision_pair(api)
     own = {"user_id": make_user(a), "team_id": make_team(a), "role_id": make_role(a),
-           "agent_role": a.roles["agent"]}
+           "agent_role": a.roles["agent"], "widget_id": FACTORIES["widget_id"](a)}
     problems: list[str] = []
     for op, field in cases:
-        kind, build = BODY_IDS[(op.method, op.path, field)]
+        case = BODY_IDS[(op.method, op.path, field)]
+        if case is None:
+            continue
+        kind, build = case
         b_id = FACTORIES[kind](b)
         before_a, before_b = snapshot(a), snapshot(b)
         path_other, body_other = build(own, b_id)
@@ -299,6 +463,7 @@ def test_body_ids_of_another_tenant_answer_like_unknown_ids(api: Api, raw: httpx
 
 def test_tenant_id_in_a_body_is_never_trusted(api: Api, raw: httpx.Client) -> None:
     a, b = _provision_pair(api)
+    a_visitor = chat_of(a).new_visitor()  # for the visitor routes, below
     before_a, before_b = snapshot(a), snapshot(b)
 
     # POST /users, otherwise valid, naming tenant B: refused as an unknown field; nothing created.
@@ -316,14 +481,18 @@ def test_tenant_id_in_a_body_is_never_trusted(api: Api, raw: httpx.Client) -> No
     assert snapshot(a) == before_a and snapshot(b) == before_b
 
     # Every JSON body refuses a tenant_id (bodies forbid unknown fields). Multipart uploads have
-    # no JSON body; their form carries only the file.
+    # no JSON body; their form carries only the file and its kind. Visitor routes authenticate
+    # the visitor before reading the body: they are sent with a visitor of A's token.
     problems = []
     for op in operations(openapi(raw)):
         if "application/json" not in op.body_media:
             continue
         values = {p: UNKNOWN_ID for p in op.path_params}
+        client: httpx.Client = a.admin
         headers = {"X-Kefu-Platform-Key": PLATFORM_KEY} if op.is_platform else {}
-        r = a.admin.request(op.method, op.url(**values), json={"tenant_id": b.id}, headers=headers)
+        if op.path.startswith(VISITOR_PATHS):
+            client, headers = chat_of(a).http, a_visitor.headers
+        r = client.request(op.method, op.url(**values), json={"tenant_id": b.id}, headers=headers)
         fields = r.json().get("error", {}).get("fields", []) if r.status_code == 422 else []
         if not any(f.get("field") == "tenant_id" and f.get("rule") == "unknown" for f in fields):
             problems.append(f"{op}: a body with tenant_id -> {describe(r)}; expected 422 with "

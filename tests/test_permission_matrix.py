@@ -34,6 +34,7 @@ import pyotp
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as ws_connect
+from websockets.typing import Origin
 
 from kefu.roles.catalogue import AGENT_PAGES, PAGE_KEYS, PAGES, SCOPED_DATA
 from tests.helpers import PASSWORD, PLATFORM_KEY, Api, Tenant, unique_email
@@ -161,6 +162,9 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("PATCH", "/visitors/{visitor_id}"): SESSIONS,
     ("GET", "/me/today"): SESSIONS,
     ("GET", "/current-sessions"): MONITOR,
+    ("GET", "/current-sessions/{conversation_id}"): MONITOR,
+    ("GET", "/current-sessions/{conversation_id}/messages"): MONITOR,
+    ("POST", "/current-sessions/{conversation_id}/end"): MONITOR,
     ("POST", "/conversations/{conversation_id}/whisper"): MONITOR,
     # Channels: web widgets and associations.
     ("GET", "/widgets"): CHANNELS,
@@ -184,6 +188,16 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("POST", "/visitor/attachments"): VISITOR,
     ("GET", "/files/{attachment_id}"): VISITOR,  # the signed link is the credential
     ("WS", "/visitor/ws"): VISITOR,
+    # Colleague chat (§4.9): any signed-in user with any colleague of the company.
+    ("GET", "/colleagues/unread"): SIGNED_IN,
+    ("GET", "/colleagues/{user_id}/messages"): SIGNED_IN,
+    ("POST", "/colleagues/{user_id}/messages"): SIGNED_IN,
+    ("POST", "/colleagues/{user_id}/read"): SIGNED_IN,
+    # Message center (§15.1): every signed-in user, their own notices only.
+    ("GET", "/notifications"): SIGNED_IN,
+    ("GET", "/notifications/unread-count"): SIGNED_IN,
+    ("POST", "/notifications/read-all"): SIGNED_IN,
+    ("POST", "/notifications/{notification_id}/read"): SIGNED_IN,
 }
 
 BASE_CALLERS = ("anon", "agent", "admin", "custom_none")
@@ -267,14 +281,17 @@ class World:
         # Whether the caller's role has the workbench page, so conversations can be assigned to
         # them (the built-in Agent and Admin roles have it).
         self.can_hold: dict[str, bool] = {"anon": False, "agent": True, "admin": True}
+        # Whether the caller's role may monitor others' conversations (Current sessions).
+        self.can_monitor: dict[str, bool] = {"anon": False, "agent": False, "admin": True}
         self.role_ids["custom_none"] = self.new_role([])
-        self.can_hold["custom_none"] = False
+        self.can_hold["custom_none"] = self.can_monitor["custom_none"] = False
         for p in MATRIX_PAGES:
             self.role_ids[f"custom_page:{p}"] = self.new_role([p])
             others = sorted(k.key for k in PAGES if k.key != p and k.parent != p)
             self.role_ids[f"custom_others:{p}"] = self.new_role(others)
-            self.can_hold[f"custom_page:{p}"] = p == "agent.sessions"
-            self.can_hold[f"custom_others:{p}"] = "agent.sessions" in others
+            for caller, pages in ((f"custom_page:{p}", [p]), (f"custom_others:{p}", others)):
+                self.can_hold[caller] = "agent.sessions" in pages
+                self.can_monitor[caller] = "admin.current_sessions" in pages
         self.mfa_role = self.new_role([], require_mfa=True)
         self.sessions: dict[str, str | None] = {}
         self.sockets: list[Any] = []
@@ -290,9 +307,11 @@ class World:
         self.target_association = self.chat.new_association()
         holder_email = unique_email("holder")
         self.new_user(self.t.roles["agent"], holder_email)
-        self.shared: Held = hold_conversation(self.chat, self.login(holder_email))
+        self.holder_session = self.login(holder_email)
+        self.shared: Held = hold_conversation(self.chat, self.holder_session)
         self.shared_file = int(self.chat.upload(self.shared.visitor)["id"])
         self._held: dict[str, Held] = {}
+        self._anon_notice: int | None = None
 
     # objects -----------------------------------------------------------------------------------
     def new_role(self, pages: list[str], require_mfa: bool = False) -> int:
@@ -330,7 +349,10 @@ class World:
             email = unique_email("online")
             self._online = (self.new_user(self.t.roles["agent"], email), self.login(email))
         uid, session = self._online
-        ws = ws_connect(_ws_url(self.base), open_timeout=10, proxy=None,
+        # Nobody reads this socket after hello: an unbounded queue keeps the client's reader
+        # going (a full queue would stop it answering pings, and the client would drop the
+        # socket -- the user then goes offline and cannot be forced).
+        ws = ws_connect(_ws_url(self.base), open_timeout=10, proxy=None, max_queue=None,
                         additional_headers={"Cookie": f"kefu_session={session}"}).__enter__()
         self.sockets.append(ws)
         assert '"hello"' in str(ws.recv(timeout=10))  # sent once the socket counts as online
@@ -358,6 +380,34 @@ class World:
         if not self.can_hold[caller] or session is None:
             return self.shared
         return hold_conversation(self.chat, session, self.client(session))
+
+    def monitored(self, caller: str) -> Held:
+        """For monitors: a fresh conversation of the holder's, to end; for anyone else (refused
+        anyway) the holder's usual conversation."""
+        if not self.can_monitor[caller]:
+            return self.shared
+        return hold_conversation(self.chat, self.holder_session, self.client(self.holder_session))
+
+    def own_notice(self, caller: str) -> int:
+        """A notice in the caller's own message center: the tenant's admin changes their max
+        concurrent (§2.2), which tells them. Anonymous callers get the target user's notice."""
+        session = self.session_of(caller)
+        if session is None:
+            if self._anon_notice is None:
+                email = unique_email("notice")
+                self.new_user(self.t.roles["agent"], email)
+                self._anon_notice = self.own_notice_of(self.login(email))
+            return self._anon_notice
+        return self.own_notice_of(session)
+
+    def own_notice_of(self, session: str) -> int:
+        with self.client(session) as c:
+            me = c.get("/me").json()
+            self.t.admin.ok("PATCH", f"/users/{me['id']}",
+                            json={"max_concurrent": 11 if me["max_concurrent"] == 10 else 10})
+            r = c.get("/notifications")
+        assert r.status_code == 200 and r.json()["items"], describe(r)
+        return int(r.json()["items"][0]["id"])
 
     def own_message(self, caller: str) -> tuple[int, int]:
         """(conversation, message): a message the caller just sent in their conversation, for
@@ -444,6 +494,16 @@ class World:
                 # whisper or recall would show here.
                 "ongoing": admin.ok("GET", "/current-sessions"),
                 "waiting": admin.ok("GET", "/conversations", params={"state": "waiting"})}
+
+
+def _unchanged(before: dict[str, Any], after: dict[str, Any]) -> bool:
+    """Whether the tenant is as it was. Presence moves by itself in one way: 30 s after a user's
+    last socket closed (the chat helpers' sockets, the forced-status target's) a timer takes
+    them offline. That move alone is not the request's doing; any other is."""
+    was = {u["id"]: u.get("status") for u in before["users"]}
+    users = [{**u, "status": was[u["id"]]}
+             if u.get("status") == "offline" and u["id"] in was else u for u in after["users"]]
+    return {**after, "users": users} == before
 
 
 class _Client(httpx.Client):
@@ -588,6 +648,12 @@ REQUESTS: dict[tuple[str, str], Builder] = {
     ("GET", "/me/today"): lambda w, c: Req("GET", "/me/today"),
     # Monitors see the holder's conversation (tenant-wide scope) and whisper into it.
     ("GET", "/current-sessions"): lambda w, c: Req("GET", "/current-sessions"),
+    ("GET", "/current-sessions/{conversation_id}"): lambda w, c: Req(
+        "GET", f"/current-sessions/{w.shared.conversation_id}"),
+    ("GET", "/current-sessions/{conversation_id}/messages"): lambda w, c: Req(
+        "GET", f"/current-sessions/{w.shared.conversation_id}/messages"),
+    ("POST", "/current-sessions/{conversation_id}/end"): lambda w, c: Req(
+        "POST", f"/current-sessions/{w.monitored(c).conversation_id}/end"),
     ("POST", "/conversations/{conversation_id}/whisper"): lambda w, c: Req(
         "POST", f"/conversations/{w.shared.conversation_id}/whisper",
         json={"client_msg_id": cid(), "text": "a word to the agent"}),
@@ -622,6 +688,19 @@ REQUESTS: dict[tuple[str, str], Builder] = {
         "POST", "/visitor/attachments", files=_png(), data={"kind": "image"})(w, c),
     ("GET", "/files/{attachment_id}"): lambda w, c: Req(
         "GET", w.chat.file_path(w.shared_file), params=w.chat.signed_params(w.shared_file)),
+    ("GET", "/colleagues/unread"): lambda w, c: Req("GET", "/colleagues/unread"),
+    ("GET", "/colleagues/{user_id}/messages"): lambda w, c: Req(
+        "GET", f"/colleagues/{w.target_user}/messages"),
+    ("POST", "/colleagues/{user_id}/messages"): lambda w, c: Req(
+        "POST", f"/colleagues/{w.target_user}/messages",
+        json={"client_msg_id": cid(), "text": "hello, colleague"}),
+    ("POST", "/colleagues/{user_id}/read"): lambda w, c: Req(
+        "POST", f"/colleagues/{w.target_user}/read"),
+    ("GET", "/notifications"): lambda w, c: Req("GET", "/notifications"),
+    ("GET", "/notifications/unread-count"): lambda w, c: Req("GET", "/notifications/unread-count"),
+    ("POST", "/notifications/read-all"): lambda w, c: Req("POST", "/notifications/read-all"),
+    ("POST", "/notifications/{notification_id}/read"): lambda w, c: Req(
+        "POST", f"/notifications/{w.own_notice(c)}/read"),
 }
 
 
@@ -727,8 +806,11 @@ def test_every_route_for_every_caller(server: Any, raw: httpx.Client, world: Wor
                     if r.status_code != status or error_code(r) != code:
                         problems.append(f"{label}: should be refused with {status} {code}, "
                                         f"got {describe(r)}")
-                    if before is not None and w.snapshot() != before:
-                        problems.append(f"{label}: refused, yet the tenant's data changed")
+                    after = w.snapshot() if before is not None else None
+                    if before is not None and after is not None and not _unchanged(before, after):
+                        changed = sorted(k for k in before if before[k] != after[k])
+                        problems.append(f"{label}: refused, yet the tenant's data changed "
+                                        f"({', '.join(changed)})")
     assert calls > 100, calls
     assert not problems, "\n".join(problems)
 
@@ -766,7 +848,7 @@ def _visitor_socket(w: World, token: str, session: str | None) -> str:
     headers = {"Cookie": f"kefu_session={session}"} if session else {}
     url = visitor_socket_url(w.base, w.chat.widget["key"])
     try:
-        with ws_connect(url, additional_headers=headers, origin=w.base, open_timeout=10,
+        with ws_connect(url, additional_headers=headers, origin=Origin(w.base), open_timeout=10,
                         proxy=None) as ws:
             ws.send(json.dumps({"type": "auth", "token": token}))
             first = json.loads(ws.recv(timeout=10))

@@ -15,6 +15,11 @@ routes, so every operation is still fuzzed:
 - POST /auth/logout ends the session it is sent with, so each example sends one of a pool of
   spare sessions signed in beforehand. (Signing in during the run is not possible: fuzzing
   POST /auth/login locks the test IP out of sign-in for 15 minutes after 30 failures.)
+- Visitor routes (/visitor/*) authenticate a visitor, not staff: they get the token of a
+  registered visitor (`Authorization: Visitor <token>`) instead of the admin's bearer token, so
+  the fuzzer reaches their handlers rather than the 401 of a missing visitor.
+- DELETE /widgets/{id} on the widget that visitor came through would unregister them; it is
+  redirected to a decoy widget.
 POST /me/password, /me/mfa/* keep the session: a random old password or TOTP code never matches,
 and even a successful password change keeps the current session.
 """
@@ -38,10 +43,12 @@ from tests.route_walk import (
     UNKNOWN_ID,
     body_properties,
     error_code,
+    nested_string_properties,
     openapi,
     operations,
     string_query_params,
 )
+from tests.world_chat import TenantChat, cid, hold_conversation, text_body, visitor_token
 
 SEED = 20240611
 MAX_EXAMPLES = 25
@@ -59,8 +66,12 @@ class Fuzzing:
     decoy_user_id: int
     decoy_tenant_id: int
     logout_tokens: list[str]
+    # A registered visitor (of the fuzzed tenant's widget) for the visitor routes.
+    visitor_token: str
+    widget_id: int
+    decoy_widget_id: int
     # Existing objects by path-parameter name, for the hand-picked edge cases.
-    objects: dict[str, int]
+    objects: dict[str, Any]
 
 
 def _token(api: Api, email: str, password: str) -> str:
@@ -84,13 +95,30 @@ def fuzzing(api: Api) -> Fuzzing:
     tree = admin.ok("POST", "/teams", json={"name": "fuzz team", "parent_id": root})
     team = next(n["id"] for n in tree[0]["children"] if n["name"] == "fuzz team")
     spare = [_token(api, email, PASSWORD) for _ in range(LOGOUT_SESSIONS)]
+    # Chat: a conversation held by an agent (so sends, whispers and reads reach their handlers),
+    # its visitor's token, an upload with its signed link, an association.
+    chat = TenantChat(tenant)
+    holder_email = unique_email("holder")
+    admin.ok("POST", "/users", json={"email": holder_email, "password": PASSWORD,
+                                     "nickname": "holder", "role_id": tenant.roles["agent"]})
+    holder = api.login(holder_email, PASSWORD)
+    held = hold_conversation(chat, holder.cookies["kefu_session"])
+    attachment = int(chat.upload(held.visitor)["id"])
+    decoy_widget = chat.new_widget()
+    objects: dict[str, Any] = {
+        "user_id": decoy["id"], "role_id": role["id"], "team_id": team,
+        "tenant_id": decoy_tenant.id, "root": root, "agent_role": tenant.roles["agent"],
+        "conversation_id": held.conversation_id, "message_id": held.message_id,
+        "visitor_id": held.visitor.id, "widget_id": chat.widget["id"],
+        "key": chat.widget["key"], "association_id": chat.new_association(),
+        "attachment_id": attachment, **chat.signed_params(attachment)}
+    chat.close()
     return Fuzzing(base_url=api.base_url, token=admin.headers["Authorization"].split()[1],
                    admin_user_id=admin.me["id"], tenant_id=tenant.id,
                    decoy_user_id=decoy["id"], decoy_tenant_id=decoy_tenant.id,
-                   logout_tokens=spare,
-                   objects={"user_id": decoy["id"], "role_id": role["id"], "team_id": team,
-                            "tenant_id": decoy_tenant.id, "root": root,
-                            "agent_role": tenant.roles["agent"]})
+                   logout_tokens=spare, visitor_token=held.visitor.token,
+                   widget_id=chat.widget["id"], decoy_widget_id=decoy_widget["id"],
+                   objects=objects)
 
 
 # Server-side rules the OpenAPI document does not express (they live in pydantic validators).
@@ -165,8 +193,13 @@ def _protect_session(case: Any, f: Fuzzing) -> dict[str, str]:
     if path == "/api/v1/platform/tenants/{tenant_id}" and _is_id(params.get("tenant_id"),
                                                                  f.tenant_id):
         params["tenant_id"] = f.decoy_tenant_id
+    if (path == "/api/v1/widgets/{widget_id}" and case.method.upper() == "DELETE"
+            and _is_id(params.get("widget_id"), f.widget_id)):
+        params["widget_id"] = f.decoy_widget_id
     if path == "/api/v1/auth/logout":
         token = f.logout_tokens.pop() if f.logout_tokens else "spent"
+    if path.startswith(VISITOR_PATHS):
+        return {"Authorization": f"Visitor {f.visitor_token}"}
     headers = {"Authorization": f"Bearer {token}"}
     if path.startswith("/api/v1/platform/"):
         # With the right key the request reaches the handler; a wrong key stops at the guard.
@@ -177,6 +210,9 @@ def _protect_session(case: Any, f: Fuzzing) -> dict[str, str]:
 # Answers that mean the fuzzing session itself was lost: every later example would only test the
 # sign-in guard. `_protect_session` must prevent them.
 SESSION_LOST = {"unauthenticated", "account_disabled", "tenant_expired"}
+# Routes that take the visitor's token (POST /visitor/session registers the one in its body; the
+# header is ignored there).
+VISITOR_PATHS = "/api/v1/visitor/"
 
 
 @schema.parametrize()
@@ -185,7 +221,8 @@ def test_no_server_errors(case: Any, fuzzing: Fuzzing) -> None:
     headers = _protect_session(case, fuzzing)
     response = case.call_and_validate(base_url=fuzzing.base_url, headers=headers, timeout=30,
                                       checks=[not_a_server_error])
-    if headers["Authorization"] == f"Bearer {fuzzing.token}" and response.status_code in (401, 403):
+    if headers["Authorization"] in (f"Bearer {fuzzing.token}", f"Visitor {fuzzing.visitor_token}") \
+            and response.status_code in (401, 403):
         code = error_code(response)
         assert code not in SESSION_LOST, (
             f"the fuzzing session was lost ({code}) -- protect it in _protect_session")
@@ -199,29 +236,47 @@ BASE_BODIES: dict[tuple[str, str], Callable[[Fuzzing], dict[str, Any]]] = {
     ("POST", "/teams"): lambda f: {"name": unique_email("team"), "parent_id": f.objects["root"]},
     ("POST", "/platform/tenants"): lambda f: {"name": "Edge Co",
                                               "admin_email": unique_email("edge")},
+    ("POST", "/widgets"): lambda f: {"name": "Edge site"},
+    ("POST", "/associations"): lambda f: {"name": unique_email("assoc")[:50]},
+    ("POST", "/visitor/session"): lambda f: {"widget_key": f.objects["key"],
+                                             "token": visitor_token()},
+    ("POST", "/visitor/messages"): lambda f: text_body("edge"),
+    ("POST", "/conversations/{conversation_id}/messages"): lambda f: text_body("edge"),
+    ("POST", "/conversations/{conversation_id}/whisper"): lambda f: {"client_msg_id": cid(),
+                                                                    "text": "edge"},
+    ("POST", "/conversations/{conversation_id}/read"): lambda f: {"seq": 1},
+    ("POST", "/colleagues/{user_id}/messages"): lambda f: {"client_msg_id": cid(),
+                                                          "text": "edge"},
 }
 NUL = "a\x00b"
 
 
 def test_hand_picked_edge_cases(kefu_schema: Any, fuzzing: Fuzzing, raw: httpx.Client) -> None:
     """Deterministic companions to the fuzzing, derived from the same schema: inputs a random run
-    of 25 examples may miss. Each JSON body property set to null, each string property and each
-    string query parameter given a NUL character (PostgreSQL text cannot hold one) -- one at a
-    time, on top of a valid body, with path ids naming existing objects so the handler runs."""
+    of 25 examples may miss. Each JSON body property set to null, each string property (also one
+    object deep, e.g. profile.email) and each string query parameter given a NUL character
+    (PostgreSQL text cannot hold one) -- one at a time, on top of a valid body, with path ids
+    naming existing objects so the handler runs."""
     doc = openapi(raw)
     problems = []
     for op in operations(doc):
         operation = kefu_schema[f"/api/v1{op.path}"][op.method]
         params = {p: fuzzing.objects.get(p, UNKNOWN_ID) for p in op.path_params}
+        # Required query parameters with a valid value (a file's signed link: exp and sig).
+        query = {p["name"]: fuzzing.objects[p["name"]] for p in op.params("query")
+                 if p.get("required") and p["name"] in fuzzing.objects}
         base = BASE_BODIES.get(op.key, lambda f: {})
         variants: list[dict[str, Any]] = [
             {"body": {name: None}} for name in body_properties(doc, op)]
         variants += [{"body": {name: NUL}} for name in body_properties(doc, op, "string")]
+        variants += [{"body": {name: {sub: NUL}}}
+                     for name, sub in nested_string_properties(doc, op)]
         variants += [{"query": {name: NUL}} for name in string_query_params(doc, op)]
         for variant in variants:
             if "body" in variant:
                 variant = {"body": {**base(fuzzing), **variant["body"]},
                            "media_type": "application/json"}
+            variant["query"] = {**query, **variant.get("query", {})}
             case = operation.Case(path_parameters=dict(params), **variant)
             headers = {**_protect_session(case, fuzzing), "Connection": "close"}
             try:

@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as ws_connect
+from websockets.typing import Origin
 
 from tests.helpers import Tenant
 from tests.route_walk import API_PREFIX, describe, png_bytes
@@ -178,7 +179,9 @@ def _ws_base(base_url: str) -> str:
 @contextlib.contextmanager
 def staff_socket(base_url: str, session: str) -> Iterator[ClientConnection]:
     """A staff socket signed in with a session cookie (so the user is online), after hello."""
-    with ws_connect(_ws_base(base_url) + "/ws", origin=base_url, open_timeout=10, proxy=None,
+    # max_queue=None: frames nobody reads (presence, queue counts) never stall the client.
+    with ws_connect(_ws_base(base_url) + "/ws", origin=Origin(base_url), open_timeout=10,
+                    proxy=None, max_queue=None,
                     additional_headers={"Cookie": f"{SESSION_COOKIE}={session}"}) as ws:
         hello = json.loads(ws.recv(timeout=10))
         assert hello.get("type") == "hello", hello

@@ -96,7 +96,7 @@ async def visitor_messages(
     vp: VisitorIn,
     db: Db,
     conversation_id: Annotated[int, Query(ge=1, le=2**53)],
-    before_seq: Annotated[int | None, Query(ge=1, le=2**53)] = None,
+    before_seq: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> list[MessageOut]:
     conv = await conversation_for_visitor(db, vp, conversation_id)

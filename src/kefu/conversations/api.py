@@ -78,7 +78,7 @@ async def monitor_messages(
     conversation_id: ConvId,
     db: Db,
     principal: Principal = Monitor,
-    before_seq: Annotated[int | None, Query(ge=1, le=2**53)] = None,
+    before_seq: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     limit: Limit = 50,
 ) -> list[MessageOut]:
     conv = await conversation_for_staff(db, principal, conversation_id)
@@ -111,7 +111,7 @@ async def list_messages(
     conversation_id: ConvId,
     db: Db,
     principal: Principal = Sessions,
-    before_seq: Annotated[int | None, Query(ge=1, le=2**53)] = None,
+    before_seq: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     limit: Limit = 50,
 ) -> list[MessageOut]:
     conv = await conversation_for_staff(db, principal, conversation_id)

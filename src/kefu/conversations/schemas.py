@@ -16,10 +16,10 @@ from pydantic import (
 )
 
 from kefu.core.errors import ApiError, validation_fields
-from kefu.core.schemas import BigInt, Line100, Line200, Model, Text500
+from kefu.core.schemas import BigInt, FreeText, Line100, Line200, Model, Text500
 
 ClientMsgId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
-MessageText = Annotated[str, StringConstraints(min_length=1, max_length=5000)]
+MessageText = Annotated[FreeText, StringConstraints(min_length=1, max_length=5000)]
 
 
 def _http_url(value: str) -> str:

@@ -120,6 +120,15 @@ def _email(value: str) -> str:
 Email = Annotated[
     str, StringConstraints(max_length=254), AfterValidator(_no_control), AfterValidator(_email)
 ]
+# An email that may be left empty (visitor profiles).
+OptionalEmail = Annotated[
+    str,
+    StringConstraints(max_length=254, strip_whitespace=True),
+    AfterValidator(_no_control),
+    AfterValidator(lambda v: _email(v) if v else v),
+]
+# Free text that keeps line breaks and tabs but no other control characters.
+FreeText = Annotated[str, AfterValidator(_no_control)]
 
 _MOBILE = re.compile(r"^\+?[0-9][0-9 \-]{4,19}$")
 

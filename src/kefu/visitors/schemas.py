@@ -7,10 +7,20 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from kefu.core.schemas import Line50, Line64, Line200, Mobile, Model, PatchModel, Text500
+from kefu.core.schemas import (
+    FreeText,
+    Line50,
+    Line64,
+    Line200,
+    Mobile,
+    Model,
+    OptionalEmail,
+    PatchModel,
+    Text500,
+)
 
 VisitorToken = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{22,64}$")]
-PageUrl = Annotated[str, StringConstraints(max_length=2000)]
+PageUrl = Annotated[FreeText, StringConstraints(max_length=2000)]
 
 
 class IdentityIn(Model):
@@ -22,7 +32,7 @@ class IdentityIn(Model):
 class ProfileIn(Model):
     name: Line50 = ""
     phone: Mobile = ""
-    email: Annotated[str, StringConstraints(max_length=254, strip_whitespace=True)] = ""
+    email: OptionalEmail = ""
     custom: Annotated[dict[str, Line200], Field(max_length=20)] = {}
 
 
@@ -69,5 +79,5 @@ class VisitorOut(BaseModel):
 class VisitorPatch(PatchModel):
     name: Line50 | None = None
     phone: Mobile | None = None
-    email: Annotated[str, StringConstraints(max_length=254, strip_whitespace=True)] | None = None
+    email: OptionalEmail | None = None
     remark: Text500 | None = None
