@@ -109,6 +109,27 @@ def _read_notification(t: Tenant, notice: int) -> Any:
     return next((n for n in r.json()["items"] if n["id"] == notice), None)
 
 
+def make_approval(t: Tenant) -> int:
+    """A new agent's pending status-change request (§2.1); the switch is on only meanwhile."""
+    email = unique_email("xt")
+    make_user(t, email=email)
+    t.admin.ok("PATCH", "/tenant/switches", json={"status_change_approval": True})
+    chat = chat_of(t)
+    r = chat.http.post("/auth/login", json={"email": email, "password": PASSWORD,
+                                            "client": "token"})
+    assert r.status_code == 200, describe(r)
+    r = chat.http.put("/me/status", json={"status": "busy", "reason": "cross-tenant"},
+                      headers={"Authorization": f"Bearer {r.json()['token']}"})
+    t.admin.ok("PATCH", "/tenant/switches", json={"status_change_approval": False})
+    assert r.status_code == 202, describe(r)
+    return int(r.json()["approval"]["id"])
+
+
+def _read_approval(t: Tenant, approval_id: int) -> Any:
+    items = t.admin.ok("GET", "/approvals", params={"state": "all", "page_size": 100})["items"]
+    return next((a for a in items if a["id"] == approval_id), None)
+
+
 # Path/query parameter name -> a factory that makes such an object in a tenant and returns its id.
 # A route whose id parameter is not here fails the test: add a factory, don't skip the route.
 # Chat objects come through the tenant's widget: a new visitor writes, which opens a conversation
@@ -124,6 +145,7 @@ FACTORIES: dict[str, Callable[[Tenant], int]] = {
     "visitor_id": lambda t: chat_of(t).visitor_with_conversation(),
     "attachment_id": lambda t: chat_of(t).attachment(),  # an image a visitor uploaded
     "notification_id": make_notification,
+    "approval_id": make_approval,
 }
 
 
@@ -174,6 +196,7 @@ READERS: dict[str, Callable[[Tenant, int], Any]] = {
         t, f"/conversations/{chat_of(t).conversation_of_visitor[i]}/visitor"),
     "attachment_id": _read_file,
     "notification_id": _read_notification,
+    "approval_id": _read_approval,
 }
 
 # Minimal valid bodies for routes with an id in the path, keyed by operation. They really change
@@ -193,6 +216,8 @@ PATH_ID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
                                         "allowed_origins": "https://a.example"},
     ("PATCH", "/associations/{association_id}"): {"name": "renamed by A"},
     ("POST", "/colleagues/{user_id}/messages"): {"client_msg_id": cid(), "text": "from A"},
+    ("POST", "/approvals/{approval_id}/approve"): {"comment": "approved by A"},
+    ("POST", "/approvals/{approval_id}/reject"): {"comment": "rejected by A"},
 }
 
 # Multipart bodies (uploads), made afresh for each request. A missing entry fails the test.

@@ -92,6 +92,7 @@ FORCE_STATUS = Access("page", "admin.members.agents", builtin_admin_only=True)
 SESSIONS = page("agent.sessions")  # the workbench: the caller's own conversations
 MONITOR = page("admin.current_sessions")  # every ongoing conversation in the caller's scope
 CHANNELS = page("admin.channels")
+APPROVALS = page("admin.approvals")
 # Visitor routes: no staff session is needed or looked at. They authenticate the visitor's token
 # (`Authorization: Visitor <token>`, or the socket's auth frame); GET /files/{id} checks the
 # signature of its link. For the matrix they are public: every staff caller, signed in or not,
@@ -198,6 +199,10 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("GET", "/notifications/unread-count"): SIGNED_IN,
     ("POST", "/notifications/read-all"): SIGNED_IN,
     ("POST", "/notifications/{notification_id}/read"): SIGNED_IN,
+    # Approval management (§15.4).
+    ("GET", "/approvals"): APPROVALS,
+    ("POST", "/approvals/{approval_id}/approve"): APPROVALS,
+    ("POST", "/approvals/{approval_id}/reject"): APPROVALS,
 }
 
 BASE_CALLERS = ("anon", "agent", "admin", "custom_none")
@@ -408,6 +413,20 @@ class World:
             r = c.get("/notifications")
         assert r.status_code == 200 and r.json()["items"], describe(r)
         return int(r.json()["items"][0]["id"])
+
+    def pending_approval(self) -> int:
+        """A new agent's pending status-change request (§2.1). The switch is on only meanwhile,
+        so every other route (PUT /me/status among them) sees the default."""
+        email = unique_email("asker")
+        self.new_user(self.t.roles["agent"], email)
+        self.t.admin.ok("PATCH", "/tenant/switches", json={"status_change_approval": True})
+        try:
+            with self.client(self.login(email)) as c:
+                r = c.put("/me/status", json={"status": "busy", "reason": "matrix"})
+        finally:
+            self.t.admin.ok("PATCH", "/tenant/switches", json={"status_change_approval": False})
+        assert r.status_code == 202, describe(r)
+        return int(r.json()["approval"]["id"])
 
     def own_message(self, caller: str) -> tuple[int, int]:
         """(conversation, message): a message the caller just sent in their conversation, for
@@ -701,6 +720,12 @@ REQUESTS: dict[tuple[str, str], Builder] = {
     ("POST", "/notifications/read-all"): lambda w, c: Req("POST", "/notifications/read-all"),
     ("POST", "/notifications/{notification_id}/read"): lambda w, c: Req(
         "POST", f"/notifications/{w.own_notice(c)}/read"),
+    ("GET", "/approvals"): lambda w, c: Req("GET", "/approvals"),
+    # Deciding is once per request: a fresh pending one each time.
+    ("POST", "/approvals/{approval_id}/approve"): lambda w, c: Req(
+        "POST", f"/approvals/{w.pending_approval()}/approve"),
+    ("POST", "/approvals/{approval_id}/reject"): lambda w, c: Req(
+        "POST", f"/approvals/{w.pending_approval()}/reject", json={"comment": "no"}),
 }
 
 

@@ -217,7 +217,12 @@ def test_manual_switch(api: Api, server: LiveServer) -> None:
         assert next_presence(admin_ws, user["id"]) == "idle"
         for s in ("busy", "away", "invisible", "idle"):
             body = agent.ok("PUT", "/me/status", json={"status": s})
-            assert body == {"user_id": user["id"], "nickname": user["nickname"], "status": s}
+            assert body == {
+                "user_id": user["id"],
+                "nickname": user["nickname"],
+                "status": s,
+                "approval": None,  # the approval switch is off by default (test_approvals.py)
+            }
             assert next_presence(admin_ws, user["id"]) == s
             assert agent.ok("GET", "/me")["status"] == s
         r = agent.put("/me/status", json={"status": "offline"})

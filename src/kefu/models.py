@@ -5,6 +5,7 @@ from __future__ import annotations
 
 def load_all_models() -> None:
     import kefu.accounts.models
+    import kefu.approvals.models
     import kefu.attachments.models
     import kefu.audit.models
     import kefu.channels.models

@@ -44,6 +44,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 def build_api_router() -> APIRouter:
     from kefu.accounts.api import auth_router, me_router, users_router
     from kefu.api.realtime import ws_router
+    from kefu.approvals.api import router as approvals_router
     from kefu.attachments.api import router as attachments_router
     from kefu.audit.api import router as audit_router
     from kefu.channels.api import router as channels_router
@@ -86,6 +87,7 @@ def build_api_router() -> APIRouter:
         attachments_router,
         colleagues_router,
         notifications_router,
+        approvals_router,
     ):
         api.include_router(r, responses=ERROR_RESPONSES)
     api.include_router(ws_router)

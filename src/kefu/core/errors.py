@@ -92,6 +92,11 @@ CODES: dict[str, tuple[int, str, str]] = {
         "该用户已离线，不能强制设为在线状态",
         "This user is offline and cannot be forced online",
     ),
+    "approval_decided": (
+        409,
+        "该申请已处理（已通过、已拒绝或已撤销）",
+        "This request was already approved, rejected or withdrawn",
+    ),
     "cannot_delete_self": (409, "不能删除自己的账号", "You cannot delete your own account"),
     "cannot_disable_self": (409, "不能停用自己的账号", "You cannot disable your own account"),
     "last_admin": (

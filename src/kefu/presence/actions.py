@@ -172,6 +172,25 @@ async def set_own_status(db: AsyncSession, principal: Principal, status: str) ->
     return row.status
 
 
+async def effective_status(db: AsyncSession, *, tenant_id: int, user_id: int) -> str:
+    """The user's status, or while offline the one their next socket comes back to."""
+    row = await _locked(db, tenant_id=tenant_id, user_id=user_id)
+    return row.resume_status if row.status == "offline" else row.status
+
+
+async def apply_decided_status(
+    db: AsyncSession, *, tenant_id: int, user_id: int, status: str, actor_id: int
+) -> str:
+    """A status someone else decided for the user (an approved request): now when online,
+    else at their next socket."""
+    row = await _locked(db, tenant_id=tenant_id, user_id=user_id)
+    if row.status == "offline":
+        row.resume_status = status
+    else:
+        await _set(db, row, status, actor_id=actor_id)
+    return row.status
+
+
 def ensure_can_force(principal: Principal) -> None:
     """Only the built-in Admin role; custom roles cannot, even with the Agents page (§2.1)."""
     if not principal.is_admin:

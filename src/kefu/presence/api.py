@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Request, Response
 from sqlalchemy import select
 
 from kefu.access.guards import require_page
@@ -12,8 +12,10 @@ from kefu.access.principal import Principal, SignedIn
 from kefu.accounts.access import get_user
 from kefu.accounts.models import User
 from kefu.api.deps import Db, UnitOfWorkRoute, client_ip
+from kefu.approvals import actions as approvals
+from kefu.approvals.schemas import MyStatusOut
 from kefu.presence import actions
-from kefu.presence.schemas import PresenceOut, StatusIn
+from kefu.presence.schemas import MyStatusIn, PresenceOut, StatusIn
 
 router = APIRouter(tags=["presence"], route_class=UnitOfWorkRoute)
 ManageAgents = require_page("admin.members.agents")
@@ -35,11 +37,24 @@ async def list_presence(principal: SignedIn, db: Db) -> list[PresenceOut]:
     return [PresenceOut(user_id=u.id, nickname=u.nickname, status=status[u.id]) for u in users]
 
 
-@router.put("/me/status", summary="Switch my status (idle, busy, away, invisible)")
-async def put_my_status(body: StatusIn, principal: SignedIn, db: Db) -> PresenceOut:
-    status = await actions.set_own_status(db, principal, body.status)
+@router.put(
+    "/me/status",
+    summary="Switch my status (idle, busy, away, invisible)",
+    description="When the tenant's `status_change_approval` switch is on and an agent leaves "
+    "Idle, a `reason` is required (else 422 with field rule `reason_required`) and the change "
+    "becomes a pending approval request: 202, the status unchanged, `approval` set.",
+    responses={202: {"model": MyStatusOut, "description": "Sent for approval; status unchanged"}},
+)
+async def put_my_status(
+    body: MyStatusIn, principal: SignedIn, db: Db, response: Response
+) -> MyStatusOut:
+    status, approval = await approvals.change_own_status(db, principal, body.status, body.reason)
     user = principal.user
-    return PresenceOut(user_id=user.id, nickname=user.nickname, status=status)
+    out = MyStatusOut(user_id=user.id, nickname=user.nickname, status=status)
+    if approval is not None:
+        response.status_code = 202
+        out.approval = await approvals.view_one(db, approval)
+    return out
 
 
 @router.put(

@@ -18,7 +18,10 @@ from kefu.roles.models import Role
 from kefu.teams.models import Team
 from kefu.tenants.models import Tenant
 
-DEFAULT_SWITCHES: dict[str, bool] = {"agent_custom_max_concurrent": False}
+DEFAULT_SWITCHES: dict[str, bool] = {
+    "agent_custom_max_concurrent": False,
+    "status_change_approval": False,
+}
 
 
 @dataclass

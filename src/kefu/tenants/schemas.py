@@ -52,10 +52,14 @@ class TenantPatch(PatchModel):
 
 class SwitchesOut(BaseModel):
     agent_custom_max_concurrent: bool
+    status_change_approval: bool = Field(
+        description="Agents leaving Idle need an admin's approval (§2.1)"
+    )
 
 
 class SwitchesPatch(PatchModel):
     agent_custom_max_concurrent: bool | None = None
+    status_change_approval: bool | None = None
 
 
 class ProvisionIn(Model):

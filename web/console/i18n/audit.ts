@@ -24,10 +24,13 @@ export const AUDIT_ACTIONS: Record<string, [zh: string, en: string]> = {
   'association.created': ['新建关联', 'Association created'],
   'association.updated': ['重命名关联', 'Association renamed'],
   'association.deleted': ['删除关联', 'Association deleted'],
+  'approval.approved': ['通过审批申请', 'Approval request approved'],
+  'approval.rejected': ['拒绝审批申请', 'Approval request rejected'],
 }
 
 export const AUDIT_TARGETS: Record<string, [zh: string, en: string]> = {
   tenant: ['企业', 'Enterprise'],
+  approval: ['审批申请', 'Approval request'],
   user: ['客服', 'Agent'],
   role: ['角色', 'Role'],
   team: ['团队', 'Team'],

@@ -243,6 +243,10 @@ const en: Messages = {
         title: 'Agents set their own max concurrent',
         desc: 'When on, agents adjust their own maximum number of concurrent chats and admins can only view it; when off, only admins set it.',
       },
+      status_change_approval: {
+        title: 'Agent status changes need approval',
+        desc: 'When on, an agent leaving Idle for Busy, Away or Invisible gives a reason and waits for an admin to approve, then switches automatically; admins are never held back.',
+      },
     },
     on: '"{name}" turned on',
     off: '"{name}" turned off',

@@ -34,7 +34,11 @@ export function onNotice(fn: (n: Notice) => void): () => void {
 
 type T = (key: string, params?: Record<string, unknown>) => string
 
-const KNOWN = new Set<string>(['max_concurrent_changed'] satisfies Notice['kind'][])
+const KNOWN = new Set<string>([
+  'max_concurrent_changed',
+  'status_change_requested',
+  'status_change_decided',
+] satisfies Notice['kind'][])
 
 function kindKey(n: Notice): string {
   return KNOWN.has(n.kind) ? n.kind : 'unknown'
@@ -50,6 +54,12 @@ export function noticeText(n: Notice, t: T): string {
   const d = n.data ?? {}
   const params: Record<string, unknown> = {}
   for (const [k, v] of Object.entries(d)) params[k] = typeof v === 'string' || typeof v === 'number' ? v : ''
-  if (n.kind === 'max_concurrent_changed') params.actor = d.actor_name ?? ''
+  if (n.kind === 'max_concurrent_changed' || n.kind === 'status_change_decided') params.actor = d.actor_name ?? ''
+  if (n.kind === 'status_change_requested' || n.kind === 'status_change_decided') {
+    params.from = t(`presence.${String(d.from_status)}`)
+    params.to = t(`presence.${String(d.to_status)}`)
+  }
+  if (n.kind === 'status_change_requested') params.requester = d.requester_name ?? ''
+  if (n.kind === 'status_change_decided') params.decision = t(`messages.decisions.${String(d.decision)}`)
   return t(`messages.kinds.${kindKey(n)}.text`, params)
 }

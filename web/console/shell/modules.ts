@@ -115,7 +115,7 @@ export const NAV: NavGroup[] = [
         icon: Monitor,
         children: [leaf('admin.monitor.realtime'), leaf('admin.monitor.field'), leaf('admin.monitor.big_screen')],
       },
-      leaf('admin.approvals', Stamp),
+      leaf('admin.approvals', Stamp, () => import('../approvals/ApprovalsPage.vue')),
       leaf('admin.qa', Checked),
       leaf('admin.alerts', Warning),
       leaf('admin.message_center', Bell, () => import('../messages/MessageCenterPage.vue')),

@@ -1,14 +1,15 @@
 /**
  * The Sessions page's state: the chat client on the console's shared socket, today's figures,
- * colleagues' presence, visitor profiles, and the reminders. One per mounted page.
+ * colleagues' presence and chat, visitor profiles, and the reminders. One per mounted page.
  */
-import { inject, reactive, ref, type InjectionKey } from 'vue'
+import { inject, reactive, ref, watch, type InjectionKey } from 'vue'
 import { ElMessage } from 'element-plus'
 import { api, errorMessage, unwrap } from '@shared/api'
 import type { components } from '@shared/api/schema'
 import { ChatClient, createChatState, type ChatState, type ConvState, type Message } from '@shared/chat'
 import { realtime } from '@shared/realtime'
-import { session } from '../session'
+import { can, session } from '../session'
+import { ColleagueChat, type ColleagueMessage } from './colleagues'
 import { consoleRest } from './rest'
 import { beep, notify, onFirstGesture, pageHidden } from './notify'
 
@@ -35,12 +36,16 @@ export class Workbench {
   readonly client: ChatClient
   readonly today = ref<Today | null>(null)
   readonly colleagues = ref<Colleague[]>([])
+  /** Colleagues' real names, only for those allowed to list users (shown on hover). */
+  readonly realNames = ref<Record<number, string>>({})
+  readonly colleagueChat: ColleagueChat
   readonly visitors = reactive<Record<number, VisitorProfile>>({})
   readonly loadError = ref('')
   /** Unsent composer text per conversation. */
   readonly drafts = new Map<number, string>()
   private unsubscribe: (() => void)[] = []
   private timers: number[] = []
+  private wasConnected = false
   private todayTimer: number | undefined
 
   constructor(private readonly t: Translate) {
@@ -58,21 +63,67 @@ export class Workbench {
         },
       },
     )
+    this.colleagueChat = new ColleagueChat({
+      me: () => session.me?.id,
+      looking: () => this.state.visible,
+      incoming: (m, shown) => this.onColleagueMessage(m, shown),
+      sender: (id) => {
+        if (!this.colleagues.value.some((c) => c.user_id === id)) void this.loadColleagues()
+      },
+      error: (e) => ElMessage.error(errorMessage(e)),
+    })
+    // One chat in the centre pane: opening a visitor conversation closes the colleague's.
+    watch(
+      () => this.state.activeId,
+      (id) => {
+        if (id !== null) this.colleagueChat.close()
+      },
+    )
+  }
+
+  /** Open a colleague's chat in the centre pane (instead of a visitor conversation). */
+  openColleague(userId: number): void {
+    this.client.open(null)
+    this.colleagueChat.open(userId)
+  }
+
+  colleague(userId: number | null): Colleague | undefined {
+    return userId === null ? undefined : this.colleagues.value.find((c) => c.user_id === userId)
   }
 
   start(): void {
     this.unsubscribe.push(
       realtime.subscribe((frame) => {
         this.client.handleFrame(frame)
+        this.colleagueChat.handleFrame(frame)
         if (frame.type === 'presence.changed' && typeof frame.user_id === 'number') {
           const c = this.colleagues.value.find((x) => x.user_id === frame.user_id)
           if (c) c.status = frame.status as Colleague['status']
+          else if (frame.user_id !== session.me?.id) void this.loadColleagues()
         }
       }),
-      realtime.onConnection((state) => (state === 'open' ? this.client.connected() : this.client.disconnected())),
+      realtime.onConnection((state) => {
+        if (state === 'open') {
+          this.client.connected()
+          if (this.wasConnected) {
+            // Presence and colleague messages missed while the socket was down.
+            void this.loadColleagues()
+            this.colleagueChat.connected()
+          }
+          this.wasConnected = true
+        } else {
+          this.client.disconnected()
+        }
+      }),
     )
     this.state.connected = realtime.isOpen()
-    const visibility = () => this.client.setVisible(document.visibilityState === 'visible')
+    this.wasConnected = this.state.connected
+    const visibility = () => {
+      const visible = document.visibilityState === 'visible'
+      this.client.setVisible(visible)
+      const open = this.colleagueChat.state.activeId
+      if (visible && open !== null) this.colleagueChat.markRead(open)
+    }
     document.addEventListener('visibilitychange', visibility)
     const gesture = () => {
       onFirstGesture()
@@ -90,6 +141,8 @@ export class Workbench {
     void this.loadList()
     void this.refreshToday()
     void this.loadColleagues()
+    void this.colleagueChat.loadUnread()
+    void this.loadRealNames()
     void this.loadWaiting()
     this.timers.push(window.setInterval(() => void this.refreshToday(), 60_000))
   }
@@ -100,6 +153,7 @@ export class Workbench {
     this.timers.forEach((id) => window.clearInterval(id))
     window.clearTimeout(this.todayTimer)
     this.client.dispose()
+    this.colleagueChat.dispose()
   }
 
   async loadList(): Promise<void> {
@@ -129,6 +183,19 @@ export class Workbench {
       this.colleagues.value = await unwrap(api.GET('/api/v1/presence'))
     } catch {
       this.colleagues.value = []
+    }
+  }
+
+  /** Real names come with the user list, which only user managers may read (no other source). */
+  private async loadRealNames(): Promise<void> {
+    if (!can('admin.members.agents')) return
+    try {
+      const page = await unwrap(api.GET('/api/v1/users', { params: { query: { page_size: 100 } } }))
+      const names: Record<number, string> = {}
+      for (const u of page.items) if (u.real_name) names[u.id] = u.real_name
+      this.realNames.value = names
+    } catch {
+      /* hover shows the nickname only */
     }
   }
 
@@ -184,6 +251,12 @@ export class Workbench {
     const looking = this.state.activeId === c.id && this.state.visible && !pageHidden()
     if (!looking) beep('message')
     notify(c.conv.visitor.name, messagePreview(this.t, m), () => this.client.open(c.id))
+  }
+
+  private onColleagueMessage(m: ColleagueMessage, shown: boolean): void {
+    if (!shown || pageHidden()) beep('message')
+    const name = this.colleague(m.sender_id)?.nickname ?? ''
+    notify(this.t('workbench.colleague.notifyTitle', { name }), m.text, () => this.openColleague(m.sender_id))
   }
 }
 

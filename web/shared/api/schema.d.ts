@@ -500,7 +500,10 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
-        /** Switch my status (idle, busy, away, invisible) */
+        /**
+         * Switch my status (idle, busy, away, invisible)
+         * @description When the tenant's `status_change_approval` switch is on and an agent leaves Idle, a `reason` is required (else 422 with field rule `reason_required`) and the change becomes a pending approval request: 202, the status unchanged, `approval` set.
+         */
         put: operations["put_my_status_api_v1_me_status_put"];
         post?: never;
         delete?: never;
@@ -1198,6 +1201,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/approvals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Approval requests of my company, newest first */
+        get: operations["list_approvals_api_v1_approvals_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/approvals/{approval_id}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Approve a request (a status change is applied at once) */
+        post: operations["approve_api_v1_approvals__approval_id__approve_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/approvals/{approval_id}/reject": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Reject a request */
+        post: operations["reject_api_v1_approvals__approval_id__reject_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1208,6 +1262,50 @@ export interface components {
             id: number;
             /** Nickname */
             nickname: string;
+        };
+        /** ApprovalOut */
+        ApprovalOut: {
+            /** Id */
+            id: number;
+            /**
+             * Kind
+             * @constant
+             */
+            kind: "status_change";
+            /** Requester Id */
+            requester_id: number;
+            /** Requester Name */
+            requester_name: string;
+            /**
+             * From Status
+             * @enum {string}
+             */
+            from_status: "idle" | "busy" | "away" | "invisible";
+            /**
+             * To Status
+             * @enum {string}
+             */
+            to_status: "idle" | "busy" | "away" | "invisible";
+            /** Reason */
+            reason: string;
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "pending" | "approved" | "rejected" | "cancelled";
+            /** Comment */
+            comment: string;
+            /** Decided By */
+            decided_by: number | null;
+            /** Decided By Name */
+            decided_by_name: string;
+            /** Decided At */
+            decided_at: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
         };
         /** AssociationIn */
         AssociationIn: {
@@ -1448,6 +1546,14 @@ export interface components {
              * @enum {string}
              */
             current_sessions: "tenant" | "skill_group" | "team";
+        };
+        /** DecisionIn */
+        DecisionIn: {
+            /**
+             * Comment
+             * @default
+             */
+            comment: string;
         };
         /** EntryIn */
         EntryIn: {
@@ -1708,18 +1814,44 @@ export interface components {
             /** Otpauth Uri */
             otpauth_uri: string;
         };
+        /** MyStatusIn */
+        MyStatusIn: {
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "idle" | "busy" | "away" | "invisible";
+            /**
+             * Reason
+             * @description Why: required when the change needs an admin's approval (§2.1)
+             */
+            reason?: string | null;
+        };
+        /** MyStatusOut */
+        MyStatusOut: {
+            /** User Id */
+            user_id: number;
+            /** Nickname */
+            nickname: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "idle" | "busy" | "away" | "invisible" | "offline";
+            approval?: components["schemas"]["ApprovalOut"] | null;
+        };
         /** NotificationOut */
         NotificationOut: {
             /** Id */
             id: number;
             /**
              * Kind
-             * @constant
+             * @enum {string}
              */
-            kind: "max_concurrent_changed";
+            kind: "max_concurrent_changed" | "status_change_requested" | "status_change_decided";
             /**
              * Data
-             * @description The notice's parameters, by kind; e.g. max_concurrent_changed: {old, new, actor_id, actor_name}
+             * @description The notice's parameters, by kind; e.g. max_concurrent_changed: {old, new, actor_id, actor_name}; status_change_requested: {approval_id, requester_id, requester_name, from_status, to_status, reason}; status_change_decided: {approval_id, decision, from_status, to_status, comment, actor_id, actor_name}
              */
             data: {
                 [key: string]: unknown;
@@ -1754,6 +1886,17 @@ export interface components {
              * @default
              */
             landing_url: string;
+        };
+        /** PageOut[ApprovalOut] */
+        PageOut_ApprovalOut_: {
+            /** Items */
+            items: components["schemas"]["ApprovalOut"][];
+            /** Total */
+            total: number;
+            /** Page */
+            page: number;
+            /** Page Size */
+            page_size: number;
         };
         /** PageOut[AuditOut] */
         PageOut_AuditOut_: {
@@ -2046,11 +2189,18 @@ export interface components {
         SwitchesOut: {
             /** Agent Custom Max Concurrent */
             agent_custom_max_concurrent: boolean;
+            /**
+             * Status Change Approval
+             * @description Agents leaving Idle need an admin's approval (§2.1)
+             */
+            status_change_approval: boolean;
         };
         /** SwitchesPatch */
         SwitchesPatch: {
             /** Agent Custom Max Concurrent */
             agent_custom_max_concurrent?: boolean | null;
+            /** Status Change Approval */
+            status_change_approval?: boolean | null;
         };
         /** TeamCreate */
         TeamCreate: {
@@ -5943,7 +6093,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["StatusIn"];
+                "application/json": components["schemas"]["MyStatusIn"];
             };
         };
         responses: {
@@ -5953,7 +6103,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["PresenceOut"];
+                    "application/json": components["schemas"]["MyStatusOut"];
+                };
+            };
+            /** @description Sent for approval; status unchanged */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MyStatusOut"];
                 };
             };
             /** @description Bad request */
@@ -10177,6 +10336,273 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not signed in (code `unauthenticated`) or bad credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Signed in but not allowed (code `forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown id, or an id of another tenant (code `not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflicts with current state (e.g. `seats_exceeded`, `email_taken`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid input (code `validation_error`, with `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many attempts (code `too_many_attempts`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    list_approvals_api_v1_approvals_get: {
+        parameters: {
+            query?: {
+                /** @description Only requests in this state; `all` includes cancelled ones */
+                state?: "pending" | "approved" | "rejected" | "all";
+                page?: number;
+                page_size?: number;
+                sort?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PageOut_ApprovalOut_"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not signed in (code `unauthenticated`) or bad credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Signed in but not allowed (code `forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown id, or an id of another tenant (code `not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflicts with current state (e.g. `seats_exceeded`, `email_taken`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid input (code `validation_error`, with `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many attempts (code `too_many_attempts`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    approve_api_v1_approvals__approval_id__approve_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                approval_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["DecisionIn"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not signed in (code `unauthenticated`) or bad credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Signed in but not allowed (code `forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown id, or an id of another tenant (code `not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflicts with current state (e.g. `seats_exceeded`, `email_taken`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid input (code `validation_error`, with `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many attempts (code `too_many_attempts`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    reject_api_v1_approvals__approval_id__reject_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                approval_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["DecisionIn"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalOut"];
+                };
             };
             /** @description Bad request */
             400: {

@@ -27,6 +27,8 @@ export type AuditLog = S['AuditOut']
 export type MfaSetup = S['MfaSetupOut']
 export type Notice = S['NotificationOut']
 export type NoticeKind = Notice['kind']
+export type Approval = S['ApprovalOut']
+export type MyStatus = S['MyStatusOut']
 export type Language = 'zh-CN' | 'en'
 export type Mode = 'agent' | 'admin'
 
