@@ -92,6 +92,21 @@ def test_visitor_and_agent_chat_in_two_browsers(server: Server, tenant: Tenant, 
     ).to_have_count(2, timeout=15_000)
     expect(_widget_log(visitor).locator(".k-image img")).to_have_count(2)
 
+    # The page sends structured messages for the visitor through the widget's JS API.
+    visitor.evaluate(
+        """() => {
+        KefuWidget.sendCard({title: '订单 A1024', description: '智能手表 ×1',
+                             fields: [{label: '金额', value: '¥1,299'}],
+                             url: 'https://shop.example.com/orders/A1024'})
+        KefuWidget.sendLocation({latitude: 31.2304, longitude: 121.4737, address: '人民广场'})
+        KefuWidget.sendLink({url: 'https://shop.example.com/p/1', title: '智能手表'})
+    }"""
+    )
+    for kind in ("card", "location", "link"):
+        expect(agent_log.locator(f"[data-testid=message][data-kind={kind}]")).to_have_count(1)
+    expect(agent_log).to_contain_text("订单 A1024")
+    expect(agent_log).to_contain_text("人民广场")
+
     # Recall: gone for the visitor, kept (marked) for the agent.
     box.fill("这条消息发错了")
     box.press("Enter")

@@ -233,6 +233,11 @@ export class Chat {
     this.post({ id: clientMsgId(), kind: 'text', body: { text }, state: 'sending', progress: 0, error: '' })
   }
 
+  /** A card, location or link the page sends for the visitor (JS API); the server checks it. */
+  sendStructured(kind: 'card' | 'location' | 'link', body: Record<string, unknown>): void {
+    this.post({ id: clientMsgId(), kind, body, state: 'sending', progress: 0, error: '' })
+  }
+
   /** Checks the size, then uploads and sends a picture or a file. Returns an error text or ''. */
   sendFile(file: File, kind: 'image' | 'file'): string {
     if (file.size > MAX_FILE) return t('tooLarge')

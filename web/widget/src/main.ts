@@ -19,6 +19,10 @@
  *   KefuWidget.setVisitor({ name, phone, email, custom })
  *   KefuWidget.setEntry({ skillGroup, association })
  *   KefuWidget.identify({ userId, timestamp, signature })
+ *   KefuWidget.sendCard({ title, description?, image_url?, url?, fields?: [{ label, value }] })
+ *   KefuWidget.sendLocation({ latitude, longitude, address? })
+ *   KefuWidget.sendLink({ url, title? })
+ *     (send for the visitor, e.g. the product or order being looked at; opens the chat)
  * Without any script of its own, a page can open the chat from any element with `data-kefu-open`
  * (e.g. <button data-kefu-open>Contact us</button>), which suits pages under a strict CSP.
  */
@@ -37,6 +41,9 @@ interface PublicApi {
   setVisitor(profile: Entry['profile']): void
   setEntry(entry: { skillGroup?: string; association?: string }): void
   identify(identity: { userId: string; timestamp: number; signature: string }): void
+  sendCard(card: Record<string, unknown>): void
+  sendLocation(location: Record<string, unknown>): void
+  sendLink(link: Record<string, unknown>): void
   push(command: Command): void
 }
 
@@ -84,6 +91,16 @@ function start(script: HTMLScriptElement | null): void {
   let wantOpen = false
   let registered = false
   let api: Api | null = null
+  let chatRef: Chat | null = null
+  // Structured sends made before the chat is ready wait here.
+  const early: [kind: 'card' | 'location' | 'link', body: Record<string, unknown>][] = []
+  const sendStructured = (kind: 'card' | 'location' | 'link', body: Record<string, unknown>) => {
+    if (!body || typeof body !== 'object') return
+    if (chatRef) {
+      ui?.open()
+      chatRef.sendStructured(kind, body)
+    } else early.push([kind, body])
+  }
 
   const register = async (): Promise<void> => {
     if (!api) return
@@ -128,6 +145,9 @@ function start(script: HTMLScriptElement | null): void {
       entry.identity = { user_id: i.userId, timestamp: Number(i.timestamp), signature: i.signature }
       reregister()
     },
+    sendCard: (card) => sendStructured('card', card),
+    sendLocation: (location) => sendStructured('location', location),
+    sendLink: (link) => sendStructured('link', link),
     push(command) {
       const [name, ...args] = command
       const fn = (publicApi as unknown as Record<string, (...a: unknown[]) => void>)[name]
@@ -185,6 +205,8 @@ function start(script: HTMLScriptElement | null): void {
     // A failed registration is retried when the socket is refused with 4401.
     await register().catch(() => undefined)
     chat.start()
+    chatRef = chat
+    for (const [kind, body] of early.splice(0)) sendStructured(kind, body)
   })()
 }
 

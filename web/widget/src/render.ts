@@ -11,7 +11,7 @@ import type { Attachment, Message } from './types'
 /** A message on its way out (uploading, sending, or failed). */
 export interface Outgoing {
   id: string
-  kind: 'text' | 'image' | 'file'
+  kind: 'text' | 'image' | 'file' | 'card' | 'location' | 'link'
   body: Record<string, unknown>
   state: 'uploading' | 'sending' | 'failed'
   progress: number
@@ -173,7 +173,10 @@ export function renderMessage(m: Message, base: string, agentName?: string): HTM
 export function renderOutgoing(o: Outgoing, retry: (id: string) => void): HTMLElement {
   let bubble: Node
   if (o.kind === 'text') bubble = linkified(str(o.body.text))
-  else {
+  else if (o.kind === 'card' || o.kind === 'location' || o.kind === 'link') {
+    // Sent by the page through the JS API: shown as it will look once acknowledged.
+    bubble = content({ kind: o.kind, body: o.body } as Message, '')
+  } else {
     const name = o.file?.name || ''
     bubble = h(
       'div',
@@ -200,7 +203,8 @@ export function renderOutgoing(o: Outgoing, retry: (id: string) => void): HTMLEl
     meta = h('span', { class: 'sending', text: o.state === 'sending' ? t('sending') : '' })
   }
   // Pictures show as a file card until the server has them.
-  const el = row(`mine pending ${o.state}`, o.kind === 'text' ? 'text' : 'file', bubble, meta)
+  const shape = o.kind === 'image' || o.kind === 'file' ? 'file' : o.kind
+  const el = row(`mine pending ${o.state}`, shape, bubble, meta)
   el.dataset.cid = o.id
   return el
 }
