@@ -14,6 +14,8 @@ def load_all_models() -> None:
     import kefu.notifications.models
     import kefu.presence.models
     import kefu.roles.models
+    import kefu.routing.models
+    import kefu.tags.models
     import kefu.teams.models
     import kefu.tenants.models
     import kefu.visitors.models

@@ -55,6 +55,12 @@ def build_api_router() -> APIRouter:
     from kefu.notifications.api import router as notifications_router
     from kefu.presence.api import router as presence_router
     from kefu.roles.api import router as roles_router
+    from kefu.routing.groups_api import router as groups_router
+    from kefu.routing.rules_api import router as rules_router
+    from kefu.routing.time_plans_api import router as time_plans_router
+    from kefu.routing.transfers_api import router as transfers_router
+    from kefu.routing.waiting_api import router as waiting_router
+    from kefu.tags.api import router as tags_router
     from kefu.teams.api import router as teams_router
     from kefu.tenants.api import platform_router, tenant_router
     from kefu.visitors.api import router as visitors_router
@@ -88,6 +94,12 @@ def build_api_router() -> APIRouter:
         colleagues_router,
         notifications_router,
         approvals_router,
+        time_plans_router,
+        groups_router,
+        rules_router,
+        tags_router,
+        waiting_router,
+        transfers_router,
     ):
         api.include_router(r, responses=ERROR_RESPONSES)
     api.include_router(ws_router)

@@ -23,6 +23,15 @@ class Conversation(IdMixin, Base):
             postgresql_where=text("state != 'ended'"),
         ),
         Index("ix_conversations_tenant_state", "tenant_id", "state", "agent_id"),
+        # The waiting queue in dispatch order (§3.3, §5.6).
+        Index(
+            "ix_conversations_queue",
+            "tenant_id",
+            "state",
+            "skill_group_id",
+            "priority_rank",
+            "queued_at",
+        ),
     )
 
     tenant_id: Mapped[int] = mapped_column(
@@ -37,8 +46,17 @@ class Conversation(IdMixin, Base):
     association_id: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("associations.id", ondelete="SET NULL"), nullable=True
     )
-    # The skill group it is routed to; None = the Ungrouped pool (routing comes with issue 4).
+    # The skill group it is routed to; None = the Ungrouped pool (deleting a group moves its
+    # conversations there, §5.2).
     skill_group_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
+    # A customer-info rule naming an agent (§5.3): only that agent is dispatched to.
+    target_agent_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
+    # Which rule routed it: default | customer | channel | association | entry | menu | transfer
+    routed_by: Mapped[str] = mapped_column(String(20), default="default")
+    # Queue order (§3.3, §5.6): 0 for VIP visitors, 1..10 for customer levels, 11 for the rest.
+    priority_rank: Mapped[int] = mapped_column(default=11)
+    # WeCom broadcast mode (§5.12 b): every member of the group sees and may answer it.
+    broadcast: Mapped[bool] = mapped_column(default=False)
     channel: Mapped[str] = mapped_column(String(10), default="web")
     state: Mapped[str] = mapped_column(String(10), default="waiting")
     agent_id: Mapped[int | None] = mapped_column(
@@ -79,8 +97,10 @@ class Segment(IdMixin, Base):
     agent_id: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("users.id", ondelete="SET NULL"), nullable=True
     )
-    # assigned (auto-dispatch) | picked (manual pickup) | transferred_in | callback
+    # assigned (auto-dispatch) | picked (manual pickup) | transferred_in | callback | reassigned
     start_reason: Mapped[str] = mapped_column(String(20))
+    # The skill group the agent served it in (group statistics, §3.5).
+    skill_group_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     first_reply_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     agent_messages: Mapped[int] = mapped_column(default=0)

@@ -187,6 +187,14 @@ CODES: dict[str, tuple[int, str, str]] = {
 }
 
 
+def register_codes(codes: dict[str, tuple[int, str, str]]) -> None:
+    """Add a domain's own error codes (kept beside the domain that raises them)."""
+    clash = set(codes) & set(CODES)
+    if clash:
+        raise ValueError(f"error codes defined twice: {sorted(clash)}")
+    CODES.update(codes)
+
+
 class ApiError(Exception):
     """A client-facing error: a stable code and a message in the caller's language."""
 

@@ -33,6 +33,8 @@ class Visitor(IdMixin, Base):
     phone: Mapped[str] = mapped_column(String(20), default="")
     email: Mapped[str] = mapped_column(String(254), default="")
     remark: Mapped[str] = mapped_column(Text, default="")
+    # VIP visitors queue ahead of everyone else (§3.3).
+    vip: Mapped[bool] = mapped_column(default=False)
     custom: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     first_widget_id: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("widgets.id", ondelete="SET NULL"), nullable=True
