@@ -26,6 +26,21 @@ def require_page(page: str) -> Any:
     return Depends(check)
 
 
+def require_any_page(*pages: str) -> Any:
+    """A dependency that lets the caller through when their role grants any of `pages`."""
+    unknown = [p for p in pages if p not in PAGE_KEYS]
+    if unknown:
+        raise ValueError(f"unknown page permissions {unknown!r}")
+
+    async def check(principal: Principal = Depends(current_principal)) -> Principal:
+        if not principal.pages & set(pages):
+            raise ApiError("forbidden")
+        return principal
+
+    check.kefu_pages = pages  # type: ignore[attr-defined]  # read by the permission-matrix test
+    return Depends(check)
+
+
 def data_scope(principal: Principal, data: str) -> str:
     """The caller's scope over `data` (customers, history, current_sessions)."""
     if data not in SCOPED_DATA:

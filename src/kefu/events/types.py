@@ -83,6 +83,14 @@ class CapacityFreed(BaseModel):
     tenant_id: int
 
 
+class VisitorTagsChanged(BaseModel):
+    """A visitor's tags or VIP flag changed (their waiting conversation may move in the queue)."""
+
+    type: Literal["visitor.tags_changed"] = "visitor.tags_changed"
+    tenant_id: int
+    visitor_id: int
+
+
 class ColleagueMessageSent(BaseModel):
     type: Literal["colleague.message"] = "colleague.message"
     tenant_id: int

@@ -21,6 +21,14 @@ from kefu.tenants.models import Tenant
 DEFAULT_SWITCHES: dict[str, bool] = {
     "agent_custom_max_concurrent": False,
     "status_change_approval": False,
+    "manual_pickup": True,
+    "waiting_detail": False,
+    "dispatch_only_in_hours": False,
+    "returning_customer_first": False,
+    "transfer_confirmation": False,
+    "precise_group_stats": False,
+    "no_greeting_on_transfer": False,
+    "welcome_menu": False,
 }
 
 

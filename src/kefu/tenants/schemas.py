@@ -55,11 +55,41 @@ class SwitchesOut(BaseModel):
     status_change_approval: bool = Field(
         description="Agents leaving Idle need an admin's approval (§2.1)"
     )
+    manual_pickup: bool = Field(True, description="Agents may accept waiting conversations (§3.3)")
+    waiting_detail: bool = Field(
+        False, description="Agents may read a waiting conversation's messages (§3.3)"
+    )
+    dispatch_only_in_hours: bool = Field(
+        False, description="Auto-assign only in the skill group's working time (§5.4)"
+    )
+    returning_customer_first: bool = Field(
+        False, description="Prefer the agent who served the customer before (§5.7)"
+    )
+    transfer_confirmation: bool = Field(
+        False, description="A transfer waits for the target agent to accept (§3.5)"
+    )
+    precise_group_stats: bool = Field(
+        False, description="The transfer dialog is organised by skill group (§3.5)"
+    )
+    no_greeting_on_transfer: bool = Field(
+        False, description="Transfers send neither group nor agent greetings (§6)"
+    )
+    welcome_menu: bool = Field(
+        False, description="The welcome message shows menu items bound to skill groups (§5.10)"
+    )
 
 
 class SwitchesPatch(PatchModel):
     agent_custom_max_concurrent: bool | None = None
     status_change_approval: bool | None = None
+    manual_pickup: bool | None = None
+    waiting_detail: bool | None = None
+    dispatch_only_in_hours: bool | None = None
+    returning_customer_first: bool | None = None
+    transfer_confirmation: bool | None = None
+    precise_group_stats: bool | None = None
+    no_greeting_on_transfer: bool | None = None
+    welcome_menu: bool | None = None
 
 
 class ProvisionIn(Model):
