@@ -25,6 +25,7 @@ from kefu.core import clock
 from kefu.core.errors import ApiError
 from kefu.events.bus import emit
 from kefu.events.types import CapacityFreed, QueueChanged
+from kefu.routing.engine import route
 from kefu.tenants.models import Tenant
 from kefu.visitors.actions import VisitorPrincipal
 from kefu.visitors.models import Visitor
@@ -66,15 +67,27 @@ async def _replay_or_conflict(
     return found
 
 
-async def _conversation_event(
-    db: AsyncSession, conv: Conversation, name: str, **extra: Any
+async def log_event(
+    db: AsyncSession,
+    conv: Conversation,
+    name: str,
+    *,
+    extra_agent_ids: tuple[int, ...] = (),
+    **extra: Any,
 ) -> None:
+    """Log a conversation event carrying the conversation's staff view."""
     data = {"conversation": await conversation_view(db, conv, "staff"), **extra}
-    await log.append(db, conv, name, data)
+    await log.append(db, conv, name, data, extra_agent_ids=extra_agent_ids)
 
 
-async def _queue_changed(db: AsyncSession, tenant_id: int) -> None:
+_conversation_event = log_event
+
+
+async def queue_changed(db: AsyncSession, tenant_id: int) -> None:
     emit(db, QueueChanged(tenant_id=tenant_id, waiting=await dispatch.waiting_count(db, tenant_id)))
+
+
+_queue_changed = queue_changed
 
 
 async def _store_message(
@@ -148,11 +161,28 @@ async def open_conversation(
             )
         )
         association_id = named or association_id
+    await dispatch.lock_tenant_dispatch(db, vp.tenant_id)
+    waiting = await dispatch.waiting_count(db, vp.tenant_id)
+    cap = dispatch.waiting_cap(vp.tenant)
+    if waiting >= cap:
+        raise ApiError("queue_full")
+    await _cap_notice(db, vp.tenant, waiting + 1, cap)
+    routed = await route(
+        db,
+        vp.tenant,
+        visitor_id=vp.visitor.id,
+        channel="web",
+        association_id=association_id,
+        entry=entry,
+    )
     conv = Conversation(
         tenant_id=vp.tenant_id,
         visitor_id=vp.visitor.id,
         widget_id=widget.id,
         association_id=association_id,
+        skill_group_id=routed.skill_group_id,
+        target_agent_id=routed.target_agent_id,
+        routed_by=routed.routed_by,
         channel="web",
         state="waiting",
         created_at=now,
@@ -168,7 +198,25 @@ async def open_conversation(
     return conv
 
 
-async def assign(db: AsyncSession, conv: Conversation, agent: User, reason: str) -> Segment:
+async def _cap_notice(db: AsyncSession, tenant: Tenant, waiting: int, cap: int) -> None:
+    """Tell admins once when the queue reaches 90 % of the cap, and again when it is full."""
+    near = -(-cap * 9 // 10)
+    level = "full" if waiting == cap else "near" if waiting == near else None
+    if level is not None:
+        from kefu.routing.overflow import notify_admins
+
+        data = {"level": level, "waiting": waiting, "cap": cap}
+        await notify_admins(db, tenant.id, "queue_cap", data)
+
+
+async def assign(
+    db: AsyncSession,
+    conv: Conversation,
+    agent: User,
+    reason: str,
+    *,
+    extra_agent_ids: tuple[int, ...] = (),
+) -> Segment:
     """Give the conversation to an agent: a new participation segment begins."""
     now = clock.now()
     was_waiting = conv.state == "waiting"
@@ -181,6 +229,7 @@ async def assign(db: AsyncSession, conv: Conversation, agent: User, reason: str)
         conversation_id=conv.id,
         agent_id=agent.id,
         start_reason=reason,
+        skill_group_id=conv.skill_group_id,
         started_at=now,
     )
     db.add(segment)
@@ -189,56 +238,13 @@ async def assign(db: AsyncSession, conv: Conversation, agent: User, reason: str)
         db,
         conv,
         "conversation.assigned",
+        extra_agent_ids=extra_agent_ids,
         agent={"id": agent.id, "nickname": agent.nickname},
         reason=reason,
     )
     if was_waiting:
         await _queue_changed(db, conv.tenant_id)
     return segment
-
-
-async def try_assign(db: AsyncSession, conv: Conversation) -> bool:
-    """Assign a waiting conversation by load balancing, if an agent has room."""
-    tenant = await db.get(Tenant, conv.tenant_id)
-    assert tenant is not None
-    await dispatch.lock_tenant_dispatch(db, tenant.id)
-    picked = dispatch.choose(await dispatch.candidates(db, tenant))
-    if picked is None:
-        return False
-    agent = await db.get(User, picked.user_id)
-    assert agent is not None
-    await assign(db, conv, agent, "assigned")
-    return True
-
-
-async def drain_queue(db: AsyncSession, tenant_id: int, limit: int = 200) -> int:
-    """Assign waiting conversations, oldest first, while agents have room."""
-    tenant = await db.get(Tenant, tenant_id)
-    if tenant is None:
-        return 0
-    await dispatch.lock_tenant_dispatch(db, tenant_id)
-    assigned = 0
-    waiting = list(
-        await db.scalars(
-            select(Conversation)
-            .where(
-                Conversation.tenant_id == tenant_id,
-                Conversation.state == "waiting",
-                Conversation.skill_group_id.is_(None),
-            )
-            .order_by(Conversation.queued_at, Conversation.id)
-            .limit(limit)
-        )
-    )
-    for conv in waiting:
-        picked = dispatch.choose(await dispatch.candidates(db, tenant))
-        if picked is None:
-            break
-        agent = await db.get(User, picked.user_id)
-        assert agent is not None
-        await assign(db, conv, agent, "assigned")
-        assigned += 1
-    return assigned
 
 
 async def open_conversation_of(db: AsyncSession, visitor_id: int) -> Conversation | None:
@@ -333,8 +339,11 @@ async def visitor_send(
         content=content,
     )
     conv.last_visitor_message_at = msg.created_at
-    if created and not await try_assign(db, conv):
-        await _queue_changed(db, conv.tenant_id)
+    if created:
+        # Imported here: routing builds on this module (greetings, assignment).
+        from kefu.routing.queueing import place
+
+        await place(db, conv)
     return msg, False
 
 

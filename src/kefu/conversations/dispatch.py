@@ -1,29 +1,35 @@
-"""Assignment of waiting conversations to agents: load balancing of SPEC §5.5.
+"""Choosing the agent for a waiting conversation (SPEC §5.4–§5.7, §5.12).
 
-Routing by skill group arrives with issue 4; until then every agent is in the Ungrouped pool.
-Decisions are taken under a per-tenant lock (PostgreSQL advisory lock; SQLite has one writer),
-so two processes never over-fill an agent or assign one conversation twice.
+A dispatch pass runs under the tenant's dispatch lock (a PostgreSQL advisory transaction lock;
+SQLite has one writer at a time) and reads a fresh snapshot of the tenant's agents after taking
+it, so two processes never over-fill an agent or assign one conversation twice. Every operation
+that changes an agent's load by choice (auto-dispatch, pickup, transfer, reassign) takes the
+same lock.
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime, time
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kefu.access.principal import role_pages
 from kefu.accounts.models import User
 from kefu.conversations.models import Conversation, Segment
 from kefu.core import clock
 from kefu.presence.models import Presence
-from kefu.roles.models import Role
+from kefu.routing import membership
+from kefu.routing.models import DispatchSettings, SkillGroup
+from kefu.routing.time_plans import is_working, plan_of
 from kefu.tenants.models import Tenant
 
 HARD_CAP = 200  # ongoing conversations one agent may hold (§2.3)
+STATUS_ORDER = {"idle": 0, "busy": 1, "away": 2, "invisible": 3, "offline": 4}
 
 
 @dataclass(frozen=True)
@@ -38,18 +44,32 @@ class Candidate:
         return (self.max_concurrent - self.ongoing) / self.max_concurrent
 
 
+def eligible(c: Candidate) -> bool:
+    """§5.5 step 1: an Idle agent (callers pass only those) with an idle ratio above 0."""
+    return c.max_concurrent > 0 and c.ongoing < HARD_CAP and c.idle_ratio > 0
+
+
 def choose(candidates: list[Candidate], rng: random.Random | None = None) -> Candidate | None:
     """§5.5: highest idle ratio (> 0), then the lowest workload today, then random."""
-    eligible = [
-        c for c in candidates if c.max_concurrent > 0 and c.ongoing < HARD_CAP and c.idle_ratio > 0
-    ]
-    if not eligible:
+    pool = [c for c in candidates if eligible(c)]
+    if not pool:
         return None
-    best_ratio = max(c.idle_ratio for c in eligible)
-    tied = [c for c in eligible if c.idle_ratio == best_ratio]
+    best_ratio = max(c.idle_ratio for c in pool)
+    tied = [c for c in pool if c.idle_ratio == best_ratio]
     least = min(c.accepted_today for c in tied)
     tied = [c for c in tied if c.accepted_today == least]
     return (rng or random).choice(tied)
+
+
+def choose_least_loaded(
+    candidates: list[Candidate], rng: random.Random | None = None
+) -> Candidate | None:
+    """§5.12 (a): the agent serving the fewest now; ties are random, not the first seat."""
+    pool = [c for c in candidates if eligible(c)]
+    if not pool:
+        return None
+    least = min(c.ongoing for c in pool)
+    return (rng or random).choice([c for c in pool if c.ongoing == least])
 
 
 async def lock_tenant_dispatch(db: AsyncSession, tenant_id: int) -> None:
@@ -72,41 +92,211 @@ async def ongoing_counts(db: AsyncSession, tenant_id: int) -> dict[int, int]:
     return {agent: n for agent, n in rows.all() if agent is not None}
 
 
-async def _agent_role_ids(db: AsyncSession, tenant_id: int) -> list[int]:
-    roles = await db.scalars(select(Role).where(Role.tenant_id == tenant_id))
-    return [r.id for r in roles if "agent.sessions" in role_pages(r)]
-
-
-async def candidates(db: AsyncSession, tenant: Tenant) -> list[Candidate]:
-    """Idle agents of the Ungrouped pool with their load."""
-    role_ids = await _agent_role_ids(db, tenant.id)
-    rows = (
-        await db.execute(
-            select(User.id, User.max_concurrent)
-            .join(Presence, Presence.user_id == User.id)
+async def ongoing_of(db: AsyncSession, tenant_id: int, user_id: int) -> int:
+    return (
+        await db.scalar(
+            select(func.count())
+            .select_from(Conversation)
             .where(
-                User.tenant_id == tenant.id,
-                User.enabled.is_(True),
-                User.role_id.in_(role_ids),
-                Presence.status == "idle",
-                User.max_concurrent > 0,
+                Conversation.tenant_id == tenant_id,
+                Conversation.state == "ongoing",
+                Conversation.agent_id == user_id,
             )
         )
+    ) or 0
+
+
+async def dispatch_settings(db: AsyncSession, tenant_id: int) -> DispatchSettings:
+    """The tenant's dispatch settings row, created with the defaults on first use."""
+    found = await db.scalar(select(DispatchSettings).where(DispatchSettings.tenant_id == tenant_id))
+    if found is not None:
+        return found
+    row = DispatchSettings(
+        tenant_id=tenant_id,
+        rule_order=["entry", "association", "channel"],
+        priority_levels=[],
+        group_priority=[],
+        updated_at=clock.now(),
+    )
+    db.add(row)
+    await db.flush()
+    return row
+
+
+@dataclass
+class Agent:
+    user_id: int
+    max_concurrent: int
+    status: str
+    ongoing: int
+    accepted_today: int
+
+    def candidate(self) -> Candidate:
+        return Candidate(self.user_id, self.max_concurrent, self.ongoing, self.accepted_today)
+
+    @property
+    def free(self) -> bool:
+        """Idle with room for one more by auto-dispatch."""
+        return self.status == "idle" and eligible(self.candidate())
+
+
+@dataclass
+class Snapshot:
+    """The tenant as one dispatch pass sees it, updated in memory as it assigns."""
+
+    tenant: Tenant
+    settings: DispatchSettings
+    agents: dict[int, Agent]
+    groups: dict[int, SkillGroup]
+    members: dict[int, set[int]]
+    ungrouped: set[int]
+    ungrouped_group: SkillGroup
+    rng: random.Random = field(default_factory=random.Random)
+    _working: dict[int | None, bool] = field(default_factory=dict)
+
+    @property
+    def switches(self) -> dict[str, Any]:
+        return self.tenant.switches or {}
+
+    def group(self, group_id: int | None) -> SkillGroup:
+        """The conversation's group row (None or a deleted group = Ungrouped)."""
+        if group_id is None:
+            return self.ungrouped_group
+        return self.groups.get(group_id, self.ungrouped_group)
+
+    def pool(self, group_id: int | None, target_agent_id: int | None = None) -> set[int]:
+        """The agents a conversation of this group may go to."""
+        if target_agent_id is not None:
+            return {target_agent_id} & set(self.agents)
+        if group_id is None or group_id not in self.groups:
+            return self.ungrouped & set(self.agents)
+        return self.members.get(group_id, set()) & set(self.agents)
+
+    def free_agents(self) -> set[int]:
+        return {uid for uid, a in self.agents.items() if a.free}
+
+    async def working(self, db: AsyncSession, group_id: int | None) -> bool:
+        """Whether the group's time plan is working now (cached for the pass)."""
+        key = group_id if group_id in self.groups else None
+        if key not in self._working:
+            group = self.group(key)
+            plan = await plan_of(db, self.tenant.id, group.time_plan_id)
+            self._working[key] = is_working(plan, self.tenant.time_zone, clock.now())
+        return self._working[key]
+
+    def took(self, user_id: int) -> None:
+        agent = self.agents.get(user_id)
+        if agent is not None:
+            agent.ongoing += 1
+            agent.accepted_today += 1
+
+    def group_rank(self, group_id: int | None) -> int:
+        """Agent capacity allocation (§5.6): prioritised groups' conversations go first."""
+        if not self.settings.capacity_allocation:
+            return 0
+        order = [int(g) for g in (self.settings.group_priority or [])][:5]
+        key = group_id if group_id is not None else self.ungrouped_group.id
+        return order.index(key) if key in order else len(order)
+
+
+async def snapshot(db: AsyncSession, tenant: Tenant) -> Snapshot:
+    """Read agents, loads, groups and settings (call after taking the dispatch lock)."""
+    agent_ids = await membership.agent_ids(db, tenant.id)
+    rows = (
+        await db.execute(
+            select(User.id, User.max_concurrent, Presence.status)
+            .outerjoin(Presence, Presence.user_id == User.id)
+            .where(User.tenant_id == tenant.id, User.id.in_(agent_ids))
+        )
     ).all()
-    if not rows:
-        return []
     ongoing = await ongoing_counts(db, tenant.id)
     today = await db.execute(
         select(Segment.agent_id, func.count(func.distinct(Segment.conversation_id)))
-        .where(
-            Segment.tenant_id == tenant.id,
-            Segment.started_at >= start_of_today(tenant),
-            Segment.agent_id.in_([r[0] for r in rows]),
-        )
+        .where(Segment.tenant_id == tenant.id, Segment.started_at >= start_of_today(tenant))
         .group_by(Segment.agent_id)
     )
-    accepted = {agent: n for agent, n in today.all()}
-    return [Candidate(uid, mc, ongoing.get(uid, 0), accepted.get(uid, 0)) for uid, mc in rows]
+    accepted = {agent: n for agent, n in today.all() if agent is not None}
+    agents = {
+        uid: Agent(uid, mc, status or "offline", ongoing.get(uid, 0), accepted.get(uid, 0))
+        for uid, mc, status in rows
+    }
+    groups = {
+        g.id: g
+        for g in await db.scalars(
+            select(SkillGroup).where(
+                SkillGroup.tenant_id == tenant.id, SkillGroup.builtin.is_(None)
+            )
+        )
+    }
+    members = await membership.memberships(db, tenant.id)
+    grouped = set().union(*members.values()) if members else set()
+    return Snapshot(
+        tenant=tenant,
+        settings=await dispatch_settings(db, tenant.id),
+        agents=agents,
+        groups=groups,
+        members=members,
+        ungrouped=set(agents) - grouped,
+        ungrouped_group=await membership.ensure_ungrouped(db, tenant.id),
+    )
+
+
+async def previous_agents(db: AsyncSession, tenant_id: int, visitor_id: int) -> list[int]:
+    """Agents who served the visitor before, most recent first (one entry per segment)."""
+    rows = await db.scalars(
+        select(Segment.agent_id)
+        .join(Conversation, Conversation.id == Segment.conversation_id)
+        .where(
+            Conversation.tenant_id == tenant_id,
+            Conversation.visitor_id == visitor_id,
+            Segment.agent_id.is_not(None),
+        )
+        .order_by(Segment.started_at.desc(), Segment.id.desc())
+        .limit(500)
+    )
+    return [a for a in rows if a is not None]
+
+
+async def preferred_agent(
+    db: AsyncSession, snap: Snapshot, conv: Conversation, group: SkillGroup
+) -> int | None:
+    """Returning-customer preference (§5.7) or the group's 'prefer previous agent' (§5.12 a)."""
+    by_group = group.assignment_mode == "least_loaded" and group.prefer_previous
+    if not by_group and not snap.switches.get("returning_customer_first", False):
+        return None
+    history = await previous_agents(db, snap.tenant.id, conv.visitor_id)
+    if not history:
+        return None
+    if by_group or snap.settings.returning_customer != "most":
+        return history[0]
+    counts = Counter(history)
+    best = max(counts.values())
+    # Most often; among equals, the one who served most recently.
+    return next(a for a in history if counts[a] == best)
+
+
+async def pick(db: AsyncSession, snap: Snapshot, conv: Conversation) -> int | None:
+    """The agent a waiting conversation goes to now, or None to keep it waiting."""
+    if conv.broadcast:
+        return None
+    group = snap.group(conv.skill_group_id)
+    if snap.switches.get("dispatch_only_in_hours", False) and not await snap.working(
+        db, conv.skill_group_id
+    ):
+        return None
+    pool = snap.pool(conv.skill_group_id, conv.target_agent_id)
+    free = [snap.agents[u] for u in pool if snap.agents[u].free]
+    if not free:
+        return None
+    preferred = await preferred_agent(db, snap, conv, group)
+    if preferred is not None and any(a.user_id == preferred for a in free):
+        return preferred
+    candidates = [a.candidate() for a in free]
+    if group.assignment_mode == "least_loaded":
+        chosen = choose_least_loaded(candidates, snap.rng)
+    else:
+        chosen = choose(candidates, snap.rng)
+    return chosen.user_id if chosen is not None else None
 
 
 async def waiting_count(db: AsyncSession, tenant_id: int) -> int:
@@ -117,3 +307,8 @@ async def waiting_count(db: AsyncSession, tenant_id: int) -> int:
             .where(Conversation.tenant_id == tenant_id, Conversation.state == "waiting")
         )
     ) or 0
+
+
+def waiting_cap(tenant: Tenant) -> int:
+    """The tenant's waiting cap (§3.2): 1000, or seats × 200 with more than 5 seats."""
+    return tenant.seats * 200 if tenant.seats > 5 else 1000

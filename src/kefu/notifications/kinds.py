@@ -44,12 +44,38 @@ class StatusChangeDecided(BaseModel):
     actor_name: str
 
 
+class QueueOverflow(BaseModel):
+    """To admins: an overflow rule fired (§5.8)."""
+
+    rule_id: int
+    rule_name: str
+    condition: Literal["queue_length", "all_offline"]
+    from_group: str
+    to_group: str | None
+    conversation_id: int | None
+    waiting: int
+
+
+class QueueCap(BaseModel):
+    """To admins: the tenant's waiting queue is near (≥ 90 %) or at its cap (§3.2)."""
+
+    level: Literal["near", "full"]
+    waiting: int
+    cap: int
+
+
 NotificationKind = Literal[
-    "max_concurrent_changed", "status_change_requested", "status_change_decided"
+    "max_concurrent_changed",
+    "status_change_requested",
+    "status_change_decided",
+    "queue_overflow",
+    "queue_cap",
 ]
 
 DATA_SCHEMAS: dict[str, type[BaseModel]] = {
     "max_concurrent_changed": MaxConcurrentChanged,
     "status_change_requested": StatusChangeRequested,
     "status_change_decided": StatusChangeDecided,
+    "queue_overflow": QueueOverflow,
+    "queue_cap": QueueCap,
 }

@@ -1,0 +1,79 @@
+"""Who belongs to which skill group, including the built-in Ungrouped group (§5.2).
+
+Ungrouped is a real row (its greeting, plan and off-hours message are configurable) but its
+members are computed: every agent who is in no other group. Conversations routed to Ungrouped
+keep `skill_group_id = NULL`, so deleting a group moves its conversations there by nulling.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kefu.access.principal import role_pages
+from kefu.accounts.models import User
+from kefu.core import clock
+from kefu.roles.models import Role
+from kefu.routing.models import SkillGroup, SkillGroupMember
+
+UNGROUPED = "ungrouped"
+UNGROUPED_NAME = "未分组"
+
+
+async def ensure_ungrouped(db: AsyncSession, tenant_id: int) -> SkillGroup:
+    """The tenant's Ungrouped group, created on first use."""
+    found = await db.scalar(
+        select(SkillGroup).where(SkillGroup.tenant_id == tenant_id, SkillGroup.builtin == UNGROUPED)
+    )
+    if found is not None:
+        return found
+    now = clock.now()
+    group = SkillGroup(
+        tenant_id=tenant_id, name=UNGROUPED_NAME, builtin=UNGROUPED, created_at=now, updated_at=now
+    )
+    db.add(group)
+    await db.flush()
+    return group
+
+
+async def agent_ids(db: AsyncSession, tenant_id: int) -> set[int]:
+    """Enabled users whose role opens the Sessions page (they take conversations)."""
+    roles = await db.scalars(select(Role).where(Role.tenant_id == tenant_id))
+    role_ids = [r.id for r in roles if "agent.sessions" in role_pages(r)]
+    rows = await db.scalars(
+        select(User.id).where(
+            User.tenant_id == tenant_id, User.enabled.is_(True), User.role_id.in_(role_ids)
+        )
+    )
+    return set(rows)
+
+
+async def memberships(db: AsyncSession, tenant_id: int) -> dict[int, set[int]]:
+    """skill group id -> member user ids, for ordinary groups."""
+    rows = await db.execute(
+        select(SkillGroupMember.skill_group_id, SkillGroupMember.user_id).where(
+            SkillGroupMember.tenant_id == tenant_id
+        )
+    )
+    out: dict[int, set[int]] = {}
+    for group_id, user_id in rows.all():
+        out.setdefault(group_id, set()).add(user_id)
+    return out
+
+
+async def ungrouped_ids(db: AsyncSession, tenant_id: int) -> set[int]:
+    """Agents in no ordinary group."""
+    grouped = set().union(*(await memberships(db, tenant_id)).values())
+    return await agent_ids(db, tenant_id) - grouped
+
+
+async def member_ids(db: AsyncSession, tenant_id: int, group: SkillGroup | None) -> set[int]:
+    """Members of a group (None or the Ungrouped row = the computed Ungrouped pool)."""
+    if group is None or group.builtin == UNGROUPED:
+        return await ungrouped_ids(db, tenant_id)
+    rows = await db.scalars(
+        select(SkillGroupMember.user_id).where(
+            SkillGroupMember.tenant_id == tenant_id, SkillGroupMember.skill_group_id == group.id
+        )
+    )
+    return set(rows)

@@ -1,0 +1,191 @@
+"""Placing conversations in groups, dispatching them and draining the waiting queue (§3.3, §5.4).
+
+Every function here runs under the tenant's dispatch lock (see conversations/dispatch.py) in the
+caller's transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kefu.access.principal import Principal
+from kefu.accounts.models import User
+from kefu.conversations import actions, dispatch
+from kefu.conversations.models import Conversation
+from kefu.core.errors import ApiError
+from kefu.routing import greetings, membership, overflow
+from kefu.routing.priority import priority_rank
+from kefu.tenants.models import Tenant
+from kefu.visitors.models import Visitor
+
+
+async def _tenant(db: AsyncSession, tenant_id: int) -> Tenant:
+    tenant = await db.get(Tenant, tenant_id)
+    assert tenant is not None
+    return tenant
+
+
+async def give(
+    db: AsyncSession,
+    snap: dispatch.Snapshot,
+    conv: Conversation,
+    agent_id: int,
+    *,
+    reason: str,
+    transfer: bool,
+    extra_agent_ids: tuple[int, ...] = (),
+) -> None:
+    """Assign to an agent chosen under the lock, and greet for them."""
+    agent = await db.get(User, agent_id)
+    assert agent is not None
+    await actions.assign(db, conv, agent, reason, extra_agent_ids=extra_agent_ids)
+    snap.took(agent_id)
+    working = await snap.working(db, conv.skill_group_id)
+    await greetings.on_agent(db, snap.tenant, conv, agent, working=working, transfer=transfer)
+
+
+async def place(
+    db: AsyncSession,
+    conv: Conversation,
+    *,
+    transfer: bool = False,
+    previous_agent_id: int | None = None,
+) -> str:
+    """A conversation now waiting for its group: greet, dispatch, or queue (with overflow).
+
+    Returns "assigned" or "queued".
+    """
+    tenant = await _tenant(db, conv.tenant_id)
+    await dispatch.lock_tenant_dispatch(db, tenant.id)
+    snap = await dispatch.snapshot(db, tenant)
+    visitor = await db.get(Visitor, conv.visitor_id)
+    if visitor is not None:
+        conv.priority_rank = await priority_rank(db, visitor)
+    group = snap.group(conv.skill_group_id)
+    working = await snap.working(db, conv.skill_group_id)
+    if conv.target_agent_id is None:
+        await greetings.on_group(db, tenant, conv, group, working=working, transfer=transfer)
+    extra = (previous_agent_id,) if previous_agent_id is not None else ()
+    agent_id = await dispatch.pick(db, snap, conv)
+    if agent_id is None and await overflow.on_queued(db, snap, conv):
+        agent_id = await dispatch.pick(db, snap, conv)
+    if agent_id is not None:
+        reason = "transferred_in" if transfer else "assigned"
+        await give(
+            db, snap, conv, agent_id, reason=reason, transfer=transfer, extra_agent_ids=extra
+        )
+        return "assigned"
+    if transfer:
+        await actions.log_event(db, conv, "conversation.queued", extra_agent_ids=extra)
+    await actions.queue_changed(db, tenant.id)
+    return "queued"
+
+
+@dataclass(frozen=True)
+class _Waiting:
+    id: int
+    skill_group_id: int | None
+    target_agent_id: int | None
+    priority_rank: int
+
+
+async def drain(db: AsyncSession, tenant_id: int, limit: int = 10_000) -> int:
+    """Assign waiting conversations in queue order while agents have room."""
+    tenant = await db.get(Tenant, tenant_id)
+    if tenant is None:
+        return 0
+    await dispatch.lock_tenant_dispatch(db, tenant_id)
+    snap = await dispatch.snapshot(db, tenant)
+    free = snap.free_agents()
+    if not free:
+        return 0
+    rows = (
+        await db.execute(
+            select(
+                Conversation.id,
+                Conversation.skill_group_id,
+                Conversation.target_agent_id,
+                Conversation.priority_rank,
+                Conversation.queued_at,
+            )
+            .where(
+                Conversation.tenant_id == tenant_id,
+                Conversation.state == "waiting",
+                Conversation.broadcast.is_(False),
+            )
+            .order_by(Conversation.priority_rank, Conversation.queued_at, Conversation.id)
+            .limit(limit)
+        )
+    ).all()
+    queue = sorted(rows, key=lambda r: (snap.group_rank(r[1]), r[3], r[4], r[0]))
+    assigned = 0
+    for row in queue:
+        if not free:
+            break
+        if not snap.pool(row[1], row[2]) & free:
+            continue
+        conv = await db.get(Conversation, row[0])
+        if conv is None or conv.state != "waiting":
+            continue
+        agent_id = await dispatch.pick(db, snap, conv)
+        if agent_id is None:
+            continue
+        await give(db, snap, conv, agent_id, reason="assigned", transfer=False)
+        if not snap.agents[agent_id].free:
+            free.discard(agent_id)
+        assigned += 1
+    if assigned:
+        await actions.queue_changed(db, tenant_id)
+    return assigned
+
+
+def is_queue_admin(principal: Principal) -> bool:
+    """Admins see and may act on the whole waiting queue (§3.3)."""
+    return principal.role.builtin == "admin"
+
+
+async def my_queue_filter(db: AsyncSession, principal: Principal) -> ColumnElement[bool]:
+    """SQL condition for the waiting conversations an ordinary agent sees: their groups'."""
+    memberships = await membership.memberships(db, principal.tenant_id)
+    mine = [g for g, users in memberships.items() if principal.user.id in users]
+    # Agents in no group serve the Ungrouped queue.
+    group_cond = (
+        Conversation.skill_group_id.in_(mine) if mine else Conversation.skill_group_id.is_(None)
+    )
+    return or_(
+        Conversation.target_agent_id == principal.user.id,
+        group_cond & Conversation.target_agent_id.is_(None),
+    )
+
+
+async def in_my_queue(db: AsyncSession, principal: Principal, conv: Conversation) -> bool:
+    if is_queue_admin(principal):
+        return True
+    found = await db.scalar(
+        select(func.count())
+        .select_from(Conversation)
+        .where(Conversation.id == conv.id, await my_queue_filter(db, principal))
+    )
+    return bool(found)
+
+
+async def pickup(db: AsyncSession, principal: Principal, conv: Conversation) -> None:
+    """Manual pickup (§3.3): the switch allows it (admins always); the 200 cap still holds."""
+    admin = is_queue_admin(principal)
+    switches = principal.tenant.switches or {}
+    if not admin and not switches.get("manual_pickup", True):
+        raise ApiError("manual_pickup_disabled")
+    await dispatch.lock_tenant_dispatch(db, principal.tenant_id)
+    await db.refresh(conv, with_for_update=True)
+    if not await in_my_queue(db, principal, conv):
+        raise ApiError("not_found")
+    if conv.state != "waiting":
+        raise ApiError("conversation_not_waiting")
+    if await dispatch.ongoing_of(db, principal.tenant_id, principal.user.id) >= dispatch.HARD_CAP:
+        raise ApiError("agent_at_hard_cap")
+    snap = await dispatch.snapshot(db, principal.tenant)
+    await give(db, snap, conv, principal.user.id, reason="picked", transfer=False)
+    await actions.queue_changed(db, principal.tenant_id)
