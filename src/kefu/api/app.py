@@ -114,7 +114,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         import kefu.attachments.timers
-        import kefu.presence.timers  # noqa: F401  (registers its timer handlers)
+        import kefu.presence.timers
+        import kefu.routing.timers  # noqa: F401  (registers its timer handlers)
 
         # Tests run timers on the server's own loop (engines belong to one loop).
         app.state.loop = asyncio.get_running_loop()

@@ -17,6 +17,7 @@ from kefu.events.types import (
     NotificationCreated,
     PresenceChanged,
     QueueChanged,
+    TransferRequestChanged,
     UserRoleChanged,
     UserSessionsRevoked,
     UserUpdated,
@@ -142,6 +143,12 @@ class RealtimeHub:
                 c for c in self._by_user.get(event.user_id, ()) if c.tenant_id == event.tenant_id
             }
             await self._send_all(conns, frame)
+        elif isinstance(event, TransferRequestChanged):
+            for user_id in event.user_ids:
+                conns = {
+                    c for c in self._by_user.get(user_id, ()) if c.tenant_id == event.tenant_id
+                }
+                await self._send_all(conns, event.frame)
         elif isinstance(event, QueueChanged):
             frame = {"type": "queue.changed", "waiting": event.waiting}
             await self._send_all(self._staff_by_tenant.get(event.tenant_id, set()), frame)

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kefu.accounts.models import User
 from kefu.conversations.models import Conversation, Segment
 from kefu.core import clock
+from kefu.core.errors import register_codes
 from kefu.presence.models import Presence
 from kefu.routing import membership
 from kefu.routing.models import DispatchSettings, SkillGroup
@@ -29,6 +30,16 @@ from kefu.routing.time_plans import is_working, plan_of
 from kefu.tenants.models import Tenant
 
 HARD_CAP = 200  # ongoing conversations one agent may hold (§2.3)
+
+register_codes(
+    {
+        "queue_full": (
+            429,
+            "当前咨询人数较多，请稍后再试",
+            "Our agents are very busy right now; please try again later",
+        ),
+    }
+)
 STATUS_ORDER = {"idle": 0, "busy": 1, "away": 2, "invisible": 3, "offline": 4}
 
 
@@ -153,6 +164,8 @@ class Snapshot:
     ungrouped_group: SkillGroup
     rng: random.Random = field(default_factory=random.Random)
     _working: dict[int | None, bool] = field(default_factory=dict)
+    # Groups whose conversations waited only because they are outside working time.
+    closed_groups: set[int | None] = field(default_factory=set)
 
     @property
     def switches(self) -> dict[str, Any]:
@@ -275,16 +288,22 @@ async def preferred_agent(
     return next(a for a in history if counts[a] == best)
 
 
-async def pick(db: AsyncSession, snap: Snapshot, conv: Conversation) -> int | None:
-    """The agent a waiting conversation goes to now, or None to keep it waiting."""
+async def pick(
+    db: AsyncSession, snap: Snapshot, conv: Conversation, *, exclude: int | None = None
+) -> int | None:
+    """The agent a waiting conversation goes to now, or None to keep it waiting.
+
+    `exclude`: the agent who just transferred it away does not get it straight back.
+    """
     if conv.broadcast:
         return None
     group = snap.group(conv.skill_group_id)
     if snap.switches.get("dispatch_only_in_hours", False) and not await snap.working(
         db, conv.skill_group_id
     ):
+        snap.closed_groups.add(conv.skill_group_id)
         return None
-    pool = snap.pool(conv.skill_group_id, conv.target_agent_id)
+    pool = snap.pool(conv.skill_group_id, conv.target_agent_id) - {exclude}
     free = [snap.agents[u] for u in pool if snap.agents[u].free]
     if not free:
         return None

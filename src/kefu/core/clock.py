@@ -22,6 +22,9 @@ class FakeClock(Clock):
     def advance(self, **kwargs: float) -> None:
         self._now += timedelta(**kwargs)
 
+    def set(self, at: datetime) -> None:
+        self._now = at
+
 
 _clock: Clock = Clock()
 

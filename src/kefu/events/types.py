@@ -91,6 +91,15 @@ class VisitorTagsChanged(BaseModel):
     visitor_id: int
 
 
+class TransferRequestChanged(BaseModel):
+    """A transfer waiting for confirmation was created or decided (frames to the two agents)."""
+
+    type: Literal["transfer.request"] = "transfer.request"
+    tenant_id: int
+    user_ids: list[int]
+    frame: dict[str, Any]
+
+
 class ColleagueMessageSent(BaseModel):
     type: Literal["colleague.message"] = "colleague.message"
     tenant_id: int

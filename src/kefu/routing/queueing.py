@@ -6,8 +6,6 @@ caller's transaction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,9 +13,12 @@ from kefu.access.principal import Principal
 from kefu.accounts.models import User
 from kefu.conversations import actions, dispatch
 from kefu.conversations.models import Conversation
+from kefu.core import clock
 from kefu.core.errors import ApiError
 from kefu.routing import greetings, membership, overflow
+from kefu.routing.plan_clock import next_opening, wake_queue_at
 from kefu.routing.priority import priority_rank
+from kefu.routing.time_plans import plan_of
 from kefu.tenants.models import Tenant
 from kefu.visitors.models import Visitor
 
@@ -69,9 +70,9 @@ async def place(
     if conv.target_agent_id is None:
         await greetings.on_group(db, tenant, conv, group, working=working, transfer=transfer)
     extra = (previous_agent_id,) if previous_agent_id is not None else ()
-    agent_id = await dispatch.pick(db, snap, conv)
+    agent_id = await dispatch.pick(db, snap, conv, exclude=previous_agent_id)
     if agent_id is None and await overflow.on_queued(db, snap, conv):
-        agent_id = await dispatch.pick(db, snap, conv)
+        agent_id = await dispatch.pick(db, snap, conv, exclude=previous_agent_id)
     if agent_id is not None:
         reason = "transferred_in" if transfer else "assigned"
         await give(
@@ -80,16 +81,21 @@ async def place(
         return "assigned"
     if transfer:
         await actions.log_event(db, conv, "conversation.queued", extra_agent_ids=extra)
+    await wake_when_open(db, snap)
     await actions.queue_changed(db, tenant.id)
     return "queued"
 
 
-@dataclass(frozen=True)
-class _Waiting:
-    id: int
-    skill_group_id: int | None
-    target_agent_id: int | None
-    priority_rank: int
+async def wake_when_open(db: AsyncSession, snap: dispatch.Snapshot) -> None:
+    """Conversations held back by hours-only dispatch are dispatched when their group opens."""
+    dues = []
+    for group_id in snap.closed_groups:
+        plan = await plan_of(db, snap.tenant.id, snap.group(group_id).time_plan_id)
+        due = next_opening(plan, snap.tenant.time_zone, clock.now())
+        if due is not None:
+            dues.append(due)
+    if dues:
+        await wake_queue_at(db, snap.tenant.id, min(dues))
 
 
 async def drain(db: AsyncSession, tenant_id: int, limit: int = 10_000) -> int:
@@ -137,6 +143,7 @@ async def drain(db: AsyncSession, tenant_id: int, limit: int = 10_000) -> int:
         if not snap.agents[agent_id].free:
             free.discard(agent_id)
         assigned += 1
+    await wake_when_open(db, snap)
     if assigned:
         await actions.queue_changed(db, tenant_id)
     return assigned

@@ -18,6 +18,8 @@ from kefu.core import images
 from kefu.core.config import Settings
 from kefu.core.errors import ApiError
 from kefu.core.security import constant_time_equals
+from kefu.events.bus import emit
+from kefu.events.types import CapacityFreed
 from kefu.tenants.actions import DEFAULT_SWITCHES, provision_tenant
 from kefu.tenants.models import Tenant
 from kefu.tenants.schemas import (
@@ -152,6 +154,8 @@ async def patch_switches(
         detail=changes,
         ip=client_ip(request),
     )
+    # Dispatch switches (hours-only dispatch, returning customers) may let waiting ones go now.
+    emit(db, CapacityFreed(tenant_id=tenant.id))
     return SwitchesOut(**tenant.switches)
 
 
