@@ -467,3 +467,34 @@ def test_reassign_an_ended_conversation_creates_a_new_one(api: Api, server: Live
         assert v.http.ok("GET", "/visitor/conversation")["id"] == new["id"]
         r = t.admin.post(f"/conversations/{old}/reassign", json={"agent_id": a_user["id"]})
         assert r.json()["error"]["code"] == "visitor_has_open_conversation"
+
+
+def test_welcome_menu_choice_routes_to_the_item_group(api: Api, server: LiveServer) -> None:
+    t = api.provision()
+    a_user, a = api.add_user(t)
+    s_user, s = api.add_user(t)
+    sales = group(t, "销售", [s_user["id"]])
+    support = group(t, "售后", [a_user["id"]])
+    channel_rule(t, support["id"])
+    t.admin.ok(
+        "PUT",
+        "/welcome-menu",
+        json={"items": [{"label": "我要买", "skill_group_id": sales["id"]}]},
+    )
+    widget = new_widget(t, welcome_text="欢迎光临")
+    assert api.client().ok("GET", f"/public/widgets/{widget['key']}")["welcome_menu"] == []
+    switches(t, welcome_menu=True)
+    menu = api.client().ok("GET", f"/public/widgets/{widget['key']}")["welcome_menu"]
+    assert [m["label"] for m in menu] == ["我要买"]
+    with staff_socket(server.base_url, a), staff_socket(server.base_url, s):
+        v = Visitor(api, widget)
+        msg = v.http.ok(
+            "POST", "/visitor/menu-choice", json={"item_id": menu[0]["id"], "client_msg_id": "m1"}
+        )
+        assert msg["body"]["text"] == "我要买"
+        # The entry (menu) beats the channel rule, which points at 售后.
+        assert ongoing_ids(s) == [msg["conversation_id"]] and ongoing_ids(a) == []
+    other = api.provision()
+    r = v.http.post("/visitor/menu-choice", json={"item_id": 10**9, "client_msg_id": "m2"})
+    assert r.status_code == 404
+    _ = other

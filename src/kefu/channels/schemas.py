@@ -79,6 +79,11 @@ class WidgetSecretOut(BaseModel):
     secret: str = Field(description="Shown only now; Kefu never returns it again")
 
 
+class WelcomeMenuEntryOut(BaseModel):
+    id: int
+    label: str
+
+
 class PublicWidgetOut(BaseModel):
     key: str
     title: str
@@ -90,6 +95,9 @@ class PublicWidgetOut(BaseModel):
     show_agent_nickname: bool
     language: str
     welcome_text: str
+    welcome_menu: list[WelcomeMenuEntryOut] = Field(
+        default_factory=list, description="Menu under the welcome, each item routes to a group"
+    )
 
 
 class AssociationIn(Model):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from kefu.api.deps import Db, UnitOfWorkRoute, client_ip
 from kefu.attachments.actions import accept_upload, attachment_view
@@ -17,6 +17,7 @@ from kefu.conversations.presenters import agent_alias_for, conversation_view, me
 from kefu.conversations.queue import queue_position
 from kefu.conversations.schemas import (
     AttachmentOut,
+    ClientMsgId,
     ConversationOut,
     EventOut,
     MessageOut,
@@ -24,9 +25,17 @@ from kefu.conversations.schemas import (
     parse_send,
 )
 from kefu.core.errors import ApiError
+from kefu.core.schemas import Model
+from kefu.routing import welcome_menu
 from kefu.visitors import actions as visitors
 from kefu.visitors.actions import VisitorPrincipal
 from kefu.visitors.schemas import VisitorMeOut, VisitorSessionIn
+
+
+class MenuChoiceIn(Model):
+    item_id: Annotated[int, Field(ge=1, le=2**53)]
+    client_msg_id: ClientMsgId
+
 
 router = APIRouter(tags=["visitor"], route_class=UnitOfWorkRoute)
 SeqQuery = Annotated[int, Query(ge=0, le=2**53)]
@@ -62,7 +71,9 @@ async def visitor_conversation(db: Db, vp: VisitorPrincipal) -> dict[str, Any] |
 @router.get("/public/widgets/{key}", summary="A widget's public configuration (no sign-in)")
 async def get_public_widget(key: str, request: Request, db: Db) -> PublicWidgetOut:
     widget, tenant = await visitors.widget_by_key(db, key[:32])
-    return public_widget(request.app.state.settings, widget, tenant)
+    out = public_widget(request.app.state.settings, widget, tenant)
+    out.welcome_menu = await welcome_menu.visible_menu(db, tenant)
+    return out
 
 
 @router.post("/visitor/session", summary="Register or refresh the visitor behind a browser token")
@@ -77,7 +88,9 @@ async def visitor_session(body: VisitorSessionIn, request: Request, db: Db) -> V
             identified=vp.visitor.external_id is not None,
         ),
         conversation=await _conversation_out(db, vp),
-        widget=public_widget(request.app.state.settings, vp.widget, vp.tenant),
+        widget=public_widget(request.app.state.settings, vp.widget, vp.tenant).model_copy(
+            update={"welcome_menu": await welcome_menu.visible_menu(db, vp.tenant)}
+        ),
     )
 
 
@@ -156,6 +169,19 @@ async def visitor_send(body: SendIn, response: Response, vp: VisitorIn, db: Db) 
         response.status_code = 200
     view = (await messages_view(db, [msg], "visitor"))[0]
     return MessageOut(**view, replayed=replayed)
+
+
+@router.post(
+    "/visitor/menu-choice",
+    status_code=201,
+    summary="Choose a welcome-menu item: sent as my message, routed to its skill group",
+)
+async def visitor_menu_choice(
+    body: MenuChoiceIn, response: Response, vp: VisitorIn, db: Db
+) -> MessageOut:
+    msg = await welcome_menu.choose(db, vp, body.item_id, body.client_msg_id)
+    view = (await messages_view(db, [msg], "visitor"))[0]
+    return MessageOut(**view)
 
 
 @router.post("/visitor/attachments", status_code=201, summary="Upload an image or file to send")

@@ -71,6 +71,11 @@ export class Api {
     return this.request('POST', '/visitor/session', body)
   }
 
+  /** The visitor picked a welcome-menu item: it becomes their message, routed to its group. */
+  menuChoice(itemId: number, clientMsgId: string): Promise<unknown> {
+    return this.request('POST', '/visitor/menu-choice', { item_id: itemId, client_msg_id: clientMsgId })
+  }
+
   async conversation(): Promise<Conversation | null> {
     const data = await this.request<Conversation | { conversation: Conversation | null } | null>(
       'GET',

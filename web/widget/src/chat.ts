@@ -238,6 +238,16 @@ export class Chat {
     this.post({ id: clientMsgId(), kind, body, state: 'sending', progress: 0, error: '' })
   }
 
+  /** A welcome-menu choice; the message and conversation arrive over the socket. */
+  async chooseMenu(itemId: number): Promise<boolean> {
+    try {
+      await this.api.menuChoice(itemId, clientMsgId())
+      return true
+    } catch {
+      return false
+    }
+  }
+
   /** Checks the size, then uploads and sends a picture or a file. Returns an error text or ''. */
   sendFile(file: File, kind: 'image' | 'file'): string {
     if (file.size > MAX_FILE) return t('tooLarge')

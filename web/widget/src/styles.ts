@@ -54,6 +54,10 @@ white-space:pre-wrap;overflow-wrap:anywhere;word-break:break-word}
 .mine .bubble{background:var(--c);color:var(--on);border-radius:14px 14px 4px 14px}
 .bubble a{text-decoration:underline;text-underline-offset:2px}
 .welcome .bubble{border-left:3px solid var(--c)}
+.menu{display:flex;flex-wrap:wrap;gap:6px;margin-top:8px}
+.menu-item{border:1px solid var(--c);color:var(--c);background:#fff;border-radius:14px;padding:4px 12px;font:inherit;font-size:13px;cursor:pointer}
+.menu-item:hover,.menu-item:focus-visible{background:var(--c);color:var(--on)}
+.menu-item:disabled{opacity:.5;cursor:default}
 .k-image,.k-card{padding:0;overflow:hidden;background:#fff!important}
 .image{display:block;line-height:0}
 .image img{display:block;max-width:220px;max-height:240px;min-width:60px;min-height:40px;object-fit:cover;background:#eef0f3}

@@ -10,6 +10,8 @@ export interface WidgetConfig {
   show_name?: boolean
   show_agent_nickname?: boolean
   welcome_text?: string
+  /** Items under the welcome, each routing the chat to a skill group (§5.10). */
+  welcome_menu?: { id: number; label: string }[]
   language?: string
 }
 

@@ -27,6 +27,7 @@ function iconButton(name: Parameters<typeof icon>[0], label: string, cls = 'icon
 
 export class WidgetUi implements ChatView {
   chat!: Chat
+  private menu: HTMLElement | null = null
   readonly host = document.createElement('kefu-widget')
   private readonly shadow = this.host.attachShadow({ mode: 'open' })
   private readonly page: boolean
@@ -88,8 +89,28 @@ export class WidgetUi implements ChatView {
     const head = h('header', { class: 'head' }, this.avatar, h('div', { class: 'who' }, this.name, this.sub), close)
 
     const welcomeText = (this.config.welcome_text || '').trim()
-    this.welcome.append(h('div', { class: 'bubble', text: welcomeText }), h('div', { class: 'meta', text: this.company }))
-    this.welcome.hidden = !welcomeText
+    const bubble = h('div', { class: 'bubble', text: welcomeText })
+    const menu = this.config.welcome_menu || []
+    if (menu.length > 0) {
+      const list = h('div', { class: 'menu', role: 'group', 'aria-label': t('menu') })
+      this.menu = list
+      for (const item of menu) {
+        const b = h('button', { type: 'button', class: 'menu-item', text: item.label })
+        b.addEventListener('click', () => {
+          list.querySelectorAll('button').forEach((x) => ((x as HTMLButtonElement).disabled = true))
+          void this.chat.chooseMenu(item.id).then((ok) => {
+            if (!ok) {
+              list.querySelectorAll('button').forEach((x) => ((x as HTMLButtonElement).disabled = false))
+              this.flash(t('failed'))
+            }
+          })
+        })
+        list.append(b)
+      }
+      bubble.append(list)
+    }
+    this.welcome.append(bubble, h('div', { class: 'meta', text: this.company }))
+    this.welcome.hidden = !welcomeText && menu.length === 0
     this.log.append(this.more, this.prior, this.divider, this.welcome, this.current)
     this.more.addEventListener('click', () => void this.loadPrior())
 
@@ -320,7 +341,11 @@ export class WidgetUi implements ChatView {
   }
 
   private welcomeShown(): void {
-    this.welcome.hidden = !(this.config.welcome_text || '').trim() || !!this.current.querySelector('.welcome')
+    const hasMenu = !!this.config.welcome_menu?.length
+    const chatting = this.current.childElementCount > 0
+    this.welcome.hidden = (!(this.config.welcome_text || '').trim() && !(hasMenu && !chatting)) || !!this.current.querySelector('.welcome')
+    // The menu is for starting a chat: it goes once messages are on screen.
+    if (this.menu) this.menu.hidden = chatting
   }
 
   private refreshStatus(): void {
