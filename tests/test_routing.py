@@ -10,7 +10,7 @@ import pytest
 
 from kefu.conversations import dispatch
 from kefu.core.clock import Clock, FakeClock, set_clock
-from tests.chat_helpers import Visitor, new_widget, staff_socket
+from tests.chat_helpers import Visitor, cid, new_widget, staff_socket
 from tests.conftest import LiveServer
 from tests.helpers import Api, Client
 from tests.routing_helpers import (
@@ -498,3 +498,36 @@ def test_welcome_menu_choice_routes_to_the_item_group(api: Api, server: LiveServ
     r = v.http.post("/visitor/menu-choice", json={"item_id": 10**9, "client_msg_id": "m2"})
     assert r.status_code == 404
     _ = other
+
+
+def test_broadcast_group_shares_the_conversation_with_every_member(
+    api: Api, server: LiveServer
+) -> None:
+    t = api.provision()
+    a_user, a = api.add_user(t, max_concurrent=0)
+    b_user, b = api.add_user(t, max_concurrent=0)
+    _c_user, c = api.add_user(t)
+    g = group(t, "全员接待", [a_user["id"], b_user["id"]], assignment_mode="broadcast")
+    channel_rule(t, g["id"])
+    v = Visitor(api, new_widget(t))
+    conv = v.send("anyone?")["conversation_id"]
+    # Both members have it (status and max concurrent do not matter); others do not.
+    assert ongoing_ids(a) == [conv] and ongoing_ids(b) == [conv] and ongoing_ids(c) == []
+    for who, text in [(a, "A here"), (b, "B too")]:
+        who.ok(
+            "POST",
+            f"/conversations/{conv}/messages",
+            json={"client_msg_id": cid(), "kind": "text", "body": {"text": text}},
+        )
+    r = c.post(
+        f"/conversations/{conv}/messages",
+        json={"client_msg_id": cid(), "kind": "text", "body": {"text": "me?"}},
+    )
+    assert r.status_code in (404, 409)
+    senders = {
+        m["body"]["text"]: m["sender"]["id"]
+        for m in a.ok("GET", f"/conversations/{conv}/messages")
+        if m["sender"]["type"] == "agent"
+    }
+    assert senders == {"A here": a_user["id"], "B too": b_user["id"]}
+    assert b.ok("POST", f"/conversations/{conv}/end")["state"] == "ended"

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kefu.access.principal import Principal
 from kefu.access.scopes import visible_agent_ids
+from kefu.conversations.log import broadcast_members
 from kefu.conversations.models import Conversation
 from kefu.core.errors import ApiError
 from kefu.visitors.actions import VisitorPrincipal
@@ -19,8 +20,17 @@ def may_monitor(principal: Principal) -> bool:
     return MONITOR_PAGE in principal.pages
 
 
+async def shares_broadcast(db: AsyncSession, principal: Principal, conv: Conversation) -> bool:
+    """A broadcast-mode conversation belongs to every member of its group (§5.12 b)."""
+    if not conv.broadcast or conv.state != "ongoing":
+        return False
+    return principal.user.id in await broadcast_members(db, conv)
+
+
 async def staff_can_see(db: AsyncSession, principal: Principal, conv: Conversation) -> bool:
     if conv.agent_id == principal.user.id:
+        return True
+    if await shares_broadcast(db, principal, conv):
         return True
     if not may_monitor(principal):
         return False

@@ -382,7 +382,8 @@ async def agent_send(
     )
     if found is not None:
         return found, True
-    if conv.state != "ongoing" or conv.agent_id != agent.id:
+    shared = conv.broadcast and agent.id in await log.broadcast_members(db, conv)
+    if conv.state != "ongoing" or (conv.agent_id != agent.id and not shared):
         raise ApiError("conversation_not_yours")
     await _resolve_attachment(
         db,
@@ -468,6 +469,18 @@ async def recall(db: AsyncSession, agent: User, conv: Conversation, message_id: 
 
 async def mark_read(db: AsyncSession, conv: Conversation, seq: int) -> None:
     conv.agent_read_seq = max(conv.agent_read_seq, min(seq, conv.last_seq))
+
+
+async def share_with_group(db: AsyncSession, conv: Conversation) -> None:
+    """Broadcast mode (§5.12 b): every member of the group sees and may answer the conversation."""
+    was_waiting = conv.state == "waiting"
+    conv.state = "ongoing"
+    conv.broadcast = True
+    conv.agent_id = None
+    conv.accepted_at = conv.accepted_at or clock.now()
+    await _conversation_event(db, conv, "conversation.assigned", agent=None, reason="broadcast")
+    if was_waiting:
+        await _queue_changed(db, conv.tenant_id)
 
 
 async def end(db: AsyncSession, conv: Conversation, *, by: str, actor_id: int | None) -> None:

@@ -12,7 +12,7 @@ from kefu.access.scopes import visible_agent_ids
 from kefu.api.deps import Db, UnitOfWorkRoute
 from kefu.attachments.actions import accept_upload, attachment_view
 from kefu.conversations import actions, log, repo
-from kefu.conversations.access import conversation_for_staff, may_monitor
+from kefu.conversations.access import conversation_for_staff, may_monitor, shares_broadcast
 from kefu.conversations.presenters import conversation_view, conversations_view, messages_view
 from kefu.conversations.schemas import (
     AttachmentOut,
@@ -230,7 +230,8 @@ async def upload_attachment(
     principal: Principal = Sessions,
 ) -> AttachmentOut:
     conv = await conversation_for_staff(db, principal, conversation_id)
-    if conv.agent_id != principal.user.id or conv.state != "ongoing":
+    mine = conv.agent_id == principal.user.id or await shares_broadcast(db, principal, conv)
+    if not mine or conv.state != "ongoing":
         raise ApiError("conversation_not_yours")
     att = await accept_upload(
         db,
@@ -261,7 +262,7 @@ async def end_conversation(
     conversation_id: ConvId, db: Db, principal: Principal = Sessions
 ) -> ConversationOut:
     conv = await conversation_for_staff(db, principal, conversation_id)
-    holder = conv.agent_id == principal.user.id
+    holder = conv.agent_id == principal.user.id or await shares_broadcast(db, principal, conv)
     if not holder and not may_monitor(principal):
         raise ApiError("conversation_not_yours")
     await actions.end(db, conv, by="agent" if holder else "admin", actor_id=principal.user.id)

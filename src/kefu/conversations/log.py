@@ -15,6 +15,7 @@ from kefu.conversations.presenters import agent_alias_for, message_view, message
 from kefu.core import clock
 from kefu.events.bus import emit
 from kefu.events.types import ChatEvent
+from kefu.routing.models import SkillGroupMember
 
 # A client further behind than this reloads over REST instead of replaying (docs/protocol.md).
 RESUME_LIMIT = 200
@@ -68,6 +69,19 @@ async def _show_agent(db: AsyncSession, conv: Conversation) -> bool:
     return widget.show_agent_nickname if widget is not None else True
 
 
+async def broadcast_members(db: AsyncSession, conv: Conversation) -> list[int]:
+    """Everyone who shares a broadcast-mode conversation: its group's members (§5.12 b)."""
+    if conv.skill_group_id is None:
+        return []
+    rows = await db.scalars(
+        select(SkillGroupMember.user_id).where(
+            SkillGroupMember.tenant_id == conv.tenant_id,
+            SkillGroupMember.skill_group_id == conv.skill_group_id,
+        )
+    )
+    return list(rows)
+
+
 async def append(
     db: AsyncSession,
     conv: Conversation,
@@ -105,6 +119,8 @@ async def append(
     elif not staff_only:
         visitor_payload = visitor_data(name, stored, await _show_agent(db, conv))
     agents = [a for a in (conv.agent_id, *extra_agent_ids) if a is not None]
+    if conv.broadcast:
+        agents += await broadcast_members(db, conv)
     emit(
         db,
         ChatEvent(

@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kefu.conversations.models import Conversation, Message
+from kefu.routing.models import SkillGroupMember
 
 
 async def ongoing_of_agent(
     db: AsyncSession, *, tenant_id: int, agent_id: int
 ) -> list[Conversation]:
+    """The agent's ongoing conversations, with the broadcast ones of their groups (§5.12 b)."""
+    my_groups = select(SkillGroupMember.skill_group_id).where(
+        SkillGroupMember.tenant_id == tenant_id, SkillGroupMember.user_id == agent_id
+    )
     rows = await db.scalars(
         select(Conversation)
         .where(
             Conversation.tenant_id == tenant_id,
             Conversation.state == "ongoing",
-            Conversation.agent_id == agent_id,
+            or_(
+                Conversation.agent_id == agent_id,
+                Conversation.broadcast.is_(True) & Conversation.skill_group_id.in_(my_groups),
+            ),
         )
         .order_by(Conversation.accepted_at.desc(), Conversation.id.desc())
     )

@@ -29,6 +29,13 @@ async def _tenant(db: AsyncSession, tenant_id: int) -> Tenant:
     return tenant
 
 
+def _broadcasts(snap: dispatch.Snapshot, group_id: int | None) -> bool:
+    """The group shares its conversations with every member (§5.12 b) and has members."""
+    if group_id is None or group_id not in snap.groups:
+        return False
+    return snap.groups[group_id].assignment_mode == "broadcast" and bool(snap.pool(group_id))
+
+
 async def give(
     db: AsyncSession,
     snap: dispatch.Snapshot,
@@ -70,6 +77,9 @@ async def place(
     if conv.target_agent_id is None:
         await greetings.on_group(db, tenant, conv, group, working=working, transfer=transfer)
     extra = (previous_agent_id,) if previous_agent_id is not None else ()
+    if _broadcasts(snap, conv.skill_group_id) and conv.target_agent_id is None:
+        await actions.share_with_group(db, conv)
+        return "assigned"
     agent_id = await dispatch.pick(db, snap, conv, exclude=previous_agent_id)
     if agent_id is None and await overflow.on_queued(db, snap, conv):
         agent_id = await dispatch.pick(db, snap, conv, exclude=previous_agent_id)
@@ -106,7 +116,7 @@ async def drain(db: AsyncSession, tenant_id: int, limit: int = 10_000) -> int:
     await dispatch.lock_tenant_dispatch(db, tenant_id)
     snap = await dispatch.snapshot(db, tenant)
     free = snap.free_agents()
-    if not free:
+    if not free and not any(g.assignment_mode == "broadcast" for g in snap.groups.values()):
         return 0
     rows = (
         await db.execute(
@@ -129,6 +139,12 @@ async def drain(db: AsyncSession, tenant_id: int, limit: int = 10_000) -> int:
     queue = sorted(rows, key=lambda r: (snap.group_rank(r[1]), r[3], r[4], r[0]))
     assigned = 0
     for row in queue:
+        if _broadcasts(snap, row[1]) and row[2] is None:
+            shared = await db.get(Conversation, row[0])
+            if shared is not None and shared.state == "waiting":
+                await actions.share_with_group(db, shared)
+                assigned += 1
+            continue
         if not free:
             break
         if not snap.pool(row[1], row[2]) & free:
