@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kefu.channels.schemas import WelcomeMenuEntryOut
 from kefu.conversations import actions
+from kefu.conversations.dispatch import lock_tenant_dispatch
 from kefu.conversations.models import Conversation, Message
 from kefu.core import clock
 from kefu.core.errors import ApiError, register_codes
@@ -50,6 +51,9 @@ async def choose(
     item = await db.get(WelcomeMenuItem, item_id)
     if item is None or item.tenant_id != vp.tenant_id:
         raise ApiError("not_found")
+    # Take the dispatch lock before the conversation row (as pickups and transfers do), so a
+    # re-placement below cannot deadlock against them.
+    await lock_tenant_dispatch(db, vp.tenant_id)
     entry = {**dict(vp.device.entry or {}), "menu_item": item.id}
     msg, replayed = await actions.visitor_send(
         db, vp, client_msg_id=client_msg_id, kind="text", body={"text": item.label}, entry=entry
