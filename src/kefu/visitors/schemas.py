@@ -18,6 +18,7 @@ from kefu.core.schemas import (
     PatchModel,
     Text500,
 )
+from kefu.tags.schemas import VisitorTagOut
 
 VisitorToken = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{22,64}$")]
 PageUrl = Annotated[FreeText, StringConstraints(max_length=2000)]
@@ -70,6 +71,9 @@ class VisitorOut(BaseModel):
     email: str
     remark: str
     external_id: str | None
+    # VIP visitors queue ahead of everyone else (§3.3).
+    vip: bool
+    tags: list[VisitorTagOut]
     custom: dict[str, Any]
     web_info: dict[str, Any]
     created_at: datetime
@@ -81,3 +85,4 @@ class VisitorPatch(PatchModel):
     phone: Mobile | None = None
     email: OptionalEmail | None = None
     remark: Text500 | None = None
+    vip: bool | None = None
