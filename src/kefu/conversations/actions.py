@@ -216,8 +216,12 @@ async def assign(
     reason: str,
     *,
     extra_agent_ids: tuple[int, ...] = (),
+    announce_queue: bool = True,
 ) -> Segment:
-    """Give the conversation to an agent: a new participation segment begins."""
+    """Give the conversation to an agent: a new participation segment begins.
+
+    `announce_queue=False`: the caller (a drain) announces the queue once for many assignments.
+    """
     now = clock.now()
     was_waiting = conv.state == "waiting"
     conv.state = "ongoing"
@@ -242,7 +246,7 @@ async def assign(
         agent={"id": agent.id, "nickname": agent.nickname},
         reason=reason,
     )
-    if was_waiting:
+    if was_waiting and announce_queue:
         await _queue_changed(db, conv.tenant_id)
     return segment
 
@@ -471,7 +475,9 @@ async def mark_read(db: AsyncSession, conv: Conversation, seq: int) -> None:
     conv.agent_read_seq = max(conv.agent_read_seq, min(seq, conv.last_seq))
 
 
-async def share_with_group(db: AsyncSession, conv: Conversation) -> None:
+async def share_with_group(
+    db: AsyncSession, conv: Conversation, *, announce_queue: bool = True
+) -> None:
     """Broadcast mode (§5.12 b): every member of the group sees and may answer the conversation."""
     was_waiting = conv.state == "waiting"
     conv.state = "ongoing"
@@ -479,7 +485,7 @@ async def share_with_group(db: AsyncSession, conv: Conversation) -> None:
     conv.agent_id = None
     conv.accepted_at = conv.accepted_at or clock.now()
     await _conversation_event(db, conv, "conversation.assigned", agent=None, reason="broadcast")
-    if was_waiting:
+    if was_waiting and announce_queue:
         await _queue_changed(db, conv.tenant_id)
 
 

@@ -164,6 +164,7 @@ class Snapshot:
     ungrouped_group: SkillGroup
     rng: random.Random = field(default_factory=random.Random)
     _working: dict[int | None, bool] = field(default_factory=dict)
+    _pools: dict[int, set[int]] = field(default_factory=dict)
     # Groups whose conversations waited only because they are outside working time.
     closed_groups: set[int | None] = field(default_factory=set)
 
@@ -180,10 +181,12 @@ class Snapshot:
     def pool(self, group_id: int | None, target_agent_id: int | None = None) -> set[int]:
         """The agents a conversation of this group may go to."""
         if target_agent_id is not None:
-            return {target_agent_id} & set(self.agents)
+            return {target_agent_id} & self.agents.keys()
         if group_id is None or group_id not in self.groups:
-            return self.ungrouped & set(self.agents)
-        return self.members.get(group_id, set()) & set(self.agents)
+            return self.ungrouped  # already a subset of the agents
+        return self._pools.setdefault(
+            group_id, self.members.get(group_id, set()) & self.agents.keys()
+        )
 
     def free_agents(self) -> set[int]:
         return {uid for uid, a in self.agents.items() if a.free}

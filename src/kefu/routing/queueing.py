@@ -15,6 +15,8 @@ from kefu.conversations import actions, dispatch
 from kefu.conversations.models import Conversation
 from kefu.core import clock
 from kefu.core.errors import ApiError
+from kefu.events.bus import emit
+from kefu.events.types import CapacityFreed
 from kefu.routing import greetings, membership, overflow
 from kefu.routing.plan_clock import next_opening, wake_queue_at
 from kefu.routing.priority import priority_rank
@@ -45,11 +47,14 @@ async def give(
     reason: str,
     transfer: bool,
     extra_agent_ids: tuple[int, ...] = (),
+    announce_queue: bool = True,
 ) -> None:
     """Assign to an agent chosen under the lock, and greet for them."""
     agent = await db.get(User, agent_id)
     assert agent is not None
-    await actions.assign(db, conv, agent, reason, extra_agent_ids=extra_agent_ids)
+    await actions.assign(
+        db, conv, agent, reason, extra_agent_ids=extra_agent_ids, announce_queue=announce_queue
+    )
     snap.took(agent_id)
     working = await snap.working(db, conv.skill_group_id)
     await greetings.on_agent(db, snap.tenant, conv, agent, working=working, transfer=transfer)
@@ -108,7 +113,30 @@ async def wake_when_open(db: AsyncSession, snap: dispatch.Snapshot) -> None:
         await wake_queue_at(db, snap.tenant.id, min(dues))
 
 
-async def drain(db: AsyncSession, tenant_id: int, limit: int = 10_000) -> int:
+# Assignments per drain transaction: bounds how long one drain holds the write lock; a full
+# drain continues in a fresh transaction (CapacityFreed again).
+MAX_PER_DRAIN = 100
+
+
+def _reachable(snap: dispatch.Snapshot, free: set[int]) -> ColumnElement[bool] | None:
+    """SQL filter for waiting conversations some free agent (or a broadcast group) can take."""
+    open_groups = [g for g, users in snap.members.items() if users & free]
+    open_groups += [g for g in snap.groups if _broadcasts(snap, g)]
+    by_group: ColumnElement[bool] | None = (
+        Conversation.skill_group_id.in_(open_groups) if open_groups else None
+    )
+    if snap.ungrouped & free:
+        none = Conversation.skill_group_id.is_(None)
+        by_group = none if by_group is None else or_(by_group, none)
+    conds: list[ColumnElement[bool]] = []
+    if by_group is not None:
+        conds.append(Conversation.target_agent_id.is_(None) & by_group)
+    if free:
+        conds.append(Conversation.target_agent_id.in_(free))
+    return or_(*conds) if conds else None
+
+
+async def drain(db: AsyncSession, tenant_id: int, limit: int = MAX_PER_DRAIN) -> int:
     """Assign waiting conversations in queue order while agents have room."""
     tenant = await db.get(Tenant, tenant_id)
     if tenant is None:
@@ -116,46 +144,46 @@ async def drain(db: AsyncSession, tenant_id: int, limit: int = 10_000) -> int:
     await dispatch.lock_tenant_dispatch(db, tenant_id)
     snap = await dispatch.snapshot(db, tenant)
     free = snap.free_agents()
-    if not free and not any(g.assignment_mode == "broadcast" for g in snap.groups.values()):
+    reachable = _reachable(snap, free)
+    if reachable is None:
         return 0
-    rows = (
-        await db.execute(
-            select(
-                Conversation.id,
-                Conversation.skill_group_id,
-                Conversation.target_agent_id,
-                Conversation.priority_rank,
-                Conversation.queued_at,
-            )
+    # Only conversations a free agent could take: the rest of the queue is not read at all.
+    convs = list(
+        await db.scalars(
+            select(Conversation)
             .where(
                 Conversation.tenant_id == tenant_id,
                 Conversation.state == "waiting",
                 Conversation.broadcast.is_(False),
+                reachable,
             )
             .order_by(Conversation.priority_rank, Conversation.queued_at, Conversation.id)
-            .limit(limit)
+            .limit(max(limit * 20, 1000))
         )
-    ).all()
-    queue = sorted(rows, key=lambda r: (snap.group_rank(r[1]), r[3], r[4], r[0]))
+    )
+    convs.sort(
+        key=lambda c: (snap.group_rank(c.skill_group_id), c.priority_rank, c.queued_at, c.id)
+    )
     assigned = 0
-    for row in queue:
-        if _broadcasts(snap, row[1]) and row[2] is None:
-            shared = await db.get(Conversation, row[0])
-            if shared is not None and shared.state == "waiting":
-                await actions.share_with_group(db, shared)
-                assigned += 1
+    for conv in convs:
+        if assigned >= limit:
+            # More may fit: carry on in a new transaction.
+            emit(db, CapacityFreed(tenant_id=tenant_id))
+            break
+        if _broadcasts(snap, conv.skill_group_id) and conv.target_agent_id is None:
+            await actions.share_with_group(db, conv, announce_queue=False)
+            assigned += 1
             continue
         if not free:
             break
-        if not snap.pool(row[1], row[2]) & free:
-            continue
-        conv = await db.get(Conversation, row[0])
-        if conv is None or conv.state != "waiting":
+        if not snap.pool(conv.skill_group_id, conv.target_agent_id) & free:
             continue
         agent_id = await dispatch.pick(db, snap, conv)
         if agent_id is None:
             continue
-        await give(db, snap, conv, agent_id, reason="assigned", transfer=False)
+        await give(
+            db, snap, conv, agent_id, reason="assigned", transfer=False, announce_queue=False
+        )
         if not snap.agents[agent_id].free:
             free.discard(agent_id)
         assigned += 1

@@ -18,8 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kefu.access.principal import Principal
 from kefu.audit.actions import record
 from kefu.core import clock
+from kefu.core.db import sqlite_write_intent
 from kefu.core.errors import ApiError, field_error, register_codes
 from kefu.core.i18n import pick
+from kefu.events.bus import emit
+from kefu.events.types import CapacityFreed
 from kefu.routing.models import RoutingRule, SkillGroup, TimePlan
 from kefu.routing.time_plan_schemas import (
     WEEKDAYS,
@@ -83,13 +86,9 @@ def _default_query(tenant_id: int) -> Select[TimePlan]:
     )
 
 
-async def default_plan(db: AsyncSession, tenant_id: int) -> TimePlan:
-    """The tenant's system default plan, created on first use (all day, every day)."""
-    plan = await db.scalar(_default_query(tenant_id))
-    if plan is not None:
-        return plan
+def _new_default(tenant_id: int) -> TimePlan:
     now = clock.now()
-    plan = TimePlan(
+    return TimePlan(
         tenant_id=tenant_id,
         name=DEFAULT_NAME,
         is_default=True,
@@ -99,6 +98,39 @@ async def default_plan(db: AsyncSession, tenant_id: int) -> TimePlan:
         created_at=now,
         updated_at=now,
     )
+
+
+async def _create_default_apart(db: AsyncSession, tenant_id: int) -> TimePlan:
+    # A read-only SQLite unit (a GET) cannot turn into a writer once it has read: the write
+    # goes through its own short transaction instead (the request's snapshot will not see the
+    # row, so callers use the object returned here).
+    token = sqlite_write_intent.set(True)
+    try:
+        for _ in range(2):
+            async with AsyncSession(db.bind, expire_on_commit=False) as own:
+                existing = await own.scalar(_default_query(tenant_id))
+                if existing is not None:
+                    return existing
+                plan = _new_default(tenant_id)
+                own.add(plan)
+                try:
+                    await own.commit()
+                except IntegrityError:
+                    continue  # created at the same moment elsewhere: read it
+                return plan
+        raise RuntimeError("could not create the default time plan")
+    finally:
+        sqlite_write_intent.reset(token)
+
+
+async def default_plan(db: AsyncSession, tenant_id: int) -> TimePlan:
+    """The tenant's system default plan, created on first use (all day, every day)."""
+    plan = await db.scalar(_default_query(tenant_id))
+    if plan is not None:
+        return plan
+    if db.get_bind().dialect.name == "sqlite" and not sqlite_write_intent.get():
+        return await _create_default_apart(db, tenant_id)
+    plan = _new_default(tenant_id)
     try:
         async with db.begin_nested():
             db.add(plan)
@@ -135,13 +167,13 @@ async def working_at(
 
 async def list_plans(db: AsyncSession, tenant_id: int) -> list[TimePlan]:
     """Every plan of the tenant, the default first (it is created if missing)."""
-    await default_plan(db, tenant_id)
+    default = await default_plan(db, tenant_id)
     rows = await db.scalars(
         select(TimePlan)
-        .where(TimePlan.tenant_id == tenant_id)
-        .order_by(TimePlan.is_default.desc(), TimePlan.id)
+        .where(TimePlan.tenant_id == tenant_id, TimePlan.id != default.id)
+        .order_by(TimePlan.id)
     )
-    return list(rows)
+    return [default, *rows]
 
 
 async def get_plan(db: AsyncSession, principal: Principal, plan_id: int) -> TimePlan:
@@ -225,6 +257,8 @@ async def update_plan(
     for field, value in changes.items():
         setattr(plan, field, value)
     plan.updated_at = clock.now()
+    # New hours may open a group now: let the queue try again (hours-only dispatch, §5.4).
+    emit(db, CapacityFreed(tenant_id=principal.tenant_id))
     record(
         db,
         principal,

@@ -15,6 +15,8 @@ from kefu.core.errors import ApiError
 from kefu.core.security import generate_password, hash_password
 from kefu.roles.catalogue import ADMIN_ROLE_SCOPES, AGENT_ROLE_SCOPES
 from kefu.roles.models import Role
+from kefu.routing.membership import ensure_ungrouped
+from kefu.routing.time_plans import default_plan
 from kefu.teams.models import Team
 from kefu.tenants.models import Tenant
 
@@ -108,4 +110,8 @@ async def provision_tenant(
         target_id=tenant.id,
         detail={"name": name, "seats": seats, "admin_email": admin_email},
     )
+    # The system default time plan and the Ungrouped group always exist (§5.1, §5.2); making
+    # them here keeps read-only requests from having to create them later.
+    await default_plan(db, tenant.id)
+    await ensure_ungrouped(db, tenant.id)
     return Provisioned(tenant=tenant, admin=admin, password=password)
