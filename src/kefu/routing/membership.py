@@ -8,6 +8,7 @@ keep `skill_group_id = NULL`, so deleting a group moves its conversations there 
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kefu.access.principal import role_pages
@@ -31,8 +32,19 @@ async def ensure_ungrouped(db: AsyncSession, tenant_id: int) -> SkillGroup:
     group = SkillGroup(
         tenant_id=tenant_id, name=UNGROUPED_NAME, builtin=UNGROUPED, created_at=now, updated_at=now
     )
-    db.add(group)
-    await db.flush()
+    try:
+        async with db.begin_nested():
+            db.add(group)
+    except IntegrityError:
+        # Another transaction made it at the same moment (names are unique per tenant).
+        existing = await db.scalar(
+            select(SkillGroup).where(
+                SkillGroup.tenant_id == tenant_id, SkillGroup.builtin == UNGROUPED
+            )
+        )
+        if existing is None:
+            raise
+        return existing
     return group
 
 
