@@ -531,3 +531,25 @@ def test_broadcast_group_shares_the_conversation_with_every_member(
     }
     assert senders == {"A here": a_user["id"], "B too": b_user["id"]}
     assert b.ok("POST", f"/conversations/{conv}/end")["state"] == "ended"
+
+
+def test_a_conversation_transferred_to_a_group_never_returns_to_its_sender(
+    api: Api, server: LiveServer
+) -> None:
+    t = api.provision()
+    a_user, a = api.add_user(t)
+    b_user, b = api.add_user(t, max_concurrent=0)
+    g = group(t, "同组", [a_user["id"], b_user["id"]])
+    channel_rule(t, g["id"])
+    with staff_socket(server.base_url, a), staff_socket(server.base_url, b):
+        conv = Visitor(api, new_widget(t)).send("hi")["conversation_id"]
+        assert ongoing_ids(a) == [conv]
+        out = a.ok("POST", f"/conversations/{conv}/transfer", json={"skill_group_id": g["id"]})
+        assert out["outcome"] == "queued"
+        # A still has room; a drain (A turning Idle again) must not hand it back.
+        a.ok("PUT", "/me/status", json={"status": "busy"})
+        a.ok("PUT", "/me/status", json={"status": "idle"})
+        assert [i["id"] for i in t.admin.ok("GET", "/waiting")["items"]] == [conv]
+        assert ongoing_ids(a) == []
+        t.admin.ok("PATCH", f"/users/{b_user['id']}", json={"max_concurrent": 1})
+        eventually(lambda: ongoing_ids(b) == [conv])

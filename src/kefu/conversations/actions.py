@@ -226,6 +226,7 @@ async def assign(
     was_waiting = conv.state == "waiting"
     conv.state = "ongoing"
     conv.agent_id = agent.id
+    conv.transferred_from_id = None
     conv.accepted_at = conv.accepted_at or now
     conv.agent_read_seq = 0
     segment = Segment(

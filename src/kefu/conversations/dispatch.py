@@ -306,7 +306,10 @@ async def pick(
     ):
         snap.closed_groups.add(conv.skill_group_id)
         return None
-    pool = snap.pool(conv.skill_group_id, conv.target_agent_id) - {exclude}
+    pool = snap.pool(conv.skill_group_id, conv.target_agent_id) - {
+        exclude,
+        conv.transferred_from_id,
+    }
     free = [snap.agents[u] for u in pool if snap.agents[u].free]
     if not free:
         return None

@@ -55,6 +55,8 @@ class Conversation(IdMixin, Base):
     routed_by: Mapped[str] = mapped_column(String(20), default="default")
     # Queue order (§3.3, §5.6): 0 for VIP visitors, 1..10 for customer levels, 11 for the rest.
     priority_rank: Mapped[int] = mapped_column(default=11)
+    # The agent who transferred it into its group's queue: not dispatched back to them.
+    transferred_from_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
     # WeCom broadcast mode (§5.12 b): every member of the group sees and may answer it.
     broadcast: Mapped[bool] = mapped_column(default=False)
     channel: Mapped[str] = mapped_column(String(10), default="web")

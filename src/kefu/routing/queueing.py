@@ -95,7 +95,13 @@ async def place(
         )
         return "assigned"
     if transfer:
-        await actions.log_event(db, conv, "conversation.queued", extra_agent_ids=extra)
+        await actions.log_event(
+            db,
+            conv,
+            "conversation.queued",
+            extra_agent_ids=extra,
+            skill_group={"id": group.id, "name": group.name},
+        )
     await wake_when_open(db, snap)
     await actions.queue_changed(db, tenant.id)
     return "queued"

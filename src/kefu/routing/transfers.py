@@ -18,6 +18,7 @@ from kefu.access.principal import Principal
 from kefu.accounts.models import User
 from kefu.conversations import actions, dispatch
 from kefu.conversations.models import Conversation, Segment
+from kefu.conversations.presenters import visitor_name
 from kefu.core import clock
 from kefu.core.errors import ApiError, register_codes
 from kefu.events.bus import emit
@@ -28,7 +29,6 @@ from kefu.routing.models import SkillGroup, TransferRequest
 from kefu.routing.queueing import give, place
 from kefu.routing.waiting_schemas import TransferRequestOut
 from kefu.tenants.models import Tenant
-from kefu.visitors.actions import display_name
 from kefu.visitors.models import Visitor
 from kefu.workers.scheduler import cancel_timer, schedule_timer
 
@@ -114,7 +114,7 @@ async def request_view(db: AsyncSession, req: TransferRequest) -> TransferReques
             "from_agent": {"id": source.id, "nickname": source.nickname} if source else None,
             "to_agent": {"id": target.id, "nickname": target.nickname},
             "to_group_id": req.to_group_id,
-            "visitor_name": display_name(visitor) if visitor else "",
+            "visitor_name": visitor_name(visitor, conv.visitor_id) if conv else "",
             "state": req.state,
             "created_at": req.created_at,
             "expires_at": req.expires_at,
@@ -207,6 +207,8 @@ async def move_to_group(db: AsyncSession, conv: Conversation, group: SkillGroup)
     conv.target_agent_id = None
     conv.queued_at = clock.now()
     conv.routed_by = "transfer"
+    # Whoever transferred it away does not get it back from this queue (place or a later drain).
+    conv.transferred_from_id = previous
     outcome = await place(db, conv, transfer=True, previous_agent_id=previous)
     if previous is not None:
         emit(db, CapacityFreed(tenant_id=conv.tenant_id))

@@ -12,6 +12,7 @@ from kefu.access.principal import Principal
 from kefu.accounts.models import User
 from kefu.channels.models import Association
 from kefu.conversations.models import Conversation
+from kefu.conversations.presenters import visitor_name
 from kefu.conversations.queue import queue_position
 from kefu.conversations.schemas import AgentRefOut, LastMessageOut
 from kefu.routing import membership
@@ -25,7 +26,6 @@ from kefu.routing.waiting_schemas import (
     WaitingVisitorOut,
 )
 from kefu.tags.models import VisitorTag, VisitorTagLink
-from kefu.visitors.actions import display_name
 from kefu.visitors.models import Visitor
 
 
@@ -40,9 +40,7 @@ class WaitingFilters:
     visitor_name: str | None = None
 
 
-async def _query(
-    db: AsyncSession, principal: Principal, f: WaitingFilters
-) -> Select[Conversation]:
+async def _query(db: AsyncSession, principal: Principal, f: WaitingFilters) -> Select[Conversation]:
     q = (
         select(Conversation)
         .join(Visitor, Visitor.id == Conversation.visitor_id)
@@ -126,7 +124,7 @@ async def waiting_page(
             WaitingItemOut(
                 id=c.id,
                 visitor=WaitingVisitorOut(
-                    id=v.id, name=display_name(v), vip=v.vip, tags=tags.get(v.id, [])
+                    id=v.id, name=visitor_name(v, v.id), vip=v.vip, tags=tags.get(v.id, [])
                 ),
                 channel=c.channel,
                 association_id=c.association_id,

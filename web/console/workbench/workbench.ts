@@ -6,7 +6,14 @@ import { inject, reactive, ref, watch, type InjectionKey } from 'vue'
 import { ElMessage } from 'element-plus'
 import { api, errorMessage, unwrap } from '@shared/api'
 import type { components } from '@shared/api/schema'
-import { ChatClient, createChatState, type ChatState, type ConvState, type Message } from '@shared/chat'
+import {
+  ChatClient,
+  createChatState,
+  type ChatState,
+  type ConvState,
+  type Message,
+  type TransferRequest,
+} from '@shared/chat'
 import { realtime } from '@shared/realtime'
 import { can, session } from '../session'
 import { ColleagueChat, type ColleagueMessage } from './colleagues'
@@ -47,6 +54,7 @@ export class Workbench {
   private timers: number[] = []
   private wasConnected = false
   private todayTimer: number | undefined
+  private openTimer: number | undefined
 
   constructor(private readonly t: Translate) {
     this.client = new ChatClient(
@@ -59,6 +67,7 @@ export class Workbench {
           assigned: (c) => this.onAssigned(c),
           message: (c, m) => this.onMessage(c, m),
           ended: () => this.refreshTodaySoon(),
+          transferDecided: (r) => this.onTransferDecided(r),
           error: (e) => ElMessage.error(errorMessage(e)),
         },
       },
@@ -152,6 +161,7 @@ export class Workbench {
     this.unsubscribe = []
     this.timers.forEach((id) => window.clearInterval(id))
     window.clearTimeout(this.todayTimer)
+    window.clearTimeout(this.openTimer)
     this.client.dispose()
     this.colleagueChat.dispose()
   }
@@ -244,6 +254,36 @@ export class Workbench {
       text ? this.t('workbench.notify.body', { name: c.conv.visitor.name, text }) : c.conv.visitor.name,
       () => this.client.open(c.id),
     )
+  }
+
+  /** The colleague answered my transfer request (or it expired). */
+  private onTransferDecided(r: TransferRequest): void {
+    const name = r.to_agent?.nickname ?? ''
+    if (r.state === 'accepted') {
+      ElMessage.success(this.t('transfer.decided.accepted', { name }))
+      this.refreshTodaySoon()
+    } else if (r.state === 'rejected' || r.state === 'expired') {
+      ElMessage.warning({ message: this.t(`transfer.decided.${r.state}`, { name }), duration: 6000 })
+    } else if (r.state === 'cancelled') {
+      ElMessage.info(this.t('transfer.decided.cancelled'))
+    }
+  }
+
+  /**
+   * Open a conversation as soon as it is in my list (after a pickup from the Waiting page or an
+   * accepted transfer, it may arrive with the list load or a moment later by event).
+   */
+  openWhenListed(id: number): void {
+    window.clearTimeout(this.openTimer)
+    const started = Date.now()
+    const attempt = () => {
+      if (this.state.conversations[id]) {
+        this.client.open(id)
+        return
+      }
+      if (Date.now() - started < 10_000) this.openTimer = window.setTimeout(attempt, 200)
+    }
+    attempt()
   }
 
   private onMessage(c: ConvState, m: Message): void {

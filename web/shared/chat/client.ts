@@ -18,6 +18,7 @@ import type {
   NackFrame,
   OutgoingMessage,
   SendKind,
+  TransferRequest,
 } from './types'
 
 export interface ChatTransport {
@@ -49,6 +50,8 @@ export interface ChatHooks {
   ended?(conv: ConvState, by: string): void
   /** A conversation left the list (ended and closed, or transferred away). */
   removed?(id: number): void
+  /** A transfer I asked for was decided (accepted, rejected, expired or cancelled). */
+  transferDecided?(request: TransferRequest): void
   /** A background load failed. */
   error?(e: unknown): void
 }
@@ -73,6 +76,7 @@ export function createChatState(): ChatState {
     order: [],
     activeId: null,
     visible: true,
+    transfers: {},
     waiting: null,
     ready: false,
     connected: false,
@@ -194,6 +198,7 @@ export class ChatClient {
     this.typingTimers.delete(id)
     this.readTimers.delete(id)
     this.addedAt.delete(id)
+    delete this.state.transfers[id]
     delete this.state.conversations[id]
     this.state.order = this.state.order.filter((x) => x !== id)
     if (this.state.activeId === id) this.state.activeId = null
@@ -263,6 +268,9 @@ export class ChatClient {
       case 'queue.changed':
         if (typeof frame.waiting === 'number') this.state.waiting = frame.waiting
         break
+      case 'transfer.decided':
+        this.onTransferDecided(frame.request as TransferRequest | undefined)
+        break
     }
   }
 
@@ -283,6 +291,8 @@ export class ChatClient {
     }
     const out = applyEvent(s, frame)
     if (out.kind === 'duplicate') return
+    // The server says why it arrived; the timing guess above is for servers that do not.
+    if (arrived && out.kind === 'assigned' && out.reason) s.transferred = out.reason === 'transferred_in'
     switch (out.kind) {
       case 'message': {
         const m = out.message
@@ -301,20 +311,50 @@ export class ChatClient {
       case 'assigned':
         if (out.agentId !== null && out.agentId !== this.options.me()) {
           // Transferred to a colleague: it leaves my list.
-          if (this.state.activeId === s.id) {
-            s.ended = true
-            s.endedBy = 'transfer'
-          } else this.remove(s.id)
+          this.leave(s, 'transfer', out.agentName)
         } else if (arrived) {
+          this.hooks.assigned?.(s)
+        } else if (s.ended && (s.endedBy === 'transfer' || s.endedBy === 'queued')) {
+          // It left me and came back (transferred back, or picked again from the queue) while I
+          // still had it open: it is live again.
+          s.ended = false
+          s.endedBy = ''
+          s.movedTo = ''
+          s.fresh = this.state.activeId !== s.id
+          s.transferred = out.reason !== 'picked'
+          void this.loadMessages(s.id, true)
           this.hooks.assigned?.(s)
         }
         break
+      case 'queued':
+        // Transferred to a skill group and waiting there: no longer mine either.
+        this.leave(s, 'queued', out.group)
+        break
       case 'ended':
+        delete this.state.transfers[s.id]
         this.hooks.ended?.(s, out.by)
         if (this.state.activeId !== s.id) this.remove(s.id)
         break
     }
     if (out.gap) void this.loadMessages(s.id, true)
+  }
+
+  /** A conversation moved away from me: the open one stays, shown as ended with a note. */
+  private leave(s: ConvState, why: 'transfer' | 'queued', to: string): void {
+    delete this.state.transfers[s.id]
+    if (this.state.activeId === s.id) {
+      s.ended = true
+      s.endedBy = why
+      s.movedTo = to
+      s.typing = ''
+    } else this.remove(s.id)
+  }
+
+  private onTransferDecided(request: TransferRequest | undefined): void {
+    if (!request || typeof request.conversation_id !== 'number') return
+    const mine = this.state.transfers[request.conversation_id]
+    if (mine && mine.id === request.id) delete this.state.transfers[request.conversation_id]
+    if (request.from_agent?.id === this.options.me()) this.hooks.transferDecided?.(request)
   }
 
   private onTyping(id: number, text: string): void {
@@ -624,6 +664,27 @@ export class ChatClient {
         this.markRead(id)
       }, 300),
     )
+  }
+
+  /**
+   * I transferred a conversation (SPEC §3.5, §3.6): it leaves my list at once, unless the
+   * colleague must confirm first (`pending`), when it stays with me until they decide.
+   */
+  transferred(
+    id: number,
+    outcome: 'transferred' | 'pending' | 'queued',
+    request: TransferRequest | null,
+    conversation?: Conversation,
+  ): void {
+    if (outcome === 'pending') {
+      if (request && request.state === 'pending') this.state.transfers[id] = request
+      return
+    }
+    const s = this.conv(id)
+    // Events newer than the answer were applied already (it may even have come back to me,
+    // e.g. dispatched again from the group's queue): they know better than the answer.
+    if (s && conversation && s.lastSeq > conversation.seq) return
+    this.remove(id)
   }
 
   /** End the conversation; it leaves the list at once. */

@@ -21,6 +21,7 @@ export function newConvState(conv: Conversation, lastSeq = conv.seq): ConvState 
     transferred: false,
     ended: false,
     endedBy: '',
+    movedTo: '',
   }
 }
 
@@ -55,7 +56,16 @@ export type EventOutcome =
   | { kind: 'duplicate' }
   | { kind: 'message'; message: Message; gap: boolean }
   | { kind: 'recalled'; messageId: number; gap: boolean }
-  | { kind: 'assigned'; conversation: Conversation; agentId: number | null; gap: boolean }
+  | {
+      kind: 'assigned'
+      conversation: Conversation
+      agentId: number | null
+      agentName: string
+      /** `transferred_in`, `assigned` or `picked` (empty from older servers). */
+      reason: string
+      gap: boolean
+    }
+  | { kind: 'queued'; group: string; gap: boolean }
   | { kind: 'ended'; conversation: Conversation | null; by: string; gap: boolean }
   | { kind: 'other'; gap: boolean }
 
@@ -94,8 +104,20 @@ export function applyEvent(state: ConvState, frame: EventFrame): EventOutcome {
       return { kind: 'recalled', messageId: id, gap }
     }
     case 'conversation.assigned': {
-      const agent = data.agent as { id: number } | null | undefined
-      return { kind: 'assigned', conversation: state.conv, agentId: agent?.id ?? conv?.agent?.id ?? null, gap }
+      const agent = data.agent as { id: number; nickname?: string } | null | undefined
+      return {
+        kind: 'assigned',
+        conversation: state.conv,
+        agentId: agent?.id ?? conv?.agent?.id ?? null,
+        agentName: agent?.nickname ?? conv?.agent?.nickname ?? '',
+        reason: typeof data.reason === 'string' ? data.reason : '',
+        gap,
+      }
+    }
+    case 'conversation.queued': {
+      // Transferred to a skill group whose agents are all occupied: back in the group's queue.
+      const group = data.skill_group as { name?: string } | null | undefined
+      return { kind: 'queued', group: group?.name ?? '', gap }
     }
     case 'conversation.ended': {
       state.ended = true

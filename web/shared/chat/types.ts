@@ -62,6 +62,18 @@ export interface Conversation {
   queue_position?: number | null
 }
 
+/** A transfer awaiting (or after) the target agent's decision (SPEC §3.5 confirmation). */
+export interface TransferRequest {
+  id: number
+  conversation_id: number
+  from_agent: { id: number; nickname: string } | null
+  to_agent: { id: number; nickname: string }
+  visitor_name: string
+  state: 'pending' | 'accepted' | 'rejected' | 'expired' | 'cancelled'
+  created_at: string
+  expires_at: string
+}
+
 export interface EventFrame {
   type: 'event'
   conversation_id: number
@@ -138,6 +150,8 @@ export interface ConvState {
   /** The conversation ended (kept only while it is the open one). */
   ended: boolean
   endedBy: string
+  /** Where it went when it left me: the colleague's nickname or the skill group's name. */
+  movedTo: string
 }
 
 export interface ChatState {
@@ -147,6 +161,8 @@ export interface ChatState {
   /** The conversation the user has open, and whether the page is visible to them. */
   activeId: number | null
   visible: boolean
+  /** My transfers waiting for the target's confirmation, by conversation id. */
+  transfers: Record<number, TransferRequest>
   /** The tenant's waiting count from `queue.changed`. */
   waiting: number | null
   /** The ongoing list was loaded at least once. */

@@ -482,6 +482,13 @@ def upgrade() -> None:
     with op.batch_alter_table("conversations", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column(
+                "transferred_from_id",
+                sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+                nullable=True,
+            )
+        )
+        batch_op.add_column(
+            sa.Column(
                 "target_agent_id",
                 sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
                 nullable=True,
@@ -521,6 +528,7 @@ def downgrade() -> None:
         batch_op.drop_column("priority_rank")
         batch_op.drop_column("routed_by")
         batch_op.drop_column("target_agent_id")
+        batch_op.drop_column("transferred_from_id")
 
     with op.batch_alter_table("conversation_segments", schema=None) as batch_op:
         batch_op.drop_column("skill_group_id")
