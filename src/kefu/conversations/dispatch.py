@@ -127,6 +127,7 @@ async def dispatch_settings(db: AsyncSession, tenant_id: int) -> DispatchSetting
         rule_order=["entry", "association", "channel"],
         priority_levels=[],
         group_priority=[],
+        returning_customer="last",
         updated_at=clock.now(),
     )
     db.add(row)
