@@ -1047,6 +1047,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/visitor/menu-choice": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Choose a welcome-menu item: sent as my message, routed to its skill group */
+        post: operations["visitor_menu_choice_api_v1_visitor_menu_choice_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/visitor/attachments": {
         parameters: {
             query?: never;
@@ -2437,6 +2454,13 @@ export interface components {
             /** Unchanged */
             unchanged: string[];
         };
+        /** MenuChoiceIn */
+        MenuChoiceIn: {
+            /** Item Id */
+            item_id: number;
+            /** Client Msg Id */
+            client_msg_id: string;
+        };
         /** MessageOut */
         MessageOut: {
             /** Id */
@@ -2819,6 +2843,11 @@ export interface components {
             language: string;
             /** Welcome Text */
             welcome_text: string;
+            /**
+             * Welcome Menu
+             * @description Menu under the welcome, each item routes to a group
+             */
+            welcome_menu?: components["schemas"]["WelcomeMenuEntryOut"][];
         };
         /** ReadIn */
         ReadIn: {
@@ -3865,6 +3894,13 @@ export interface components {
             vip: boolean;
             /** Tags */
             tags: components["schemas"]["TagRefOut"][];
+        };
+        /** WelcomeMenuEntryOut */
+        WelcomeMenuEntryOut: {
+            /** Id */
+            id: number;
+            /** Label */
+            label: string;
         };
         /** WelcomeMenuIn */
         WelcomeMenuIn: {
@@ -10852,6 +10888,93 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MessageOut"][];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not signed in (code `unauthenticated`) or bad credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Signed in but not allowed (code `forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown id, or an id of another tenant (code `not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflicts with current state (e.g. `seats_exceeded`, `email_taken`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid input (code `validation_error`, with `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many attempts (code `too_many_attempts`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    visitor_menu_choice_api_v1_visitor_menu_choice_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MenuChoiceIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessageOut"];
                 };
             };
             /** @description Bad request */
