@@ -63,8 +63,9 @@ class Operation:
 
 
 def openapi(client: httpx.Client) -> dict[str, Any]:
-    """The live OpenAPI document (`client` is bound to /api/v1)."""
-    r = client.get("/openapi.json")
+    """The live OpenAPI document (`client` is bound to /api/v1). A new app builds it on the
+    first request, which takes a while on a busy machine: the timeout is generous."""
+    r = client.get("/openapi.json", timeout=120)
     assert r.status_code == 200, r.text
     doc: dict[str, Any] = r.json()
     return doc
@@ -138,6 +139,36 @@ def nested_string_properties(doc: dict[str, Any], op: Operation) -> list[tuple[s
     return pairs
 
 
+def nested_body_id_fields(doc: dict[str, Any], op: Operation) -> list[str]:
+    """JSON body fields naming an id one level down, as "parent.field": inside an object
+    (`on_target.id` in {"on_target": {"type": "group", "id": 7}}) or inside the objects of an
+    array (`items.skill_group_id` in {"items": [{"label": "x", "skill_group_id": 7}]})."""
+    content = op.spec.get("requestBody", {}).get("content", {})
+    names: list[str] = []
+    for media in content.values():
+        for obj in _object_schemas(doc, media.get("schema", {})):
+            for name, schema in obj.get("properties", {}).items():
+                for sub_obj in _object_schemas(doc, _items_or_self(doc, schema)):
+                    for sub in sub_obj.get("properties", {}):
+                        label = f"{name}.{sub}"
+                        if ID_NAME.search(sub) and label not in names:
+                            names.append(label)
+    return names
+
+
+def _items_or_self(doc: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """An array's item schema (also inside anyOf/oneOf, e.g. `list[X] | None`), else the schema."""
+    schema = resolve(doc, schema)
+    if "items" in schema:
+        return resolve(doc, schema["items"])
+    for key in ("anyOf", "oneOf"):
+        for sub in schema.get(key, []):
+            sub = resolve(doc, sub)
+            if "items" in sub:
+                return resolve(doc, sub["items"])
+    return schema
+
+
 def _types(doc: dict[str, Any], schema: dict[str, Any]) -> set[str]:
     schema = resolve(doc, schema)
     out = {schema["type"]} if isinstance(schema.get("type"), str) else set(schema.get("type", []))
@@ -204,10 +235,20 @@ def _walk(dependant: Any) -> Iterator[Any]:
         stack.extend(dep.dependencies)
 
 
-def required_pages(dependant: Any) -> set[str]:
-    """The page keys a route's guards ask for (`require_page` marks its check with kefu_page)."""
-    return {dep.call.kefu_page for dep in _walk(dependant)
-            if getattr(dep.call, "kefu_page", None) is not None}
+def required_pages(dependant: Any) -> set[frozenset[str]]:
+    """The page guards of a route, one set of page keys per guard: the caller gets through a
+    guard with any one page of its set. `require_page(p)` marks its check with kefu_page (the
+    set {p}); `require_any_page(p, q, ...)` marks it with kefu_pages (the set {p, q, ...})."""
+    guards: set[frozenset[str]] = set()
+    for dep in _walk(dependant):
+        single = getattr(dep.call, "kefu_page", None)
+        if single is not None:
+            guards.add(frozenset({single}))
+        several = getattr(dep.call, "kefu_pages", None)
+        if several is not None:
+            assert several and all(isinstance(p, str) for p in several), several
+            guards.add(frozenset(several))
+    return guards
 
 
 def requires_principal(dependant: Any) -> bool:

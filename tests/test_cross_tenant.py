@@ -18,12 +18,24 @@ from tests.route_walk import (
     UNKNOWN_ID,
     Operation,
     body_id_fields,
+    body_properties,
     describe,
     error_code,
+    nested_body_id_fields,
     openapi,
     operations,
 )
-from tests.world_chat import chat_of, cid, forget_chats, png_upload, text_body
+from tests.world_chat import (
+    SESSION_COOKIE,
+    ChatVisitor,
+    chat_of,
+    cid,
+    forget_chats,
+    png_upload,
+    text_body,
+    visitor_token,
+)
+from tests.world_routing import TenantRouting
 
 
 @pytest.fixture(autouse=True)
@@ -32,6 +44,8 @@ def _chats() -> Iterator[None]:
     yield
     forget_chats()
     _NOTICE_READERS.clear()
+    _REQUEST_READERS.clear()
+    _GROUPS.clear()
 
 _names = itertools.count(1)
 
@@ -130,6 +144,80 @@ def _read_approval(t: Tenant, approval_id: int) -> Any:
     return next((a for a in items if a["id"] == approval_id), None)
 
 
+# --- routing and dispatch (tests/world_routing.py) ---------------------------------------------
+
+
+def routing_of(t: Tenant) -> TenantRouting:
+    return TenantRouting(chat_of(t))
+
+
+# A skill group with one member per tenant, for bodies that need one: (server, tenant) -> id.
+_GROUPS: dict[tuple[str, int], int] = {}
+
+
+def make_group(t: Tenant) -> int:
+    """A skill group with one member (never online), so emptying it would show."""
+    return routing_of(t).new_group([make_user(t)])
+
+
+def own_group(t: Tenant) -> int:
+    key = (str(t.admin.base_url), t.id)
+    if key not in _GROUPS:
+        _GROUPS[key] = make_group(t)
+    return _GROUPS[key]
+
+
+def make_routing_rule(t: Tenant) -> int:
+    """A customer-info rule (off) of a new tag, to a new group."""
+    r = routing_of(t)
+    return r.new_routing_rule(r.new_tag(), own_group(t))
+
+
+def make_menu_item(t: Tenant) -> int:
+    return routing_of(t).menu_item(own_group(t))
+
+
+def _signed_in(t: Tenant) -> str:
+    """A new agent's session cookie (they stay offline until a socket is opened with it)."""
+    email = unique_email("xt")
+    make_user(t, email=email)
+    with httpx.Client(base_url=chat_of(t).api_url, timeout=30) as c:
+        r = c.post("/auth/login", json={"email": email, "password": PASSWORD})
+    assert r.status_code == 200, describe(r)
+    return str(r.cookies[SESSION_COOKIE])
+
+
+# Who can read a transfer request back: (server, request id) -> the target's session.
+_REQUEST_READERS: dict[tuple[str, int], str] = {}
+
+
+def make_transfer_request(t: Tenant) -> int:
+    """A pending transfer from one new agent to another, lasting an hour."""
+    r = routing_of(t)
+    r.admin.ok("PUT", "/dispatch-settings", json=r.dispatch_body(transfer_confirm_seconds=3600))
+    target = _signed_in(t)
+    request = r.transfer_request(_signed_in(t), target)
+    _REQUEST_READERS[(chat_of(t).api_url, int(request["id"]))] = target
+    return int(request["id"])
+
+
+def _read_transfer_request(t: Tenant, request_id: int) -> Any:
+    chat = chat_of(t)
+    session = _REQUEST_READERS[(chat.api_url, request_id)]
+    with httpx.Client(base_url=chat.api_url, cookies={SESSION_COOKIE: session},
+                      timeout=30) as c:
+        r = c.get("/transfer-requests")
+    return next((q for q in r.json() if q["id"] == request_id), None)
+
+
+def _in_list(url: str) -> Callable[[Tenant, int], Any]:
+    return lambda t, i: next((x for x in t.admin.ok("GET", url) if x["id"] == i), None)
+
+
+def _read_group(t: Tenant, group_id: int) -> Any:
+    return (_read(t, f"/skill-groups/{group_id}"), _read(t, f"/skill-groups/{group_id}/members"))
+
+
 # Path/query parameter name -> a factory that makes such an object in a tenant and returns its id.
 # A route whose id parameter is not here fails the test: add a factory, don't skip the route.
 # Chat objects come through the tenant's widget: a new visitor writes, which opens a conversation
@@ -146,7 +234,26 @@ FACTORIES: dict[str, Callable[[Tenant], int]] = {
     "attachment_id": lambda t: chat_of(t).attachment(),  # an image a visitor uploaded
     "notification_id": make_notification,
     "approval_id": make_approval,
+    "plan_id": lambda t: routing_of(t).new_plan(),
+    "group_id": make_group,
+    "routing_rule_id": make_routing_rule,
+    "overflow_rule_id": lambda t: routing_of(t).new_overflow_rule(),
+    "tag_id": lambda t: routing_of(t).new_tag(),
+    "request_id": make_transfer_request,
+    "menu_item_id": make_menu_item,
 }
+
+# Path parameters whose name alone does not say which object they name: (path prefix, name) ->
+# the FACTORIES key.
+PARAM_KINDS: dict[tuple[str, str], str] = {
+    ("/routing-rules/", "rule_id"): "routing_rule_id",
+    ("/overflow-rules/", "rule_id"): "overflow_rule_id",
+}
+
+
+def param_kind(op: Operation, name: str) -> str:
+    return next((kind for (prefix, param), kind in PARAM_KINDS.items()
+                 if param == name and op.path.startswith(prefix)), name)
 
 
 def _read(t: Tenant, url: str) -> Any:
@@ -197,11 +304,18 @@ READERS: dict[str, Callable[[Tenant, int], Any]] = {
     "attachment_id": _read_file,
     "notification_id": _read_notification,
     "approval_id": _read_approval,
+    "plan_id": lambda t, i: _read(t, f"/time-plans/{i}"),
+    "group_id": _read_group,
+    "routing_rule_id": _in_list("/routing-rules"),
+    "overflow_rule_id": _in_list("/overflow-rules"),
+    "tag_id": _in_list("/visitor-tags"),
+    "request_id": _read_transfer_request,
 }
 
 # Minimal valid bodies for routes with an id in the path, keyed by operation. They really change
 # something, so a leak would show in the owner's data. A missing entry fails the test.
-PATH_ID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
+# A callable makes the body from tenant A's own objects.
+PATH_ID_BODIES: dict[tuple[str, str], dict[str, Any] | Callable[[Tenant], dict[str, Any]]] = {
     ("PATCH", "/users/{user_id}"): {"nickname": "renamed by A", "password": "Changed-by-A-1"},
     ("PATCH", "/roles/{role_id}"): {"name": "renamed by A", "pages": ["admin.settings.audit"]},
     ("PATCH", "/teams/{team_id}"): {"name": "renamed by A"},
@@ -218,6 +332,22 @@ PATH_ID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/colleagues/{user_id}/messages"): {"client_msg_id": cid(), "text": "from A"},
     ("POST", "/approvals/{approval_id}/approve"): {"comment": "approved by A"},
     ("POST", "/approvals/{approval_id}/reject"): {"comment": "rejected by A"},
+    ("PATCH", "/time-plans/{plan_id}"): {"name": "renamed by A",
+                                         "weekly": {"1": [["00:00", "24:00"]]}},
+    ("PATCH", "/skill-groups/{group_id}"): {"name": "renamedbyA", "greeting": "from A"},
+    ("PUT", "/skill-groups/{group_id}/members"): {"user_ids": []},
+    ("POST", "/skill-groups/{group_id}/members/code"): {"text": "nobody@example.test",
+                                                        "action": "add"},
+    ("PATCH", "/routing-rules/{rule_id}"): {"name": "renamed by A", "enabled": True},
+    ("PATCH", "/overflow-rules/{rule_id}"): {"name": "renamed by A", "enabled": True},
+    ("PATCH", "/visitor-tags/{tag_id}"): {"name": "renamed by A"},
+    ("PUT", "/visitors/{visitor_id}/tags"): {"tag_ids": []},
+    # To A's own group (one member, offline): a leak would move B's conversation there.
+    ("POST", "/waiting/{conversation_id}/transfer"): lambda a: {"skill_group_id": own_group(a)},
+    ("POST", "/conversations/{conversation_id}/transfer"): lambda a: {
+        "skill_group_id": own_group(a)},
+    ("POST", "/conversations/{conversation_id}/reassign"): lambda a: {
+        "skill_group_id": own_group(a)},
 }
 
 # Multipart bodies (uploads), made afresh for each request. A missing entry fails the test.
@@ -245,9 +375,15 @@ PATH_ID_ANSWERS: dict[tuple[str, str], tuple[int, str]] = {
 
 
 def snapshot(t: Tenant) -> dict[str, Any]:
-    """What the tenant's admin sees of their tenant; nothing another tenant does may change it."""
+    """What the tenant's admin sees of their tenant; nothing another tenant does may change it.
+
+    Presence is left out: it moves by itself (30 s after a user's last socket closed -- those of
+    the transfer-request factory -- a timer takes them offline), so users' statuses and groups'
+    idle counts are not compared."""
+    users = t.admin.ok("GET", "/users", params={"page_size": 100, "sort": "created_at"})
+    users["items"] = [{**u, "status": None} for u in users["items"]]
     return {
-        "users": t.admin.ok("GET", "/users", params={"page_size": 100, "sort": "created_at"}),
+        "users": users,
         "roles": t.admin.ok("GET", "/roles"),
         "teams": t.admin.ok("GET", "/teams"),
         "tenant": t.admin.ok("GET", "/tenant"),
@@ -258,6 +394,15 @@ def snapshot(t: Tenant) -> dict[str, Any]:
         # Every live conversation, with its seq and last message.
         "ongoing": t.admin.ok("GET", "/current-sessions"),
         "waiting": t.admin.ok("GET", "/conversations", params={"state": "waiting"}),
+        # Routing and dispatch configuration, and the queue as the Waiting page shows it.
+        "time_plans": t.admin.ok("GET", "/time-plans"),
+        "skill_groups": [{**g, "idle_count": None} for g in t.admin.ok("GET", "/skill-groups")],
+        "routing_rules": t.admin.ok("GET", "/routing-rules"),
+        "dispatch_settings": t.admin.ok("GET", "/dispatch-settings"),
+        "overflow_rules": t.admin.ok("GET", "/overflow-rules"),
+        "welcome_menu": t.admin.ok("GET", "/welcome-menu"),
+        "visitor_tags": t.admin.ok("GET", "/visitor-tags"),
+        "queue": t.admin.ok("GET", "/waiting", params={"limit": 200}),
     }
 
 
@@ -294,7 +439,8 @@ def test_path_ids_of_another_tenant_answer_like_unknown_ids(api: Api, raw: httpx
     missing = []
     for op in ops:
         missing += [f"{op}: no factory for path parameter {{{p}}} -- add one to FACTORIES "
-                    f"(and READERS)" for p in op.id_path_params if p not in FACTORIES]
+                    f"(and READERS), or say in PARAM_KINDS which object it names"
+                    for p in op.id_path_params if param_kind(op, p) not in FACTORIES]
         if "application/json" in op.body_media and op.key not in PATH_ID_BODIES:
             missing.append(f"{op}: no minimal body -- add one to PATH_ID_BODIES")
         if "multipart/form-data" in op.body_media and op.key not in PATH_ID_FORMS:
@@ -318,13 +464,15 @@ def test_path_ids_of_another_tenant_answer_like_unknown_ids(api: Api, raw: httpx
     problems: list[str] = []
     for op in ops:
         for param in op.id_path_params:
+            kind = param_kind(op, param)
             # Every other id in the path is A's own object, so only `param` is foreign.
-            own = {q: FACTORIES[q](a) for q in op.id_path_params if q != param}
-            b_id = FACTORIES[param](b)
-            before, obj_before = snapshot(b), READERS[param](b, b_id)
+            own = {q: FACTORIES[param_kind(op, q)](a) for q in op.id_path_params if q != param}
+            b_id = FACTORIES[kind](b)
+            before, obj_before = snapshot(b), READERS[kind](b, b_id)
             kw: dict[str, Any] = {}
             if op.key in PATH_ID_BODIES:
-                kw["json"] = PATH_ID_BODIES[op.key]
+                body = PATH_ID_BODIES[op.key]
+                kw["json"] = body(a) if callable(body) else body
             if op.key in PATH_ID_QUERIES:
                 kw["params"] = PATH_ID_QUERIES[op.key](a)
             form = PATH_ID_FORMS.get(op.key, dict)
@@ -334,9 +482,9 @@ def test_path_ids_of_another_tenant_answer_like_unknown_ids(api: Api, raw: httpx
                                         **form())
             problems += _same_answer(label, r_other, r_unknown,
                                      *PATH_ID_ANSWERS.get(op.key, (404, "not_found")))
-            if READERS[param](b, b_id) != obj_before:
+            if READERS[kind](b, b_id) != obj_before:
                 problems.append(f"{label}: tenant B's object {b_id} changed: "
-                                f"{obj_before} -> {READERS[param](b, b_id)}")
+                                f"{obj_before} -> {READERS[kind](b, b_id)}")
             if snapshot(b) != before:
                 problems.append(f"{label}: tenant B's data changed")
     assert not problems, "\n".join(problems)
@@ -360,6 +508,9 @@ QUERY_IDS: dict[tuple[str, str, str], str | None] = {
     ("GET", "/colleagues/{user_id}/messages", "before_id"): None,
     # "My notices up to this one": a bound within the caller's own notices, looked up by nothing.
     ("POST", "/notifications/read-all", "up_to_id"): None,
+    # Filters of the waiting queue: B's queue has a conversation in B's group (see below).
+    ("GET", "/waiting", "association_id"): "association_id",
+    ("GET", "/waiting", "skill_group_id"): "group_id",
 }
 # Routes a visitor calls (with `Authorization: Visitor <token>`, no staff session). Those naming an
 # object answer 404 not_found to another tenant's id, as to an unknown one.
@@ -379,8 +530,23 @@ def test_query_ids_of_another_tenant_answer_like_unknown_ids(api: Api, raw: http
     # One user of B who is in B's sub-team and holds B's custom role: a leaky filter returns them.
     b_role, b_team = make_role(b), make_team(b)
     b_user = b.admin.ok("GET", f"/users/{make_user(b, role_id=b_role, team_id=b_team)}")
+    # A conversation of B waiting in B's group (a leaky queue filter would return it).
+    b_group = make_group(b)
+    b_routing = routing_of(b)
+    b_routing.admin.ok("POST", f"/waiting/{b_routing.waiting_conversation()}/transfer",
+                       json={"skill_group_id": b_group})
+    # And one that came through a widget of B's association.
+    b_association = FACTORIES["association_id"](b)
+    b_chat = chat_of(b)
+    widget = b_chat.new_widget(association_id=b_association)
+    token = visitor_token()
+    r = b_chat.http.post("/visitor/session", json={"widget_key": widget["key"], "token": token})
+    assert r.status_code in (200, 201), describe(r)
+    b_chat.send(ChatVisitor(id=int(r.json()["visitor"]["id"]), token=token,
+                            widget_key=widget["key"]))
     b_ids = {"role_id": b_role, "team_id": b_team, "user_id": b_user["id"],
-             "conversation_id": FACTORIES["conversation_id"](b)}
+             "conversation_id": FACTORIES["conversation_id"](b), "group_id": b_group,
+             "association_id": b_association}
     # A visitor of A with a conversation of their own, asking for B's.
     a_chat = chat_of(a)
     a_visitor = a_chat.new_visitor()
@@ -392,7 +558,7 @@ def test_query_ids_of_another_tenant_answer_like_unknown_ids(api: Api, raw: http
         if kind is None:
             continue
         label = f"{op}?{name}="
-        url = op.url(**{p: FACTORIES[p](a) for p in op.path_params})
+        url = op.url(**{p: FACTORIES[param_kind(op, p)](a) for p in op.path_params})
         if op.path.startswith(VISITOR_PATHS):
             client, headers = a_chat.http, a_visitor.headers
         else:
@@ -414,8 +580,13 @@ def test_query_ids_of_another_tenant_answer_like_unknown_ids(api: Api, raw: http
 # --- ids inside request bodies -----------------------------------------------------------------
 
 # (method, path, body field) -> (kind of object the field names, builder of (path values, body)
-# from A's own objects and the id under test). A missing entry fails the test.
-BodyBuilder = Callable[[dict[str, int], Any], tuple[dict[str, int], dict[str, Any]]]
+# from A's own objects and the id under test), or a list of such cases (a field naming objects of
+# several kinds, like a rule target's id). A missing entry fails the test. Fields one level down
+# are named "parent.field" (tests/route_walk.py, nested_body_id_fields); a few bodies name ids in
+# fields whose name does not say so (dispatch settings' group_priority, priority_levels): they
+# are listed too.
+BodyBuilder = Callable[[dict[str, Any], Any], tuple[dict[str, int], dict[str, Any]]]
+BodyCase = tuple[str, BodyBuilder]
 
 
 def _new_user_body(**extra: Any) -> dict[str, Any]:
@@ -423,9 +594,46 @@ def _new_user_body(**extra: Any) -> dict[str, Any]:
             **extra}
 
 
+def _to_group(group_id: Any) -> dict[str, Any]:
+    return {"type": "group", "id": group_id}
+
+
+def _to_agent(user_id: Any) -> dict[str, Any]:
+    return {"type": "agent", "id": user_id}
+
+
+def _customer_rule(own: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    return {"kind": "customer", "name": "probe", "tag_ids": [own["tag_id"]],
+            "on_target": _to_group(own["group_id"]), **fields}
+
+
+def _split_channel_rule(own: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    return {"kind": "channel", "channel": "app", "split": True, "on_target": {"type": "robot"},
+            "off_target": _to_group(own["group_id"]), **fields}
+
+
+def _overflow_rule(**fields: Any) -> dict[str, Any]:
+    return {"name": "probe", "condition": "queue_length", "threshold": 5, "notify": True,
+            **fields}
+
+
+def _levels(tag_id: Any) -> list[list[Any]]:
+    return [[tag_id]] + [[] for _ in range(9)]
+
+
+def _rule(key: str, body: Callable[[dict[str, Any], Any], dict[str, Any]]) -> BodyBuilder:
+    """A PATCH /routing-rules/{rule_id} case on A's rule `key`."""
+    return lambda own, v: ({"rule_id": own[key]}, body(own, v))
+
+
+def _on(key: str, body: Callable[[dict[str, Any], Any], dict[str, Any]]) -> BodyBuilder:
+    """A case on A's own object `key`, named by the route's one path parameter."""
+    return lambda own, v: (own[key], body(own, v))
+
+
 # A None entry: the field ends in _id but names no object (it is listed so that a new field still
 # fails the test until someone decides).
-BODY_IDS: dict[tuple[str, str, str], tuple[str, BodyBuilder] | None] = {
+BODY_IDS: dict[tuple[str, str, str], BodyCase | list[BodyCase] | None] = {
     ("POST", "/users", "role_id"): ("role_id", lambda own, v: ({}, _new_user_body(role_id=v))),
     ("POST", "/users", "team_id"): (
         "team_id", lambda own, v: ({}, _new_user_body(role_id=own["agent_role"], team_id=v))),
@@ -449,40 +657,166 @@ BODY_IDS: dict[tuple[str, str, str], tuple[str, BodyBuilder] | None] = {
     ("POST", "/conversations/{conversation_id}/messages", "client_msg_id"): None,
     ("POST", "/conversations/{conversation_id}/whisper", "client_msg_id"): None,
     ("POST", "/visitor/messages", "client_msg_id"): None,
+    ("POST", "/visitor/menu-choice", "client_msg_id"): None,
     ("POST", "/colleagues/{user_id}/messages", "client_msg_id"): None,
+    # The site's own user id in a signed widget identity: the site's, not an object of Kefu.
+    ("POST", "/visitor/session", "identity.user_id"): None,
+    # A visitor of A choosing B's welcome-menu item (the menu is on in A).
+    ("POST", "/visitor/menu-choice", "item_id"): (
+        "menu_item_id", lambda own, v: ({}, {"item_id": v, "client_msg_id": cid()})),
+    # Routing and dispatch.
+    ("POST", "/skill-groups", "time_plan_id"): (
+        "plan_id", lambda own, v: ({}, {"name": "probegroup", "time_plan_id": v})),
+    ("PATCH", "/skill-groups/{group_id}", "time_plan_id"): (
+        "plan_id", lambda own, v: ({"group_id": own["group_id"]}, {"time_plan_id": v})),
+    ("PUT", "/skill-groups/{group_id}/members", "user_ids"): (
+        "user_id", lambda own, v: ({"group_id": own["group_id"]}, {"user_ids": [v]})),
+    ("PUT", "/me/favourite-groups", "skill_group_ids"): (
+        "group_id", lambda own, v: ({}, {"skill_group_ids": [own["group_id"], v]})),
+    ("POST", "/routing-rules", "tag_ids"): (
+        "tag_id", lambda own, v: ({}, _customer_rule(own, tag_ids=[own["tag_id"], v]))),
+    ("POST", "/routing-rules", "association_id"): (
+        "association_id", lambda own, v: ({}, {"kind": "association", "association_id": v,
+                                                "on_target": _to_group(own["group_id"])})),
+    ("POST", "/routing-rules", "time_plan_id"): (
+        "plan_id", lambda own, v: ({}, _split_channel_rule(own, time_plan_id=v))),
+    ("POST", "/routing-rules", "on_target.id"): [
+        ("group_id", lambda own, v: ({}, _customer_rule(own, on_target=_to_group(v)))),
+        ("user_id", lambda own, v: ({}, _customer_rule(own, on_target=_to_agent(v)))),
+    ],
+    ("POST", "/routing-rules", "off_target.id"): (
+        "group_id", lambda own, v: ({}, _split_channel_rule(own, off_target=_to_group(v)))),
+    ("PATCH", "/routing-rules/{rule_id}", "tag_ids"): (
+        "tag_id", _rule("customer_rule", lambda own, v: {"tag_ids": [v]})),
+    ("PATCH", "/routing-rules/{rule_id}", "association_id"): (
+        "association_id", _rule("association_rule", lambda own, v: {"association_id": v})),
+    ("PATCH", "/routing-rules/{rule_id}", "time_plan_id"): (
+        "plan_id", _rule("channel_rule", lambda own, v: {"time_plan_id": v})),
+    ("PATCH", "/routing-rules/{rule_id}", "on_target.id"): [
+        ("group_id", _rule("customer_rule", lambda own, v: {"on_target": _to_group(v)})),
+        ("user_id", _rule("customer_rule", lambda own, v: {"on_target": _to_agent(v)})),
+    ],
+    ("PATCH", "/routing-rules/{rule_id}", "off_target.id"): (
+        "group_id", _rule("channel_rule", lambda own, v: {"off_target": _to_group(v)})),
+    # The order must list exactly the tenant's customer-info rules: anything else, foreign or
+    # unknown, is the same mismatch (see BODY_ID_ANSWERS).
+    ("PUT", "/routing-rules/order", "ids"): (
+        "routing_rule_id", lambda own, v: ({}, {"ids": [own["customer_rule"], v]})),
+    ("PUT", "/dispatch-settings", "group_priority"): (
+        "group_id", lambda own, v: ({}, {**own["dispatch"], "group_priority": [v]})),
+    ("PUT", "/dispatch-settings", "priority_levels"): (
+        "tag_id", lambda own, v: ({}, {**own["dispatch"], "priority_levels": _levels(v)})),
+    ("POST", "/overflow-rules", "overflow_group_id"): (
+        "group_id", lambda own, v: ({}, _overflow_rule(overflow_group_id=v))),
+    ("POST", "/overflow-rules", "scope_group_ids"): (
+        "group_id", lambda own, v: ({}, _overflow_rule(scope_group_ids=[v]))),
+    ("PATCH", "/overflow-rules/{rule_id}", "overflow_group_id"): (
+        "group_id", lambda own, v: ({"rule_id": own["overflow_rule"]},
+                                    {"overflow_group_id": v})),
+    ("PATCH", "/overflow-rules/{rule_id}", "scope_group_ids"): (
+        "group_id", lambda own, v: ({"rule_id": own["overflow_rule"]}, {"scope_group_ids": [v]})),
+    ("PUT", "/welcome-menu", "items.skill_group_id"): (
+        "group_id", lambda own, v: ({}, {"items": [
+            {"label": "mine", "skill_group_id": own["group_id"]},
+            {"label": "theirs", "skill_group_id": v}]})),
+    ("PUT", "/visitors/{visitor_id}/tags", "tag_ids"): (
+        "tag_id", lambda own, v: ({"visitor_id": own["visitor_id"]}, {"tag_ids": [v]})),
+    # Transfers: of a conversation waiting in A's queue (admins), of one A's admin holds, and
+    # reassigning one that ended.
+    ("POST", "/waiting/{conversation_id}/transfer", "agent_id"): (
+        "user_id", _on("waiting", lambda own, v: {"agent_id": v})),
+    ("POST", "/waiting/{conversation_id}/transfer", "skill_group_id"): (
+        "group_id", _on("waiting", lambda own, v: {"skill_group_id": v})),
+    ("POST", "/conversations/{conversation_id}/transfer", "agent_id"): (
+        "user_id", _on("held", lambda own, v: {"agent_id": v})),
+    ("POST", "/conversations/{conversation_id}/transfer", "skill_group_id"): (
+        "group_id", _on("held", lambda own, v: {"skill_group_id": v})),
+    ("POST", "/conversations/{conversation_id}/reassign", "agent_id"): (
+        "user_id", _on("ended", lambda own, v: {"agent_id": v})),
+    ("POST", "/conversations/{conversation_id}/reassign", "skill_group_id"): (
+        "group_id", _on("ended", lambda own, v: {"skill_group_id": v})),
 }
+
+# Cases whose answer to a foreign or unknown id is not 404 not_found. They must still be equal.
+BODY_ID_ANSWERS: dict[tuple[str, str, str], tuple[int, str]] = {
+    ("PUT", "/routing-rules/order", "ids"): (422, "routing_order_mismatch"),
+}
+
+
+def _own_objects(a: Tenant) -> dict[str, Any]:
+    """Tenant A's objects the body cases act on (path values and the valid rest of bodies)."""
+    r = routing_of(a)
+    # First, while the queue is empty: a conversation A's admin holds.
+    session = a.admin.cookies.get(SESSION_COOKIE)
+    assert session, "the tenant admin's client has no session cookie"
+    held = r.hold(session, a.admin)
+    group, tag = own_group(a), r.new_tag()
+    rule_body = {"enabled": False, "on_target": _to_group(group)}
+    association_rule = a.admin.ok("POST", "/routing-rules", json={
+        **rule_body, "kind": "association", "association_id": FACTORIES["association_id"](a)})
+    channel_rule = a.admin.ok("POST", "/routing-rules", json={
+        "kind": "channel", "channel": "wechat", "enabled": False, "split": True,
+        "on_target": {"type": "robot"}, "off_target": _to_group(group)})
+    r.switches(welcome_menu=True)
+    return {
+        "user_id": make_user(a), "team_id": make_team(a), "role_id": make_role(a),
+        "agent_role": a.roles["agent"], "widget_id": FACTORIES["widget_id"](a),
+        "group_id": group, "tag_id": tag, "plan_id": r.new_plan(),
+        "customer_rule": r.new_routing_rule(tag, group),
+        "association_rule": association_rule["id"], "channel_rule": channel_rule["id"],
+        "overflow_rule": r.new_overflow_rule(), "dispatch": r.dispatch_body(),
+        "visitor_id": FACTORIES["visitor_id"](a),
+        "held": {"conversation_id": held.conversation_id},
+        "waiting": {"conversation_id": r.waiting_conversation()},
+        "ended": {"conversation_id": r.ended_conversation()},
+    }
 
 
 def test_body_ids_of_another_tenant_answer_like_unknown_ids(api: Api, raw: httpx.Client) -> None:
     doc = openapi(raw)
-    cases = [(op, f) for op in operations(doc) for f in body_id_fields(doc, op)]
+    ops = operations(doc)
+    discovered = [(op, f) for op in ops
+                  for f in [*body_id_fields(doc, op), *nested_body_id_fields(doc, op)]]
     missing = [f"{op}: body field {f!r} names an id but is not in BODY_IDS -- add a case"
-               for op, f in cases if (op.method, op.path, f) not in BODY_IDS]
+               for op, f in discovered if (op.method, op.path, f) not in BODY_IDS]
     assert not missing, "\n".join(missing)
-    stale = [k for k in BODY_IDS if k not in {(op.method, op.path, f) for op, f in cases}]
+    # Listed fields whose name does not say "id" (they must still be fields of the body).
+    listed = {(op.method, op.path, f) for op, f in discovered}
+    extra = [(op, f) for op in ops for m, p, f in BODY_IDS
+             if (m, p, f) not in listed and op.key == (m, p) and f in body_properties(doc, op)]
+    stale = sorted(set(BODY_IDS) - listed - {(op.method, op.path, f) for op, f in extra})
     assert not stale, f"BODY_IDS lists body fields that no longer exist: {stale}"
 
     a, b = _provision_pair(api)
-    own = {"user_id": make_user(a), "team_id": make_team(a), "role_id": make_role(a),
-           "agent_role": a.roles["agent"], "widget_id": FACTORIES["widget_id"](a)}
+    own = _own_objects(a)
+    a_chat = chat_of(a)
+    a_visitor = a_chat.new_visitor()  # for the visitor routes
     problems: list[str] = []
-    for op, field in cases:
-        case = BODY_IDS[(op.method, op.path, field)]
-        if case is None:
+    for op, field in [*discovered, *extra]:
+        entry = BODY_IDS[(op.method, op.path, field)]
+        if entry is None:
             continue
-        kind, build = case
-        b_id = FACTORIES[kind](b)
-        before_a, before_b = snapshot(a), snapshot(b)
-        path_other, body_other = build(own, b_id)
-        path_unknown, body_unknown = build(own, UNKNOWN_ID)
-        label = f"{op} body {field}"
-        r_other = a.admin.request(op.method, op.url(**path_other), json=body_other)
-        r_unknown = a.admin.request(op.method, op.url(**path_unknown), json=body_unknown)
-        problems += _same_answer(label, r_other, r_unknown)
-        if snapshot(b) != before_b:
-            problems.append(f"{label}: tenant B's data changed")
-        if snapshot(a) != before_a:
-            problems.append(f"{label}: tenant A's data changed though the request was refused")
+        for kind, build in entry if isinstance(entry, list) else [entry]:
+            b_id = FACTORIES[kind](b)
+            before_a, before_b = snapshot(a), snapshot(b)
+            path_other, body_other = build(own, b_id)
+            path_unknown, body_unknown = build(own, UNKNOWN_ID)
+            label = f"{op} body {field} ({kind})"
+            client: httpx.Client = a.admin
+            headers: dict[str, str] = {}
+            if op.path.startswith(VISITOR_PATHS):
+                client, headers = a_chat.http, a_visitor.headers
+            r_other = client.request(op.method, op.url(**path_other), json=body_other,
+                                     headers=headers)
+            r_unknown = client.request(op.method, op.url(**path_unknown), json=body_unknown,
+                                       headers=headers)
+            problems += _same_answer(label, r_other, r_unknown, *BODY_ID_ANSWERS.get(
+                (op.method, op.path, field), (404, "not_found")))
+            if snapshot(b) != before_b:
+                problems.append(f"{label}: tenant B's data changed")
+            if snapshot(a) != before_a:
+                problems.append(f"{label}: tenant A's data changed though the request was "
+                                f"refused")
     assert not problems, "\n".join(problems)
 
 

@@ -49,6 +49,7 @@ from tests.route_walk import (
     string_query_params,
 )
 from tests.world_chat import TenantChat, cid, hold_conversation, text_body, visitor_token
+from tests.world_routing import TenantRouting
 
 SEED = 20240611
 MAX_EXAMPLES = 25
@@ -105,13 +106,23 @@ def fuzzing(api: Api) -> Fuzzing:
     held = hold_conversation(chat, holder.cookies["kefu_session"])
     attachment = int(chat.upload(held.visitor)["id"])
     decoy_widget = chat.new_widget()
+    # Routing and dispatch: a plan, a group (the decoy its member), a tag, rules (off), the
+    # welcome menu (on, so that a menu choice reaches its item).
+    routing = TenantRouting(chat)
+    group = routing.new_group([decoy["id"]])
+    tag = routing.new_tag()
+    routing.switches(welcome_menu=True)
     objects: dict[str, Any] = {
         "user_id": decoy["id"], "role_id": role["id"], "team_id": team,
         "tenant_id": decoy_tenant.id, "root": root, "agent_role": tenant.roles["agent"],
         "conversation_id": held.conversation_id, "message_id": held.message_id,
         "visitor_id": held.visitor.id, "widget_id": chat.widget["id"],
         "key": chat.widget["key"], "association_id": chat.new_association(),
-        "attachment_id": attachment, **chat.signed_params(attachment)}
+        "attachment_id": attachment, **chat.signed_params(attachment),
+        "plan_id": routing.new_plan(), "group_id": group, "tag_id": tag,
+        "routing_rule_id": routing.new_routing_rule(tag, group),
+        "overflow_rule_id": routing.new_overflow_rule(),
+        "menu_item_id": routing.menu_item(group)}
     chat.close()
     return Fuzzing(base_url=api.base_url, token=admin.headers["Authorization"].split()[1],
                    admin_user_id=admin.me["id"], tenant_id=tenant.id,
@@ -247,7 +258,49 @@ BASE_BODIES: dict[tuple[str, str], Callable[[Fuzzing], dict[str, Any]]] = {
     ("POST", "/conversations/{conversation_id}/read"): lambda f: {"seq": 1},
     ("POST", "/colleagues/{user_id}/messages"): lambda f: {"client_msg_id": cid(),
                                                           "text": "edge"},
+    ("POST", "/time-plans"): lambda f: {"name": unique_email("plan")[:50]},
+    ("POST", "/skill-groups"): lambda f: {"name": "edge" + cid()[:20]},
+    ("PUT", "/skill-groups/{group_id}/members"): lambda f: {"user_ids": [f.decoy_user_id]},
+    ("POST", "/skill-groups/{group_id}/members/code"): lambda f: {
+        "text": "nobody@example.test", "action": "add"},
+    ("PUT", "/me/favourite-groups"): lambda f: {"skill_group_ids": [f.objects["group_id"]]},
+    ("POST", "/routing-rules"): lambda f: {
+        "kind": "customer", "name": "edge", "enabled": False, "tag_ids": [f.objects["tag_id"]],
+        "on_target": {"type": "group", "id": f.objects["group_id"]}},
+    ("PUT", "/routing-rules/order"): lambda f: {"ids": [f.objects["routing_rule_id"]]},
+    ("PUT", "/dispatch-settings"): lambda f: {
+        "rule_order": ["entry", "association", "channel"],
+        "priority_levels": [[f.objects["tag_id"]]] + [[] for _ in range(9)],
+        "capacity_allocation": False, "group_priority": [f.objects["group_id"]],
+        "returning_customer": "last", "transfer_confirm_seconds": 60},
+    ("POST", "/overflow-rules"): lambda f: {
+        "name": "edge", "condition": "queue_length", "threshold": 5, "notify": True,
+        "enabled": False},
+    ("PUT", "/welcome-menu"): lambda f: {
+        "items": [{"label": "edge", "skill_group_id": f.objects["group_id"]}]},
+    ("POST", "/visitor-tags"): lambda f: {"name": "edge" + cid()[:12]},
+    ("PUT", "/visitors/{visitor_id}/tags"): lambda f: {"tag_ids": [f.objects["tag_id"]]},
+    ("POST", "/waiting/{conversation_id}/transfer"): lambda f: {
+        "skill_group_id": f.objects["group_id"]},
+    ("POST", "/conversations/{conversation_id}/transfer"): lambda f: {
+        "skill_group_id": f.objects["group_id"]},
+    ("POST", "/conversations/{conversation_id}/reassign"): lambda f: {
+        "skill_group_id": f.objects["group_id"]},
+    ("POST", "/visitor/menu-choice"): lambda f: {"item_id": f.objects["menu_item_id"],
+                                                "client_msg_id": cid()},
 }
+# Path parameters whose name alone does not say which object they name: (path prefix, name) ->
+# the key in Fuzzing.objects.
+PARAM_OBJECTS = {
+    ("/routing-rules/", "rule_id"): "routing_rule_id",
+    ("/overflow-rules/", "rule_id"): "overflow_rule_id",
+}
+
+
+def _path_value(f: Fuzzing, path: str, name: str) -> Any:
+    key = next((obj for (prefix, param), obj in PARAM_OBJECTS.items()
+                if param == name and path.startswith(prefix)), name)
+    return f.objects.get(key, UNKNOWN_ID)
 NUL = "a\x00b"
 
 
@@ -261,7 +314,7 @@ def test_hand_picked_edge_cases(kefu_schema: Any, fuzzing: Fuzzing, raw: httpx.C
     problems = []
     for op in operations(doc):
         operation = kefu_schema[f"/api/v1{op.path}"][op.method]
-        params = {p: fuzzing.objects.get(p, UNKNOWN_ID) for p in op.path_params}
+        params = {p: _path_value(fuzzing, op.path, p) for p in op.path_params}
         # Required query parameters with a valid value (a file's signed link: exp and sig).
         query = {p["name"]: fuzzing.objects[p["name"]] for p in op.params("query")
                  if p.get("required") and p["name"] in fuzzing.objects}

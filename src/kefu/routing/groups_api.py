@@ -63,7 +63,7 @@ async def create_skill_group(
 
 @router.get("/skill-groups/{group_id}", summary="One skill group")
 async def get_skill_group(
-    group_id: GroupId, db: Db, principal: Principal = ReadGroups
+    group_id: GroupId, db: Db, principal: Principal = ManageGroups
 ) -> SkillGroupOut:
     group = await groups.get_group(db, principal.tenant_id, group_id)
     return await groups.one_group_out(db, principal.tenant_id, group)

@@ -68,6 +68,9 @@ async def waiting_messages(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> list[MessageOut]:
     conv = await waiting_for_staff(db, principal, conversation_id)
+    if conv.state != "waiting":
+        # Once taken or closed it is in nobody's queue (the holder reads it from Sessions).
+        raise ApiError("not_found")
     allowed = queueing.is_queue_admin(principal) or (principal.tenant.switches or {}).get(
         "waiting_detail", False
     )
