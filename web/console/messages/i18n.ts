@@ -25,8 +25,21 @@ const zhCN = {
       title: '状态变更审批结果',
       text: '管理员“{actor}”{decision}了你从「{from}」切换为「{to}」的申请。{comment}',
     },
+    queue_overflow: {
+      title: '排队溢出',
+      text: '',
+      moved: '溢出规则“{rule_name}”（{condition}）已触发：技能组「{from_group}」的一位排队客户转入「{to_group}」。该组当前排队 {waiting} 人。',
+      kept: '溢出规则“{rule_name}”（{condition}）已触发：技能组「{from_group}」当前排队 {waiting} 人。',
+    },
+    queue_cap: {
+      title: '排队人数告警',
+      text: '',
+      near: '排队人数已达 {waiting} 人，接近上限 {cap} 人。',
+      full: '排队人数已达上限 {cap} 人，新访客暂时无法发起会话。',
+    },
     unknown: { title: '新消息', text: '你有一条新消息。' },
   },
+  overflow: { queue_length: '排队人数超限', all_offline: '全部客服离线' },
 }
 
 const en: typeof zhCN = {
@@ -54,8 +67,21 @@ const en: typeof zhCN = {
       title: 'Status change decided',
       text: 'Admin {actor} {decision} your request to switch from {from} to {to}. {comment}',
     },
+    queue_overflow: {
+      title: 'Queue overflow',
+      text: '',
+      moved: 'Overflow rule "{rule_name}" ({condition}) fired: a waiting customer of group {from_group} moved to {to_group}. {waiting} waiting in that group.',
+      kept: 'Overflow rule "{rule_name}" ({condition}) fired: {waiting} waiting in group {from_group}.',
+    },
+    queue_cap: {
+      title: 'Waiting queue alert',
+      text: '',
+      near: '{waiting} customers are waiting, close to the cap of {cap}.',
+      full: 'The waiting queue is full ({cap}); new visitors cannot start a chat for now.',
+    },
     unknown: { title: 'New message', text: 'You have a new message.' },
   },
+  overflow: { queue_length: 'queue too long', all_offline: 'all agents offline' },
 }
 
 export default { 'zh-CN': { messages: zhCN }, en: { messages: en } }

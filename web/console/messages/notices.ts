@@ -38,6 +38,8 @@ const KNOWN = new Set<string>([
   'max_concurrent_changed',
   'status_change_requested',
   'status_change_decided',
+  'queue_overflow',
+  'queue_cap',
 ] satisfies Notice['kind'][])
 
 function kindKey(n: Notice): string {
@@ -61,5 +63,11 @@ export function noticeText(n: Notice, t: T): string {
   }
   if (n.kind === 'status_change_requested') params.requester = d.requester_name ?? ''
   if (n.kind === 'status_change_decided') params.decision = t(`messages.decisions.${String(d.decision)}`)
+  if (n.kind === 'queue_overflow') {
+    const moved = d.to_group ? 'moved' : 'kept'
+    params.condition = t(`messages.overflow.${String(d.condition)}`)
+    return t(`messages.kinds.queue_overflow.${moved}`, params)
+  }
+  if (n.kind === 'queue_cap') return t(`messages.kinds.queue_cap.${d.level === 'full' ? 'full' : 'near'}`, params)
   return t(`messages.kinds.${kindKey(n)}.text`, params)
 }
