@@ -59,11 +59,13 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         }
     )
     # Published after hello, so this socket hears what coming online caused (assignments).
-    conn.hide_own_presence = True
+    # Only these events are hidden from this socket: a status change that happens meanwhile
+    # (an admin forcing one) must still reach it, however long the listeners take.
+    conn.hidden_events = {id(ev) for ev in events}
     try:
         await publish_all(app.state.bus, events)
     finally:
-        conn.hide_own_presence = False
+        conn.hidden_events = set()
     try:
         while True:
             try:

@@ -45,8 +45,9 @@ class Conn:
         self.session_id = session_id
         self.visitor_id = visitor_id
         self.watching: set[int] = set()
-        # A new socket learns its own status from hello, not from the event its arrival caused.
-        self.hide_own_presence = False
+        # A new socket learns its own status from hello, not from the event its arrival caused:
+        # ids of the events being published for its arrival.
+        self.hidden_events: set[int] = set()
         # While a resume replays history, live frames wait here so the client sees seq order.
         self._held: list[str] | None = None
 
@@ -162,7 +163,7 @@ class RealtimeHub:
             conns = {
                 c
                 for c in self._staff_by_tenant.get(event.tenant_id, ())
-                if not (c.hide_own_presence and c.user_id == event.user_id)
+                if not (id(event) in c.hidden_events and c.user_id == event.user_id)
             }
             await self._send_all(conns, event.model_dump(include={"type", "user_id", "status"}))
 

@@ -35,7 +35,9 @@ async def list_waiting(
     association_id: Id = None,
     skill_group_id: Id = None,
     vip: bool | None = None,
-    visitor_name: Annotated[str | None, Query(max_length=50)] = None,
+    visitor_name: Annotated[
+        str | None, Query(max_length=50, pattern=r"^[^\x00-\x1f\x7f]*$")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> WaitingPageOut:
