@@ -31,13 +31,18 @@ def test_console_shell_served_for_app_paths(api: Api) -> None:
 
 def test_web_client_schema_matches_the_server() -> None:
     """The console's generated API types come from web/shared/api/openapi.json: keep it current."""
+    import difflib
     import json
     from pathlib import Path
 
     from kefu.api.app import create_app
 
     path = Path(__file__).parent.parent / "web/shared/api/openapi.json"
-    committed = json.loads(path.read_text())
-    assert committed == json.loads(json.dumps(create_app().openapi())), (
-        "run: kefu openapi > web/shared/api/openapi.json && (cd web && npm run gen:api)"
+    committed = json.dumps(json.loads(path.read_text()), indent=1, sort_keys=True)
+    current = json.dumps(create_app().openapi(), indent=1, sort_keys=True)
+    # A short diff, not pytest's whole-document dump, so CI logs show what changed.
+    diff = list(difflib.unified_diff(committed.splitlines(), current.splitlines(), lineterm=""))
+    assert not diff, (
+        "run: kefu openapi > web/shared/api/openapi.json && (cd web && npm run gen:api)\n"
+        + "\n".join(diff[:40])
     )
