@@ -19,6 +19,7 @@ from kefu.attachments.actions import attachment_for_send
 from kefu.attachments.models import Attachment
 from kefu.channels.models import Association, Widget
 from kefu.conversations import dispatch, log
+from kefu.conversations.hooks import HOOKS, Ending
 from kefu.conversations.models import Conversation, Message, Segment
 from kefu.conversations.presenters import conversation_view
 from kefu.core import clock
@@ -129,6 +130,9 @@ async def _store_message(
         conv.last_message_sender = sender_type
         conv.last_message_preview = (body.get("text") or "")[:100] if kind in PREVIEW_KINDS else ""
     await log.append(db, conv, "message.created", message=msg, staff_only=whisper)
+    if not whisper:
+        for _, hook in HOOKS.after_message:
+            await hook(db, conv, msg)
     return msg
 
 
@@ -195,6 +199,8 @@ async def open_conversation(
     await _conversation_event(db, conv, "conversation.created")
     if widget.welcome_text:
         await system_message(db, conv, "welcome", widget.welcome_text)
+    for _, hook in HOOKS.after_open:
+        await hook(db, conv)
     return conv
 
 
@@ -249,6 +255,8 @@ async def assign(
     )
     if was_waiting and announce_queue:
         await _queue_changed(db, conv.tenant_id)
+    for _, hook in HOOKS.after_assign:
+        await hook(db, conv, segment)
     return segment
 
 
@@ -490,11 +498,25 @@ async def share_with_group(
         await _queue_changed(db, conv.tenant_id)
 
 
-async def end(db: AsyncSession, conv: Conversation, *, by: str, actor_id: int | None) -> None:
-    """End a waiting or ongoing conversation; it moves to history (§3.7)."""
+async def end(
+    db: AsyncSession,
+    conv: Conversation,
+    *,
+    by: str,
+    actor_id: int | None,
+    reason: str | None = None,
+) -> None:
+    """End a waiting or ongoing conversation; it moves to history (§3.7).
+
+    `reason` names an automatic end (see `hooks.Ending`); `before_end` hooks may refuse a
+    manual one (e.g. a session tag is required), `after_end` hooks react inside the same
+    transaction (end message, satisfaction invitation, notices)."""
     await _lock_conversation(db, conv)
     if conv.state == "ended":
         return
+    ending = Ending(by=by, actor_id=actor_id, reason=reason)
+    for _, check in HOOKS.before_end:
+        await check(db, conv, ending)
     was_waiting = conv.state == "waiting"
     now = clock.now()
     holder = conv.agent_id
@@ -502,11 +524,15 @@ async def end(db: AsyncSession, conv: Conversation, *, by: str, actor_id: int | 
     if segment is not None:
         segment.ended_at = now
         segment.end_reason = "ended"
+    for _, hook in HOOKS.after_end:
+        # Before the state flips, so hooks may still send to the visitor (end message, rating).
+        await hook(db, conv, ending)
     conv.state = "ended"
     conv.ended_at = now
     conv.ended_by = by
     conv.end_actor_id = actor_id
-    await _conversation_event(db, conv, "conversation.ended", by=by)
+    conv.end_reason = reason
+    await _conversation_event(db, conv, "conversation.ended", by=by, reason=reason)
     if was_waiting:
         await _queue_changed(db, conv.tenant_id)
     if holder is not None:

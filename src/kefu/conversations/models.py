@@ -73,6 +73,9 @@ class Conversation(IdMixin, Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     ended_by: Mapped[str | None] = mapped_column(String(10), nullable=True)
     end_actor_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
+    # Set for automatic ends: visitor_timeout | inactive | waiting_timeout | blacklist |
+    # leave_message (see conversations.hooks.Ending).
+    end_reason: Mapped[str | None] = mapped_column(String(20), nullable=True)
     last_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_message_preview: Mapped[str] = mapped_column(String(100), default="")
     last_message_sender: Mapped[str | None] = mapped_column(String(10), nullable=True)

@@ -22,4 +22,5 @@ def upgrade_to_head(settings: Settings | None = None) -> None:
     cfg = alembic_config()
     if settings is not None:
         cfg.attributes["settings"] = settings
-    command.upgrade(cfg, "head")
+    # "heads": feature branches may land side by side before being chained.
+    command.upgrade(cfg, "heads")

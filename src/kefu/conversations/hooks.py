@@ -1,0 +1,84 @@
+"""Extension points other domains plug into conversation actions (§6, §7, §9, §10, §3.9).
+
+Hooks run inside the action's transaction, so what they write commits or rolls back with it;
+a `before_*` hook refuses by raising `ApiError`. Domains register at import time (see
+`kefu.models.load_all_models`), ordered by `order` (lower first), so e.g. the end message
+goes out before the satisfaction invitation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+if TYPE_CHECKING:
+    from kefu.conversations.models import Conversation, Message, Segment
+
+
+@dataclass(frozen=True)
+class Ending:
+    """Why a conversation ends. `by`: agent | admin | visitor | system. `reason` is set for
+    automatic ends: visitor_timeout | inactive | waiting_timeout | blacklist | leave_message."""
+
+    by: str
+    actor_id: int | None
+    reason: str | None = None
+
+    @property
+    def automatic(self) -> bool:
+        return self.reason is not None
+
+
+BeforeEnd = Callable[[AsyncSession, "Conversation", Ending], Awaitable[None]]
+AfterEnd = Callable[[AsyncSession, "Conversation", Ending], Awaitable[None]]
+AfterMessage = Callable[[AsyncSession, "Conversation", "Message"], Awaitable[None]]
+AfterOpen = Callable[[AsyncSession, "Conversation"], Awaitable[None]]
+AfterAssign = Callable[[AsyncSession, "Conversation", "Segment"], Awaitable[None]]
+
+
+@dataclass
+class _Hooks:
+    before_end: list[tuple[int, BeforeEnd]] = field(default_factory=list)
+    after_end: list[tuple[int, AfterEnd]] = field(default_factory=list)
+    # Every stored non-whisper message: visitor, agent and system (check `message.sender_type`).
+    after_message: list[tuple[int, AfterMessage]] = field(default_factory=list)
+    # A new conversation exists (state waiting, before routing places it).
+    after_open: list[tuple[int, AfterOpen]] = field(default_factory=list)
+    # An agent received the conversation (dispatch, pickup, transfer, callback, reassign).
+    after_assign: list[tuple[int, AfterAssign]] = field(default_factory=list)
+
+
+HOOKS = _Hooks()
+
+
+F = TypeVar("F")
+
+
+def _add(hooks: list[tuple[int, F]], order: int, fn: F) -> F:
+    if all(existing is not fn for _, existing in hooks):
+        hooks.append((order, fn))
+        hooks.sort(key=lambda pair: pair[0])
+    return fn
+
+
+def before_end(order: int = 100) -> Callable[[BeforeEnd], BeforeEnd]:
+    return lambda fn: _add(HOOKS.before_end, order, fn)
+
+
+def after_end(order: int = 100) -> Callable[[AfterEnd], AfterEnd]:
+    return lambda fn: _add(HOOKS.after_end, order, fn)
+
+
+def after_message(order: int = 100) -> Callable[[AfterMessage], AfterMessage]:
+    return lambda fn: _add(HOOKS.after_message, order, fn)
+
+
+def after_open(order: int = 100) -> Callable[[AfterOpen], AfterOpen]:
+    return lambda fn: _add(HOOKS.after_open, order, fn)
+
+
+def after_assign(order: int = 100) -> Callable[[AfterAssign], AfterAssign]:
+    return lambda fn: _add(HOOKS.after_assign, order, fn)
