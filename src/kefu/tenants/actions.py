@@ -31,6 +31,13 @@ DEFAULT_SWITCHES: dict[str, bool] = {
     "precise_group_stats": False,
     "no_greeting_on_transfer": False,
     "welcome_menu": False,
+    "session_tag_required": False,
+    "blacklist_approval": False,
+    "csat_one_side_no_invite": False,
+    "csat_first_rating_only": False,
+    "csat_no_invite_on_auto_end": False,
+    "csat_shared": True,
+    "csat_reverse_menu": False,
 }
 
 

@@ -77,6 +77,27 @@ class SwitchesOut(BaseModel):
     welcome_menu: bool = Field(
         False, description="The welcome message shows menu items bound to skill groups (§5.10)"
     )
+    session_tag_required: bool = Field(
+        False, description="Ending a conversation needs at least one session tag (§3.7)"
+    )
+    blacklist_approval: bool = Field(
+        False, description="An agent's blacklisting takes effect after an admin approves (§3.9)"
+    )
+    csat_one_side_no_invite: bool = Field(
+        False, description="No automatic rating invitation when only one side spoke (§10.1)"
+    )
+    csat_first_rating_only: bool = Field(
+        False, description="A visitor rating again keeps the first rating, not the last (§10.1)"
+    )
+    csat_no_invite_on_auto_end: bool = Field(
+        False, description="No rating invitation when the system ended the conversation (§10.1)"
+    )
+    csat_shared: bool = Field(
+        True, description="The rating counts for every agent of the conversation (§10.1)"
+    )
+    csat_reverse_menu: bool = Field(
+        False, description="Number the text rating menu from 5 down to 1 (§10.1)"
+    )
 
 
 class SwitchesPatch(PatchModel):
@@ -90,6 +111,13 @@ class SwitchesPatch(PatchModel):
     precise_group_stats: bool | None = None
     no_greeting_on_transfer: bool | None = None
     welcome_menu: bool | None = None
+    session_tag_required: bool | None = None
+    blacklist_approval: bool | None = None
+    csat_one_side_no_invite: bool | None = None
+    csat_first_rating_only: bool | None = None
+    csat_no_invite_on_auto_end: bool | None = None
+    csat_shared: bool | None = None
+    csat_reverse_menu: bool | None = None
 
 
 class ProvisionIn(Model):

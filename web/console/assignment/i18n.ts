@@ -182,6 +182,8 @@ export default {
         assignment: '会话分配',
         waiting: '待接入',
         transfers: '转接',
+        sessions: '会话',
+        satisfaction: '满意度评价',
         other: '其他',
       },
       items: {
@@ -402,6 +404,8 @@ export default {
         assignment: 'Assignment',
         waiting: 'Waiting queue',
         transfers: 'Transfers',
+        sessions: 'Conversations',
+        satisfaction: 'Satisfaction',
         other: 'Other',
       },
       items: {

@@ -239,6 +239,34 @@ const en: Messages = {
   switches: {
     hint: 'Switches apply to the whole organisation at once.',
     items: {
+      session_tag_required: {
+        title: 'Require a session tag to end',
+        desc: 'When on, an agent must tag the conversation at least once before ending it.',
+      },
+      blacklist_approval: {
+        title: 'Blacklisting by agents needs approval',
+        desc: 'When on, an agent adding a visitor to the blacklist waits for an admin to approve it before it takes effect.',
+      },
+      csat_shared: {
+        title: 'Ratings count for every agent of the conversation',
+        desc: 'When on, one rating counts for each agent who served the conversation; when off, only for the last agent.',
+      },
+      csat_first_rating_only: {
+        title: 'Keep only the first rating',
+        desc: 'Visitors may rate again; when on, their first rating is kept, otherwise the latest one counts.',
+      },
+      csat_one_side_no_invite: {
+        title: 'No automatic invitation when only one side spoke',
+        desc: 'When on, no rating invitation is sent at the end if among the last 50 messages only the visitor or only the agents wrote.',
+      },
+      csat_no_invite_on_auto_end: {
+        title: 'No invitation after a system end',
+        desc: 'When on, conversations the system ended (visitor no-reply or inactivity) get no rating invitation.',
+      },
+      csat_reverse_menu: {
+        title: 'Reverse the rating menu numbers',
+        desc: 'For channels that rate with a numbered text menu: when on, the menu counts down from "5 Very satisfied".',
+      },
       agent_custom_max_concurrent: {
         title: 'Agents set their own max concurrent',
         desc: 'When on, agents adjust their own maximum number of concurrent chats and admins can only view it; when off, only admins set it.',

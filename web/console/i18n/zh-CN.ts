@@ -238,6 +238,34 @@ const zhCN = {
   switches: {
     hint: '系统开关对整个企业生效，修改后立即生效。',
     items: {
+      session_tag_required: {
+        title: '结束会话时必须添加会话标签',
+        desc: '开启后，客服结束会话前至少要给会话打一个标签，否则无法结束。',
+      },
+      blacklist_approval: {
+        title: '客服拉黑需要审批',
+        desc: '开启后，普通客服把访客加入黑名单要先经管理员批准，批准后才生效。',
+      },
+      csat_shared: {
+        title: '满意度评分计入会话中的所有客服',
+        desc: '开启时，一次评价计入参与过该会话的每位客服；关闭时只计入最后一位客服。',
+      },
+      csat_first_rating_only: {
+        title: '多次评价只取第一次',
+        desc: '访客可以多次评价；开启后保留第一次的评价，关闭时以最后一次为准。',
+      },
+      csat_one_side_no_invite: {
+        title: '只有一方发言时不自动邀请评价',
+        desc: '开启后，会话最近 50 条消息里只有访客或只有客服发过言时，结束时不自动发送评价邀请。',
+      },
+      csat_no_invite_on_auto_end: {
+        title: '系统自动结束的会话不邀请评价',
+        desc: '开启后，因访客超时或长时间不活跃而被系统结束的会话不发送评价邀请。',
+      },
+      csat_reverse_menu: {
+        title: '评价菜单倒序编号',
+        desc: '用于以文字菜单评价的渠道：开启后选项从“5 非常满意”开始倒序编号。',
+      },
       agent_custom_max_concurrent: {
         title: '客服自定义最大接待人数',
         desc: '开启后，客服可以自行调整最大接待人数，管理员只能查看；关闭后只有管理员可以设置。',

@@ -3252,6 +3252,48 @@ export interface components {
              * @default false
              */
             welcome_menu: boolean;
+            /**
+             * Session Tag Required
+             * @description Ending a conversation needs at least one session tag (§3.7)
+             * @default false
+             */
+            session_tag_required: boolean;
+            /**
+             * Blacklist Approval
+             * @description An agent's blacklisting takes effect after an admin approves (§3.9)
+             * @default false
+             */
+            blacklist_approval: boolean;
+            /**
+             * Csat One Side No Invite
+             * @description No automatic rating invitation when only one side spoke (§10.1)
+             * @default false
+             */
+            csat_one_side_no_invite: boolean;
+            /**
+             * Csat First Rating Only
+             * @description A visitor rating again keeps the first rating, not the last (§10.1)
+             * @default false
+             */
+            csat_first_rating_only: boolean;
+            /**
+             * Csat No Invite On Auto End
+             * @description No rating invitation when the system ended the conversation (§10.1)
+             * @default false
+             */
+            csat_no_invite_on_auto_end: boolean;
+            /**
+             * Csat Shared
+             * @description The rating counts for every agent of the conversation (§10.1)
+             * @default true
+             */
+            csat_shared: boolean;
+            /**
+             * Csat Reverse Menu
+             * @description Number the text rating menu from 5 down to 1 (§10.1)
+             * @default false
+             */
+            csat_reverse_menu: boolean;
         };
         /** SwitchesPatch */
         SwitchesPatch: {
@@ -3275,6 +3317,20 @@ export interface components {
             no_greeting_on_transfer?: boolean | null;
             /** Welcome Menu */
             welcome_menu?: boolean | null;
+            /** Session Tag Required */
+            session_tag_required?: boolean | null;
+            /** Blacklist Approval */
+            blacklist_approval?: boolean | null;
+            /** Csat One Side No Invite */
+            csat_one_side_no_invite?: boolean | null;
+            /** Csat First Rating Only */
+            csat_first_rating_only?: boolean | null;
+            /** Csat No Invite On Auto End */
+            csat_no_invite_on_auto_end?: boolean | null;
+            /** Csat Shared */
+            csat_shared?: boolean | null;
+            /** Csat Reverse Menu */
+            csat_reverse_menu?: boolean | null;
         };
         /** TagRefOut */
         TagRefOut: {
