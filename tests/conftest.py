@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+
+# Before kefu is imported: cheap argon2 parameters for the many accounts tests create
+# (see kefu.core.security); the e2e servers get the same through their environment.
+os.environ.setdefault("KEFU_INSECURE_FAST_HASH", "1")
 import shutil
 import socket
 import threading

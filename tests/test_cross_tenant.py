@@ -13,6 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests import world_canned as ch
+from tests import world_history as hs
+from tests import world_knowledge as kh
 from tests.helpers import PASSWORD, PLATFORM_KEY, Api, Tenant, unique_email
 from tests.route_walk import (
     UNKNOWN_ID,
@@ -121,6 +124,13 @@ def _read_notification(t: Tenant, notice: int) -> Any:
     token = _NOTICE_READERS[(chat.api_url, notice)]
     r = chat.http.get("/notifications", headers={"Authorization": f"Bearer {token}"})
     return next((n for n in r.json()["items"] if n["id"] == notice), None)
+
+
+def make_announcement(t: Tenant) -> int:
+    """An announcement the tenant's admin sent to everyone (a new agent is its recipient)."""
+    make_user(t, email=unique_email("xt"))
+    body = {"subject": "Rota", "audience": {"all": True}}
+    return int(t.admin.ok("POST", "/announcements", json=body)["id"])
 
 
 def make_approval(t: Tenant) -> int:
@@ -233,14 +243,26 @@ FACTORIES: dict[str, Callable[[Tenant], int]] = {
     "visitor_id": lambda t: chat_of(t).visitor_with_conversation(),
     "attachment_id": lambda t: chat_of(t).attachment(),  # an image a visitor uploaded
     "notification_id": make_notification,
+    "announcement_id": make_announcement,
     "approval_id": make_approval,
     "plan_id": lambda t: routing_of(t).new_plan(),
     "group_id": make_group,
     "routing_rule_id": make_routing_rule,
     "overflow_rule_id": lambda t: routing_of(t).new_overflow_rule(),
     "tag_id": lambda t: routing_of(t).new_tag(),
+    "session_tag_id": lambda t: int(
+        t.admin.ok("POST", "/session-tags", json={"name": _name("stag")})["id"]),
     "request_id": make_transfer_request,
     "menu_item_id": make_menu_item,
+    "entry_id": hs.make_blacklist_entry,
+    # Canned replies: a public category, a public reply, a pending submission.
+    "canned_category_id": ch.make_category,
+    "canned_reply_id": ch.make_reply,
+    "canned_submission_id": ch.make_submission,
+    # Knowledge base: a category, an item, a file uploaded to the knowledge base.
+    "knowledge_category_id": kh.make_category,
+    "knowledge_item_id": kh.make_item,
+    "knowledge_file_id": kh.make_file,
 }
 
 # Path parameters whose name alone does not say which object they name: (path prefix, name) ->
@@ -303,13 +325,21 @@ READERS: dict[str, Callable[[Tenant, int], Any]] = {
         t, f"/conversations/{chat_of(t).conversation_of_visitor[i]}/visitor"),
     "attachment_id": _read_file,
     "notification_id": _read_notification,
+    "announcement_id": lambda t, i: _read(t, f"/announcements/{i}"),
     "approval_id": _read_approval,
     "plan_id": lambda t, i: _read(t, f"/time-plans/{i}"),
     "group_id": _read_group,
     "routing_rule_id": _in_list("/routing-rules"),
     "overflow_rule_id": _in_list("/overflow-rules"),
     "tag_id": _in_list("/visitor-tags"),
+    "session_tag_id": _in_list("/session-tags"),
     "request_id": _read_transfer_request,
+    "entry_id": hs.read_blacklist_entry,
+    "canned_category_id": ch.read_category,
+    "canned_reply_id": ch.read_reply,
+    "canned_submission_id": ch.read_submission,
+    "knowledge_category_id": kh.read_category_of,
+    "knowledge_item_id": kh.read_item_of,
 }
 
 # Minimal valid bodies for routes with an id in the path, keyed by operation. They really change
@@ -342,12 +372,28 @@ PATH_ID_BODIES: dict[tuple[str, str], dict[str, Any] | Callable[[Tenant], dict[s
     ("PATCH", "/overflow-rules/{rule_id}"): {"name": "renamed by A", "enabled": True},
     ("PATCH", "/visitor-tags/{tag_id}"): {"name": "renamed by A"},
     ("PUT", "/visitors/{visitor_id}/tags"): {"tag_ids": []},
+    ("PATCH", "/session-tags/{session_tag_id}"): {"name": "renamed by A"},
+    ("PUT", "/conversations/{conversation_id}/session-tags"): {"tag_ids": [], "remark": "by A"},
     # To A's own group (one member, offline): a leak would move B's conversation there.
     ("POST", "/waiting/{conversation_id}/transfer"): lambda a: {"skill_group_id": own_group(a)},
     ("POST", "/conversations/{conversation_id}/transfer"): lambda a: {
         "skill_group_id": own_group(a)},
     ("POST", "/conversations/{conversation_id}/reassign"): lambda a: {
         "skill_group_id": own_group(a)},
+    ("POST", "/conversations/{conversation_id}/blacklist"): {"reason": "by A"},
+    ("POST", "/history/{conversation_id}/blacklist"): {"reason": "by A"},
+    ("POST", "/blacklist/{entry_id}/approve"): {"comment": "approved by A"},
+    ("POST", "/blacklist/{entry_id}/reject"): {"comment": "rejected by A"},
+    ("PATCH", "/canned/public/categories/{canned_category_id}"): {"name": "renamed by A"},
+    ("PATCH", "/canned/personal/categories/{canned_category_id}"): {"name": "renamed by A"},
+    ("PATCH", "/canned/public/replies/{canned_reply_id}"): {"text": "changed by A"},
+    ("PATCH", "/canned/personal/replies/{canned_reply_id}"): {"text": "changed by A"},
+    ("POST", "/canned/submissions/{canned_submission_id}/accept"): {"comment": "by A"},
+    ("POST", "/canned/submissions/{canned_submission_id}/reject"): {"comment": "by A"},
+    ("PATCH", "/knowledge/categories/{knowledge_category_id}"): {"name": "renamed by A"},
+    ("PATCH", "/knowledge/items/{knowledge_item_id}"): {"title": "changed by A"},
+    ("POST", "/conversations/{conversation_id}/knowledge/{knowledge_item_id}/send"): {
+        "client_msg_id": cid()},
 }
 
 # Multipart bodies (uploads), made afresh for each request. A missing entry fails the test.
@@ -402,7 +448,9 @@ def snapshot(t: Tenant) -> dict[str, Any]:
         "overflow_rules": t.admin.ok("GET", "/overflow-rules"),
         "welcome_menu": t.admin.ok("GET", "/welcome-menu"),
         "visitor_tags": t.admin.ok("GET", "/visitor-tags"),
+        "session_tags": t.admin.ok("GET", "/session-tags"),
         "queue": t.admin.ok("GET", "/waiting", params={"limit": 200}),
+        "canned_public": t.admin.ok("GET", "/canned/public"),
     }
 
 
@@ -511,6 +559,15 @@ QUERY_IDS: dict[tuple[str, str, str], str | None] = {
     # Filters of the waiting queue: B's queue has a conversation in B's group (see below).
     ("GET", "/waiting", "association_id"): "association_id",
     ("GET", "/waiting", "skill_group_id"): "group_id",
+    # History and blacklist filters (within the caller's tenant).
+    ("GET", "/history", "agent_id"): "user_id",
+    ("GET", "/history", "visitor_id"): "visitor_id",
+    ("GET", "/history", "conversation_id"): "conversation_id",
+    ("GET", "/blacklist", "visitor_id"): "visitor_id",
+    # Satisfaction: the visitor's rating card of a conversation (docs/satisfaction.md).
+    ("GET", "/visitor/csat", "conversation_id"): "conversation_id",
+    # Knowledge items of a category (and its subcategories).
+    ("GET", "/knowledge/items", "category_id"): "knowledge_category_id",
 }
 # Routes a visitor calls (with `Authorization: Visitor <token>`, no staff session). Those naming an
 # object answer 404 not_found to another tenant's id, as to an unknown one.
@@ -546,7 +603,8 @@ def test_query_ids_of_another_tenant_answer_like_unknown_ids(api: Api, raw: http
                             widget_key=widget["key"]))
     b_ids = {"role_id": b_role, "team_id": b_team, "user_id": b_user["id"],
              "conversation_id": FACTORIES["conversation_id"](b), "group_id": b_group,
-             "association_id": b_association}
+             "association_id": b_association, "visitor_id": FACTORIES["visitor_id"](b),
+             "knowledge_category_id": FACTORIES["knowledge_category_id"](b)}
     # A visitor of A with a conversation of their own, asking for B's.
     a_chat = chat_of(a)
     a_visitor = a_chat.new_visitor()
@@ -664,6 +722,9 @@ BODY_IDS: dict[tuple[str, str, str], BodyCase | list[BodyCase] | None] = {
     # A visitor of A choosing B's welcome-menu item (the menu is on in A).
     ("POST", "/visitor/menu-choice", "item_id"): (
         "menu_item_id", lambda own, v: ({}, {"item_id": v, "client_msg_id": cid()})),
+    # A visitor of A rating B's conversation (docs/satisfaction.md).
+    ("POST", "/visitor/csat", "conversation_id"): (
+        "conversation_id", lambda own, v: ({}, {"conversation_id": v, "score": 5})),
     # Routing and dispatch.
     ("POST", "/skill-groups", "time_plan_id"): (
         "plan_id", lambda own, v: ({}, {"name": "probegroup", "time_plan_id": v})),
@@ -721,6 +782,18 @@ BODY_IDS: dict[tuple[str, str, str], BodyCase | list[BodyCase] | None] = {
             {"label": "theirs", "skill_group_id": v}]})),
     ("PUT", "/visitors/{visitor_id}/tags", "tag_ids"): (
         "tag_id", lambda own, v: ({"visitor_id": own["visitor_id"]}, {"tag_ids": [v]})),
+    # Session tags: a parent, a level to reorder, tags put on A's conversation.
+    ("POST", "/session-tags", "parent_id"): (
+        "session_tag_id", lambda own, v: ({}, {"name": "probe", "parent_id": v})),
+    ("PATCH", "/session-tags/{session_tag_id}", "parent_id"): (
+        "session_tag_id", lambda own, v: ({"session_tag_id": own["session_tag_id"]},
+                                          {"parent_id": v})),
+    ("PUT", "/session-tags/order", "parent_id"): (
+        "session_tag_id", lambda own, v: ({}, {"parent_id": v, "tag_ids": []})),
+    ("PUT", "/session-tags/order", "tag_ids"): (
+        "session_tag_id", lambda own, v: ({}, {"tag_ids": [own["session_tag_id"], v]})),
+    ("PUT", "/conversations/{conversation_id}/session-tags", "tag_ids"): (
+        "session_tag_id", _on("held", lambda own, v: {"tag_ids": [v], "remark": ""})),
     # Transfers: of a conversation waiting in A's queue (admins), of one A's admin holds, and
     # reassigning one that ended.
     ("POST", "/waiting/{conversation_id}/transfer", "agent_id"): (
@@ -735,11 +808,79 @@ BODY_IDS: dict[tuple[str, str, str], BodyCase | list[BodyCase] | None] = {
         "user_id", _on("ended", lambda own, v: {"agent_id": v})),
     ("POST", "/conversations/{conversation_id}/reassign", "skill_group_id"): (
         "group_id", _on("ended", lambda own, v: {"skill_group_id": v})),
+    # Blacklisting by visitor id (Customer center).
+    ("POST", "/blacklist", "visitor_id"): (
+        "visitor_id", lambda own, v: ({}, {"visitor_id": v, "reason": "probe"})),
+    # Canned replies: another tenant's category or reply, in A's own bodies.
+    ("POST", "/canned/public/categories", "parent_id"): (
+        "canned_category_id", lambda own, v: ({}, {"name": "probe", "parent_id": v})),
+    ("POST", "/canned/public/replies", "category_id"): (
+        "canned_category_id", lambda own, v: ({}, {"text": "probe", "category_id": v})),
+    ("PATCH", "/canned/public/replies/{canned_reply_id}", "category_id"): (
+        "canned_category_id", lambda own, v: (
+            {"canned_reply_id": own["canned"]["canned_reply_id"]}, {"category_id": v})),
+    ("POST", "/canned/personal/replies", "category_id"): (
+        "canned_category_id", lambda own, v: ({}, {"text": "probe", "category_id": v})),
+    ("PATCH", "/canned/personal/replies/{canned_reply_id}", "category_id"): (
+        "canned_category_id", lambda own, v: (
+            {"canned_reply_id": own["canned"]["canned_personal_reply_id"]},
+            {"category_id": v})),
+    ("POST", "/canned/submissions", "reply_id"): (
+        "canned_reply_id", lambda own, v: ({}, {
+            "reply_id": v, "category_id": own["canned"]["canned_category_id"], "reason": "p"})),
+    ("POST", "/canned/submissions", "category_id"): (
+        "canned_category_id", lambda own, v: ({}, {
+            "reply_id": own["canned"]["canned_personal_reply_id"], "category_id": v,
+            "reason": "p"})),
+    ("POST", "/canned/submissions/{canned_submission_id}/accept", "category_id"): (
+        "canned_category_id", lambda own, v: (
+            {"canned_submission_id": own["canned"]["canned_submission_id"]},
+            {"category_id": v})),
+    # Knowledge base: categories and files are looked up in the caller's tenant.
+    ("POST", "/knowledge/categories", "parent_id"): (
+        "knowledge_category_id", lambda own, v: ({}, {"name": "probe", "parent_id": v})),
+    ("PATCH", "/knowledge/categories/{knowledge_category_id}", "parent_id"): (
+        "knowledge_category_id", lambda own, v: (
+            {"knowledge_category_id": own["knowledge"]["category"]}, {"parent_id": v})),
+    ("PUT", "/knowledge/categories/order", "parent_id"): (
+        "knowledge_category_id", lambda own, v: ({}, {"parent_id": v, "ids": []})),
+    ("PUT", "/knowledge/categories/order", "ids"): (
+        "knowledge_category_id", lambda own, v: ({}, {"parent_id": None, "ids": [v]})),
+    ("POST", "/knowledge/items", "category_id"): (
+        "knowledge_category_id", lambda own, v: ({}, {"category_id": v, "title": "probe"})),
+    ("POST", "/knowledge/items", "attachment_ids"): (
+        "knowledge_file_id", lambda own, v: ({}, {
+            "category_id": own["knowledge"]["category"], "title": "probe",
+            "attachment_ids": [v]})),
+    ("PATCH", "/knowledge/items/{knowledge_item_id}", "category_id"): (
+        "knowledge_category_id", lambda own, v: (
+            {"knowledge_item_id": own["knowledge"]["item"]}, {"category_id": v})),
+    ("PATCH", "/knowledge/items/{knowledge_item_id}", "attachment_ids"): (
+        "knowledge_file_id", lambda own, v: (
+            {"knowledge_item_id": own["knowledge"]["item"]}, {"attachment_ids": [v]})),
+    # The sender's idempotency key, as for other sends.
+    ("POST", "/conversations/{conversation_id}/knowledge/{knowledge_item_id}/send",
+     "client_msg_id"): None,
+    ("POST", "/announcements", "audience.user_ids"): (
+        "user_id", lambda own, v: ({}, {"subject": "x", "audience": {"user_ids": [v]}})),
+    ("POST", "/announcements", "audience.skill_group_ids"): (
+        "group_id", lambda own, v: ({}, {"subject": "x", "audience": {"skill_group_ids": [v]}})),
+    ("POST", "/announcements", "attachment_ids"): (
+        "attachment_id", lambda own, v: ({}, {
+            "subject": "x", "audience": {"all": True}, "attachment_ids": [v]})),
 }
 
 # Cases whose answer to a foreign or unknown id is not 404 not_found. They must still be equal.
 BODY_ID_ANSWERS: dict[tuple[str, str, str], tuple[int, str]] = {
     ("PUT", "/routing-rules/order", "ids"): (422, "routing_order_mismatch"),
+    ("POST", "/session-tags", "parent_id"): (404, "session_tag_not_found"),
+    ("PATCH", "/session-tags/{session_tag_id}", "parent_id"): (404, "session_tag_not_found"),
+    ("PUT", "/session-tags/order", "tag_ids"): (409, "session_tag_order_mismatch"),
+    ("PUT", "/conversations/{conversation_id}/session-tags", "tag_ids"): (
+        404, "session_tag_not_found"),
+    ("POST", "/knowledge/items", "attachment_ids"): (422, "knowledge_file_not_found"),
+    ("PATCH", "/knowledge/items/{knowledge_item_id}", "attachment_ids"): (
+        422, "knowledge_file_not_found"),
 }
 
 
@@ -766,9 +907,12 @@ def _own_objects(a: Tenant) -> dict[str, Any]:
         "association_rule": association_rule["id"], "channel_rule": channel_rule["id"],
         "overflow_rule": r.new_overflow_rule(), "dispatch": r.dispatch_body(),
         "visitor_id": FACTORIES["visitor_id"](a),
+        "session_tag_id": FACTORIES["session_tag_id"](a),
         "held": {"conversation_id": held.conversation_id},
         "waiting": {"conversation_id": r.waiting_conversation()},
         "ended": {"conversation_id": r.ended_conversation()},
+        "canned": ch.own_objects(a),
+        "knowledge": kh.own_objects(a),
     }
 
 

@@ -43,6 +43,9 @@ from websockets.sync.client import connect as ws_connect
 from websockets.typing import Origin
 
 from kefu.roles.catalogue import AGENT_PAGES, PAGE_KEYS, PAGES, SCOPED_DATA
+from tests import world_canned as ch
+from tests import world_history as hs
+from tests import world_knowledge as kh
 from tests.helpers import PASSWORD, PLATFORM_KEY, Api, Tenant, unique_email
 from tests.route_walk import (
     API_PREFIX,
@@ -63,7 +66,7 @@ from tests.world_chat import (
     visitor_socket_url,
     visitor_token,
 )
-from tests.world_routing import TenantRouting
+from tests.world_routing import TenantRouting, busy_everyone
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,8 @@ TIME_PLANS = page("admin.settings.time_plans")
 SKILL_GROUPS = page("admin.members.skill_groups")
 RULES = page("admin.settings.assignment_rules")
 VISITOR_TAGS = page("admin.settings.visitor_tags")
+SESSION_TAGS = page("admin.settings.session_tags")
+TAGGING = any_page("agent.sessions", "admin.history", "admin.current_sessions")
 WAITING = page("agent.waiting")  # the waiting queue the caller may see (admins: all of it)
 HISTORY = page("admin.history")
 # Skill groups, assignment rules and channels choose a plan from the list.
@@ -136,6 +141,12 @@ QUEUE_ADMIN = Access("page", "agent.waiting", builtin_admin_only=True)
 # signature of its link. For the matrix they are public: every staff caller, signed in or not,
 # gets the same answer.
 VISITOR = PUBLIC
+# Canned replies: the public set's keepers; its readers; an agent's own set and tools.
+CANNED = page("admin.settings.canned")
+KB = page("admin.knowledge")
+KB_READ = any_page("admin.knowledge", "agent.knowledge", "agent.sessions")
+CANNED_READ = any_page("agent.sessions", "agent.canned", "admin.settings.canned")
+CANNED_USE = any_page("agent.sessions", "agent.canned")
 
 # (method, path under /api/v1) -> who may call it. "WS" is the WebSocket endpoint.
 MATRIX: dict[tuple[str, str], Access] = {
@@ -237,6 +248,12 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("GET", "/notifications/unread-count"): SIGNED_IN,
     ("POST", "/notifications/read-all"): SIGNED_IN,
     ("POST", "/notifications/{notification_id}/read"): SIGNED_IN,
+    # Announcements (§15.2): admins with the Message center page publish; recipients read.
+    ("GET", "/announcements/recipients"): page("admin.message_center"),
+    ("POST", "/announcements/attachments"): page("admin.message_center"),
+    ("POST", "/announcements"): page("admin.message_center"),
+    ("GET", "/announcements"): page("admin.message_center"),
+    ("GET", "/announcements/{announcement_id}"): SIGNED_IN,
     # Approval management (§15.4).
     ("GET", "/approvals"): APPROVALS,
     ("POST", "/approvals/{approval_id}/approve"): APPROVALS,
@@ -277,6 +294,22 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("POST", "/visitor-tags"): VISITOR_TAGS,
     ("PATCH", "/visitor-tags/{tag_id}"): VISITOR_TAGS,
     ("DELETE", "/visitor-tags/{tag_id}"): VISITOR_TAGS,
+    ("GET", "/visitor-tags/template"): VISITOR_TAGS,
+    ("GET", "/visitor-tags/export"): VISITOR_TAGS,
+    ("POST", "/visitor-tags/import"): VISITOR_TAGS,
+    # Session tags (docs/session-tags.md): everyone reads the tree and their suggestions.
+    ("GET", "/session-tags"): SIGNED_IN,
+    ("GET", "/session-tags/suggested"): SIGNED_IN,
+    ("POST", "/session-tags"): SESSION_TAGS,
+    ("PUT", "/session-tags/order"): SESSION_TAGS,
+    ("GET", "/session-tags/template"): SESSION_TAGS,
+    ("GET", "/session-tags/export"): SESSION_TAGS,
+    ("POST", "/session-tags/import"): SESSION_TAGS,
+    ("PATCH", "/session-tags/{session_tag_id}"): SESSION_TAGS,
+    ("DELETE", "/session-tags/{session_tag_id}"): SESSION_TAGS,
+    # The holding agent, admins within their History scope, monitors of live conversations.
+    ("GET", "/conversations/{conversation_id}/session-tags"): TAGGING,
+    ("PUT", "/conversations/{conversation_id}/session-tags"): TAGGING,
     # Staff who see the visitor's conversation: the workbench page, then the handler's check.
     ("GET", "/visitors/{visitor_id}/tags"): SESSIONS,
     ("PUT", "/visitors/{visitor_id}/tags"): SESSIONS,
@@ -292,6 +325,81 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("POST", "/transfer-requests/{request_id}/reject"): SESSIONS,
     ("POST", "/conversations/{conversation_id}/reassign"): HISTORY,
     ("POST", "/visitor/menu-choice"): VISITOR,
+    # Knowledge base (§8.2, docs/knowledge-base.md): admins edit; staff read; the holder sends.
+    ("GET", "/knowledge/categories"): KB_READ,
+    ("POST", "/knowledge/categories"): KB,
+    ("PUT", "/knowledge/categories/order"): KB,
+    ("PATCH", "/knowledge/categories/{knowledge_category_id}"): KB,
+    ("DELETE", "/knowledge/categories/{knowledge_category_id}"): KB,
+    ("GET", "/knowledge/items"): KB_READ,
+    ("POST", "/knowledge/items"): KB,
+    ("GET", "/knowledge/items/{knowledge_item_id}"): KB_READ,
+    ("PATCH", "/knowledge/items/{knowledge_item_id}"): KB,
+    ("DELETE", "/knowledge/items/{knowledge_item_id}"): KB,
+    ("POST", "/knowledge/files"): KB,
+    ("GET", "/knowledge/assets/{asset}"): PUBLIC,  # the signed name is the credential
+    ("GET", "/knowledge/export"): KB,
+    ("POST", "/knowledge/import"): KB,
+    ("GET", "/knowledge/settings"): KB,
+    ("PUT", "/knowledge/settings"): KB,
+    ("POST", "/conversations/{conversation_id}/knowledge/{knowledge_item_id}/send"): SESSIONS,
+    # Canned replies (§8.1, docs/canned-replies.md): admins keep the public set, agents read it;
+    # each agent's own set, usage, pins and sort come with the workbench or the Canned page.
+    ("GET", "/canned/public"): CANNED_READ,
+    ("POST", "/canned/public/categories"): CANNED,
+    ("PATCH", "/canned/public/categories/{canned_category_id}"): CANNED,
+    ("DELETE", "/canned/public/categories/{canned_category_id}"): CANNED,
+    ("POST", "/canned/public/replies"): CANNED,
+    ("PATCH", "/canned/public/replies/{canned_reply_id}"): CANNED,
+    ("DELETE", "/canned/public/replies/{canned_reply_id}"): CANNED,
+    ("GET", "/canned/public/export"): CANNED,
+    ("POST", "/canned/public/import"): CANNED,
+    ("GET", "/canned/personal"): CANNED_USE,
+    ("POST", "/canned/personal/categories"): CANNED_USE,
+    ("PATCH", "/canned/personal/categories/{canned_category_id}"): CANNED_USE,
+    ("DELETE", "/canned/personal/categories/{canned_category_id}"): CANNED_USE,
+    ("POST", "/canned/personal/replies"): CANNED_USE,
+    ("PATCH", "/canned/personal/replies/{canned_reply_id}"): CANNED_USE,
+    ("DELETE", "/canned/personal/replies/{canned_reply_id}"): CANNED_USE,
+    ("GET", "/canned/personal/export"): CANNED_USE,
+    ("POST", "/canned/personal/import"): CANNED_USE,
+    ("GET", "/canned/template"): CANNED_READ,
+    ("GET", "/canned/suggest"): CANNED_USE,
+    ("POST", "/canned/replies/{canned_reply_id}/used"): CANNED_USE,
+    ("PUT", "/canned/replies/{canned_reply_id}/pin"): CANNED_USE,
+    ("DELETE", "/canned/replies/{canned_reply_id}/pin"): CANNED_USE,
+    ("GET", "/canned/prefs"): CANNED_USE,
+    ("PUT", "/canned/prefs"): CANNED_USE,
+    ("POST", "/canned/submissions"): CANNED_USE,
+    ("GET", "/canned/submissions/mine"): CANNED_USE,
+    ("GET", "/canned/submissions"): CANNED,
+    ("POST", "/canned/submissions/{canned_submission_id}/accept"): CANNED,
+    ("POST", "/canned/submissions/{canned_submission_id}/reject"): CANNED,
+    # Satisfaction (§10.1, docs/satisfaction.md): settings; the holder invites; visitors rate.
+    ("GET", "/csat/settings"): page("admin.settings.csat"),
+    ("PUT", "/csat/settings"): page("admin.settings.csat"),
+    ("GET", "/conversations/{conversation_id}/csat"): SESSIONS,
+    ("POST", "/conversations/{conversation_id}/csat-invite"): SESSIONS,  # the holder, once
+    ("GET", "/visitor/csat"): VISITOR,
+    ("POST", "/visitor/csat"): VISITOR,
+    # Blacklist (§3.9), History (§3.10), callback (§3.8): docs/blacklist.md, docs/history.md.
+    ("POST", "/conversations/{conversation_id}/blacklist"): SESSIONS,  # the holder
+    ("POST", "/blacklist"): any_page("admin.customers", "agent.customers"),
+    ("GET", "/blacklist"): page("admin.customers"),
+    ("GET", "/blacklist/export"): page("admin.customers"),
+    ("POST", "/blacklist/{entry_id}/approve"): page("admin.customers"),
+    ("POST", "/blacklist/{entry_id}/reject"): page("admin.customers"),
+    ("DELETE", "/blacklist/{entry_id}"): page("admin.customers"),
+    ("GET", "/history"): any_page("agent.history", "admin.history"),
+    ("GET", "/history/{conversation_id}"): any_page("agent.history", "admin.history"),
+    ("GET", "/history/{conversation_id}/messages"): any_page("agent.history", "admin.history"),
+    ("POST", "/history/{conversation_id}/blacklist"): any_page("agent.history", "admin.history"),
+    ("POST", "/conversations/{conversation_id}/callback"): SESSIONS,  # one they took part in
+    # Automations (§6, §7, docs/automations.md): settings; my overdue flags; a visitor's message.
+    ("GET", "/automations/settings"): SIGNED_IN,
+    ("PUT", "/automations/settings"): SWITCHES,
+    ("GET", "/automations/overdue"): SIGNED_IN,
+    ("POST", "/visitor/leave-message"): VISITOR,
 }
 
 BASE_CALLERS = ("anon", "agent", "admin", "custom_none")
@@ -656,7 +764,12 @@ class World:
                 "visitor_tags": admin.ok("GET", "/visitor-tags"),
                 "shared_visitor_tags": admin.ok(
                     "GET", f"/visitors/{self.shared.visitor.id}/tags"),
-                "queue": admin.ok("GET", "/waiting", params={"limit": 200})}
+                "queue": admin.ok("GET", "/waiting", params={"limit": 200}),
+                # Canned replies: the public set and every submission.
+                "canned_public": admin.ok("GET", "/canned/public"),
+                "canned_submissions": admin.ok("GET", "/canned/submissions",
+                                               params={"state": "all"}),
+                "knowledge": kh.snapshot(admin)}
 
 
 def _unchanged(before: dict[str, Any], after: dict[str, Any]) -> bool:
@@ -686,6 +799,53 @@ Builder = Callable[[World, str], Req]
 
 def _png() -> dict[str, Any]:
     return {"file": ("pic.png", png_bytes(), "image/png")}
+
+
+def _xlsx_file(rows: list[list[str]]) -> dict[str, Any]:
+    import io
+
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    for row in [["header"], *rows]:
+        ws.append(row)
+    buf = io.BytesIO()
+    wb.save(buf)
+    xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    return {"file": ("tags.xlsx", buf.getvalue(), xlsx)}
+
+
+_SESSION_TAG_ROOTS: dict[int, int] = {}
+
+
+def _session_tag_root(w: World) -> int:
+    """One first-level session tag per World; routes create and move tags under it."""
+    if id(w) not in _SESSION_TAG_ROOTS:
+        tag = w.t.admin.ok("POST", "/session-tags", json={"name": _unique("root")})
+        _SESSION_TAG_ROOTS[id(w)] = int(tag["id"])
+    return _SESSION_TAG_ROOTS[id(w)]
+
+
+def _session_tag(w: World) -> int:
+    root = _session_tag_root(w)
+    body = {"name": _unique("stag"), "parent_id": root}
+    return int(w.t.admin.ok("POST", "/session-tags", json=body)["id"])
+
+
+def _session_tag_import(w: World, c: str) -> Req:
+    root = _session_tag_root(w)
+    name = next(t["name"] for t in w.t.admin.ok("GET", "/session-tags") if t["id"] == root)
+    return Req("POST", "/session-tags/import", files=_xlsx_file([[name, _unique("imp")]]))
+
+
+def _session_tag_order(w: World, c: str) -> Req:
+    root = _session_tag_root(w)
+    kids = [t["id"] for t in w.t.admin.ok("GET", "/session-tags") if t["parent_id"] == root]
+    if not kids:
+        kids = [_session_tag(w)]
+    return Req("PUT", "/session-tags/order", json={"parent_id": root, "tag_ids": kids[::-1]})
 
 
 def _mfa_enable(w: World, caller: str) -> Req:
@@ -736,6 +896,29 @@ def _members_code(w: World, caller: str) -> Req:
     ok = allowed(MATRIX[("POST", "/skill-groups/{group_id}/members/code")], caller)
     return Req("POST", f"/skill-groups/{w.target_group}/members/code",
                json={"text": w.target_email, "action": "add" if ok else "remove"})
+
+
+def _automations(w: World, caller: str) -> Req:
+    """Every setting as it is, the leave-message button on (so visitors may leave messages) and
+    the inactive timeout toggled between 3600 and 3601 seconds (timers stay off)."""
+    body = w.t.admin.ok("GET", "/automations/settings")
+    body.pop("updated_at")
+    body["timers"]["waiting_reminder"]["leave_message"] = True
+    body["timers"]["waiting_reminder"]["enabled"] = True
+    body["timers"]["waiting_reminder"]["first_after"] = 7 * 24 * 3600
+    seconds = body["timers"]["inactive"]["timeout"]
+    body["timers"]["inactive"]["timeout"] = 3601 if seconds == 3600 else 3600
+    return Req("PUT", "/automations/settings", json=body)
+
+
+def _leave_message(w: World, caller: str) -> Req:
+    """A new visitor waiting in the queue, with the leave-message button switched on."""
+    w.t.admin.ok("PUT", "/automations/settings", json=_automations(w, caller).json)
+    busy_everyone(w.t.admin)
+    v = w.chat.new_visitor()
+    w.chat.send(v)
+    return Req("POST", "/visitor/leave-message", headers=v.headers,
+               json={"name": "Matrix", "phone": "13800138000", "content": "call me"})
 
 
 def _dispatch_settings(w: World, caller: str) -> Req:
@@ -888,6 +1071,17 @@ REQUESTS: dict[tuple[str, str], Builder] = {
     ("POST", "/notifications/read-all"): lambda w, c: Req("POST", "/notifications/read-all"),
     ("POST", "/notifications/{notification_id}/read"): lambda w, c: Req(
         "POST", f"/notifications/{w.own_notice(c)}/read"),
+    ("GET", "/announcements/recipients"): lambda w, c: Req("GET", "/announcements/recipients"),
+    ("POST", "/announcements/attachments"): lambda w, c: Req(
+        "POST", "/announcements/attachments", files={"file": ("a.txt", b"x", "text/plain")},
+        data={"kind": "file"}),
+    ("POST", "/announcements"): lambda w, c: Req(
+        "POST", "/announcements", json={"subject": _unique("notice"), "audience": {"all": True}}),
+    ("GET", "/announcements"): lambda w, c: Req("GET", "/announcements"),
+    # Sent to everyone just now, so every signed-in caller is a recipient.
+    ("GET", "/announcements/{announcement_id}"): lambda w, c: Req(
+        "GET", "/announcements/{}".format(w.t.admin.ok(
+            "POST", "/announcements", json={"subject": "m", "audience": {"all": True}})["id"])),
     ("GET", "/approvals"): lambda w, c: Req("GET", "/approvals"),
     # Deciding is once per request: a fresh pending one each time.
     ("POST", "/approvals/{approval_id}/approve"): lambda w, c: Req(
@@ -953,6 +1147,30 @@ REQUESTS: dict[tuple[str, str], Builder] = {
         "PATCH", f"/visitor-tags/{w.target_tag}", json={"name": _unique("tag")}),
     ("DELETE", "/visitor-tags/{tag_id}"): lambda w, c: Req(
         "DELETE", f"/visitor-tags/{w.routing.new_tag()}"),
+    ("GET", "/visitor-tags/template"): lambda w, c: Req("GET", "/visitor-tags/template"),
+    ("GET", "/visitor-tags/export"): lambda w, c: Req("GET", "/visitor-tags/export"),
+    ("POST", "/visitor-tags/import"): lambda w, c: Req(
+        "POST", "/visitor-tags/import", files=_xlsx_file([[_unique("vt")]])),
+    # Session tags: fresh ones under one first-level tag of the World.
+    ("GET", "/session-tags"): lambda w, c: Req("GET", "/session-tags"),
+    ("GET", "/session-tags/suggested"): lambda w, c: Req("GET", "/session-tags/suggested"),
+    ("POST", "/session-tags"): lambda w, c: Req("POST", "/session-tags", json={
+        "name": _unique("stag"), "parent_id": _session_tag_root(w)}),
+    ("PUT", "/session-tags/order"): _session_tag_order,
+    ("GET", "/session-tags/template"): lambda w, c: Req("GET", "/session-tags/template"),
+    ("GET", "/session-tags/export"): lambda w, c: Req("GET", "/session-tags/export"),
+    ("POST", "/session-tags/import"): _session_tag_import,
+    ("PATCH", "/session-tags/{session_tag_id}"): lambda w, c: Req(
+        "PATCH", f"/session-tags/{_session_tag(w)}", json={"name": _unique("stag")}),
+    ("DELETE", "/session-tags/{session_tag_id}"): lambda w, c: Req(
+        "DELETE", f"/session-tags/{_session_tag(w)}"),
+    # The caller's own conversation (monitors and History admins: the holder's, refused
+    # callers: the holder's too).
+    ("GET", "/conversations/{conversation_id}/session-tags"): lambda w, c: Req(
+        "GET", f"/conversations/{w.held(c).conversation_id}/session-tags"),
+    ("PUT", "/conversations/{conversation_id}/session-tags"): lambda w, c: Req(
+        "PUT", f"/conversations/{w.held(c).conversation_id}/session-tags",
+        json={"tag_ids": [_session_tag(w)], "remark": "matrix"}),
     # A visitor of the caller's own conversation (refused callers: the holder's visitor).
     ("GET", "/visitors/{visitor_id}/tags"): lambda w, c: Req(
         "GET", f"/visitors/{w.held(c).visitor.id}/tags"),
@@ -988,6 +1206,135 @@ REQUESTS: dict[tuple[str, str], Builder] = {
     ("POST", "/visitor/menu-choice"): lambda w, c: _visitor(
         "POST", "/visitor/menu-choice",
         json={"item_id": w.routing.menu_item(w.target_group), "client_msg_id": cid()})(w, c),
+    # Knowledge base (tests/world_knowledge.py): deletes act on fresh objects.
+    ("GET", "/knowledge/categories"): lambda w, c: Req("GET", "/knowledge/categories"),
+    ("POST", "/knowledge/categories"): lambda w, c: Req(
+        "POST", "/knowledge/categories", json={"name": kh.unique("kc")}),
+    ("PUT", "/knowledge/categories/order"): lambda w, c: Req(
+        "PUT", "/knowledge/categories/order", json=kh.kb_of(w).order_body()),
+    ("PATCH", "/knowledge/categories/{knowledge_category_id}"): lambda w, c: Req(
+        "PATCH", f"/knowledge/categories/{kh.kb_of(w).category()}", json={"name": kh.unique("kc")}),
+    ("DELETE", "/knowledge/categories/{knowledge_category_id}"): lambda w, c: Req(
+        "DELETE", f"/knowledge/categories/{kh.kb_of(w).fresh_category()}"),
+    ("GET", "/knowledge/items"): lambda w, c: Req("GET", "/knowledge/items"),
+    ("POST", "/knowledge/items"): lambda w, c: Req("POST", "/knowledge/items", json={
+        "category_id": kh.kb_of(w).category(), "title": kh.unique("ki")}),
+    ("GET", "/knowledge/items/{knowledge_item_id}"): lambda w, c: Req(
+        "GET", f"/knowledge/items/{kh.kb_of(w).item()}"),
+    ("PATCH", "/knowledge/items/{knowledge_item_id}"): lambda w, c: Req(
+        "PATCH", f"/knowledge/items/{kh.kb_of(w).item()}", json={"title": kh.unique("ki")}),
+    ("DELETE", "/knowledge/items/{knowledge_item_id}"): lambda w, c: Req(
+        "DELETE", f"/knowledge/items/{kh.kb_of(w).fresh_item()}"),
+    ("POST", "/knowledge/files"): lambda w, c: Req(
+        "POST", "/knowledge/files", files=kh.upload_files(), data={"kind": "file"}),
+    ("GET", "/knowledge/assets/{asset}"): lambda w, c: Req("GET", kh.kb_of(w).asset()),
+    ("GET", "/knowledge/export"): lambda w, c: Req("GET", "/knowledge/export"),
+    ("POST", "/knowledge/import"): lambda w, c: Req(
+        "POST", "/knowledge/import", files=kh.import_files()),
+    ("GET", "/knowledge/settings"): lambda w, c: Req("GET", "/knowledge/settings"),
+    ("PUT", "/knowledge/settings"): lambda w, c: Req(
+        "PUT", "/knowledge/settings", json=kh.kb_of(w).settings_body()),
+    ("POST", "/conversations/{conversation_id}/knowledge/{knowledge_item_id}/send"): (
+        lambda w, c: Req(
+            "POST",
+            f"/conversations/{w.held(c).conversation_id}/knowledge/{kh.kb_of(w).item()}/send",
+            json={"client_msg_id": cid()})),
+    # Canned replies (tests/world_canned.py): personal routes on the caller's own objects;
+    # deleting and deciding act on fresh ones.
+    ("GET", "/canned/public"): lambda w, c: Req("GET", "/canned/public"),
+    ("POST", "/canned/public/categories"): lambda w, c: Req(
+        "POST", "/canned/public/categories", json={"name": ch.unique("c")}),
+    ("PATCH", "/canned/public/categories/{canned_category_id}"): lambda w, c: Req(
+        "PATCH", f"/canned/public/categories/{ch.canned_of(w).category()}",
+        json={"name": ch.unique("c")}),
+    ("DELETE", "/canned/public/categories/{canned_category_id}"): lambda w, c: Req(
+        "DELETE", f"/canned/public/categories/{ch.canned_of(w).fresh_category()}"),
+    ("POST", "/canned/public/replies"): lambda w, c: Req("POST", "/canned/public/replies", json={
+        "category_id": ch.canned_of(w).category(), "text": ch.unique("r")}),
+    ("PATCH", "/canned/public/replies/{canned_reply_id}"): lambda w, c: Req(
+        "PATCH", f"/canned/public/replies/{ch.canned_of(w).reply()}",
+        json={"text": ch.unique("r")}),
+    ("DELETE", "/canned/public/replies/{canned_reply_id}"): lambda w, c: Req(
+        "DELETE", f"/canned/public/replies/{ch.canned_of(w).fresh_reply()}"),
+    ("GET", "/canned/public/export"): lambda w, c: Req("GET", "/canned/public/export"),
+    ("POST", "/canned/public/import"): lambda w, c: Req(
+        "POST", "/canned/public/import", files=ch.import_files()),
+    ("GET", "/canned/personal"): lambda w, c: Req("GET", "/canned/personal"),
+    ("POST", "/canned/personal/categories"): lambda w, c: Req(
+        "POST", "/canned/personal/categories", json={"name": ch.unique("p")}),
+    ("PATCH", "/canned/personal/categories/{canned_category_id}"): lambda w, c: Req(
+        "PATCH", f"/canned/personal/categories/{ch.canned_of(w).own_category(c)}",
+        json={"name": ch.unique("p")}),
+    ("DELETE", "/canned/personal/categories/{canned_category_id}"): lambda w, c: Req(
+        "DELETE", f"/canned/personal/categories/{ch.canned_of(w).own_category(c)}"),
+    ("POST", "/canned/personal/replies"): lambda w, c: Req(
+        "POST", "/canned/personal/replies", json={"text": ch.unique("p")}),
+    ("PATCH", "/canned/personal/replies/{canned_reply_id}"): lambda w, c: Req(
+        "PATCH", f"/canned/personal/replies/{ch.canned_of(w).own_reply(c)}",
+        json={"text": ch.unique("p")}),
+    ("DELETE", "/canned/personal/replies/{canned_reply_id}"): lambda w, c: Req(
+        "DELETE", f"/canned/personal/replies/{ch.canned_of(w).own_reply(c)}"),
+    ("GET", "/canned/personal/export"): lambda w, c: Req("GET", "/canned/personal/export"),
+    ("POST", "/canned/personal/import"): lambda w, c: Req(
+        "POST", "/canned/personal/import", files=ch.import_files()),
+    ("GET", "/canned/template"): lambda w, c: Req("GET", "/canned/template"),
+    ("GET", "/canned/suggest"): lambda w, c: Req("GET", "/canned/suggest", params={"q": "reply"}),
+    ("POST", "/canned/replies/{canned_reply_id}/used"): lambda w, c: Req(
+        "POST", f"/canned/replies/{ch.canned_of(w).reply()}/used"),
+    ("PUT", "/canned/replies/{canned_reply_id}/pin"): lambda w, c: Req(
+        "PUT", f"/canned/replies/{ch.canned_of(w).reply()}/pin"),
+    ("DELETE", "/canned/replies/{canned_reply_id}/pin"): lambda w, c: Req(
+        "DELETE", f"/canned/replies/{ch.canned_of(w).reply()}/pin"),
+    ("GET", "/canned/prefs"): lambda w, c: Req("GET", "/canned/prefs"),
+    ("PUT", "/canned/prefs"): lambda w, c: Req("PUT", "/canned/prefs", json={"sort": "smart"}),
+    ("POST", "/canned/submissions"): lambda w, c: Req("POST", "/canned/submissions", json={
+        "reply_id": ch.canned_of(w).own_reply(c), "category_id": ch.canned_of(w).category(),
+        "reason": "matrix"}),
+    ("GET", "/canned/submissions/mine"): lambda w, c: Req("GET", "/canned/submissions/mine"),
+    ("GET", "/canned/submissions"): lambda w, c: Req("GET", "/canned/submissions"),
+    ("POST", "/canned/submissions/{canned_submission_id}/accept"): lambda w, c: Req(
+        "POST", f"/canned/submissions/{ch.canned_of(w).pending()}/accept"),
+    ("POST", "/canned/submissions/{canned_submission_id}/reject"): lambda w, c: Req(
+        "POST", f"/canned/submissions/{ch.canned_of(w).pending()}/reject",
+        json={"comment": "no"}),
+    # Satisfaction: inviting is once per conversation, so a fresh one of the caller's each time.
+    ("GET", "/csat/settings"): lambda w, c: Req("GET", "/csat/settings"),
+    ("PUT", "/csat/settings"): lambda w, c: Req("PUT", "/csat/settings", json={
+        "invite_text": _unique("rate us"),
+        "stars": [{"score": n, "text": f"{n} stars", "tags": []} for n in range(1, 6)]}),
+    ("GET", "/conversations/{conversation_id}/csat"): _conv("/csat"),
+    ("POST", "/conversations/{conversation_id}/csat-invite"): lambda w, c: Req(
+        "POST", f"/conversations/{w.new_held(c).conversation_id}/csat-invite"),
+    ("GET", "/visitor/csat"): _visitor_conv("/visitor/csat"),
+    ("POST", "/visitor/csat"): lambda w, c: Req(
+        "POST", "/visitor/csat", headers=w.shared.visitor.headers,
+        json={"conversation_id": w.shared.conversation_id, "score": 5}),
+    # Blacklist, History, callback (tests/world_history.py): fresh objects each time.
+    ("POST", "/conversations/{conversation_id}/blacklist"): lambda w, c: Req(
+        "POST", f"/conversations/{w.new_held(c).conversation_id}/blacklist", json={"reason": "m"}),
+    ("POST", "/blacklist"): lambda w, c: Req(
+        "POST", "/blacklist", json={"visitor_id": hs.blacklist_visitor(w, c), "reason": "m"}),
+    ("GET", "/blacklist"): lambda w, c: Req("GET", "/blacklist"),
+    ("GET", "/blacklist/export"): lambda w, c: Req("GET", "/blacklist/export"),
+    ("POST", "/blacklist/{entry_id}/approve"): lambda w, c: Req(
+        "POST", f"/blacklist/{hs.pending_blacklist(w)}/approve"),
+    ("POST", "/blacklist/{entry_id}/reject"): lambda w, c: Req(
+        "POST", f"/blacklist/{hs.pending_blacklist(w)}/reject"),
+    ("DELETE", "/blacklist/{entry_id}"): lambda w, c: Req(
+        "DELETE", f"/blacklist/{hs.active_blacklist(w)}"),
+    ("GET", "/history"): lambda w, c: Req("GET", "/history"),
+    ("GET", "/history/{conversation_id}"): lambda w, c: Req(
+        "GET", f"/history/{hs.history_conversation(w, c)}"),
+    ("GET", "/history/{conversation_id}/messages"): lambda w, c: Req(
+        "GET", f"/history/{hs.history_conversation(w, c)}/messages"),
+    ("POST", "/history/{conversation_id}/blacklist"): lambda w, c: Req(
+        "POST", f"/history/{hs.history_conversation(w, c)}/blacklist", json={"reason": "m"}),
+    ("POST", "/conversations/{conversation_id}/callback"): lambda w, c: Req(
+        "POST", f"/conversations/{hs.callback_conversation(w, c)}/callback"),
+    ("GET", "/automations/settings"): lambda w, c: Req("GET", "/automations/settings"),
+    ("PUT", "/automations/settings"): _automations,
+    ("GET", "/automations/overdue"): lambda w, c: Req("GET", "/automations/overdue"),
+    ("POST", "/visitor/leave-message"): _leave_message,
 }
 
 

@@ -204,6 +204,18 @@ def test_manual_pickup_switch_detail_switch_and_the_200_cap(
     assert ongoing_ids(a) == [conv]
 
 
+def test_pickup_needs_the_sessions_page(api: Api) -> None:
+    """A role with the Waiting page but not Sessions would take a chat it cannot open."""
+    t = api.provision()
+    role = t.admin.ok("POST", "/roles", json={"name": "Queue watcher", "pages": ["agent.waiting"]})
+    _, watcher = api.add_user(t, role_id=role["id"])
+    conv = Visitor(api, new_widget(t)).send("hello")["conversation_id"]
+    assert [i["id"] for i in t.admin.ok("GET", "/waiting")["items"]] == [conv]
+    r = watcher.post(f"/waiting/{conv}/pickup")
+    assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
+    assert t.admin.ok("GET", "/waiting")["total"] == 1
+
+
 def test_admin_transfers_and_closes_waiting_conversations(api: Api, server: LiveServer) -> None:
     t = api.provision()
     b_user, b = api.add_user(t, max_concurrent=0)

@@ -266,3 +266,91 @@ def test_visitor_tags_access_and_tenant_isolation(api: Api, server: LiveServer) 
         assert r.status_code == 404 and _err(r) == "not_found", r.text
     assert [x["name"] for x in other.admin.ok("GET", "/visitor-tags")] == ["B"]
     assert [x["name"] for x in t.admin.ok("GET", "/visitor-tags")] == ["A"]
+
+
+# --- import / export (§9.2) and notices (§15.1) --------------------------------------------
+
+_XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _sheet(rows: list[list[Any]]) -> bytes:
+    import io
+
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.append(["name", "colour"])
+    for row in rows:
+        ws.append(row)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def test_import_skips_existing_and_export_round_trips(api: Api) -> None:
+    import io
+
+    from openpyxl import load_workbook
+
+    t = api.provision()
+    admin = t.admin
+    admin.ok("POST", "/visitor-tags", status=201, json={"name": "老客户", "color": "#ff0000"})
+    tpl = admin.get("/visitor-tags/template")
+    assert tpl.status_code == 200 and tpl.headers["content-type"] == _XLSX
+    files = {
+        "file": ("t.xlsx", _sheet([["老客户"], ["新客户", "#00AA00"], ["新客户"], ["VIP"]]), _XLSX)
+    }
+    r = admin.post("/visitor-tags/import", files=files)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"rows": 4, "created": 2, "skipped": 2}
+    tags = {x["name"]: x["color"] for x in admin.ok("GET", "/visitor-tags")}
+    assert tags == {"老客户": "#ff0000", "新客户": "#00aa00", "VIP": "#409eff"}
+
+    bad = {"file": ("t.xlsx", _sheet([["ok"], ["x" * 21], ["c", "red"]]), _XLSX)}
+    r = admin.post("/visitor-tags/import", files=bad)
+    assert r.status_code == 422 and _err(r) == "import_rows_invalid"
+    assert "3, 4" in r.json()["error"]["message"]
+    assert len(admin.ok("GET", "/visitor-tags")) == 3
+    junk = {"file": ("t.xlsx", b"PK\x03\x04 broken", _XLSX)}
+    assert _err(admin.post("/visitor-tags/import", files=junk)) == "import_file_invalid"
+
+    out = admin.get("/visitor-tags/export")
+    assert out.status_code == 200
+    ws = load_workbook(io.BytesIO(out.content)).worksheets[0]
+    assert sorted(r[0] for r in ws.iter_rows(min_row=2, values_only=True)) == sorted(tags)
+    other = api.provision().admin
+    r = other.post("/visitor-tags/import", files={"file": ("t.xlsx", out.content, _XLSX)})
+    assert r.json()["created"] == 3
+    assert {x["name"]: x["color"] for x in other.ok("GET", "/visitor-tags")} == tags
+
+    # Only tag admins.
+    _, agent = api.add_user(t)
+    assert agent.get("/visitor-tags/export").status_code == 403
+    assert agent.post("/visitor-tags/import", files=files).status_code == 403
+
+
+def test_admin_changing_visitor_tags_notifies_the_agent(api: Api, server: LiveServer) -> None:
+    t = api.provision()
+    admin = t.admin
+    a = admin.ok("POST", "/visitor-tags", status=201, json={"name": "A"})
+    b = admin.ok("POST", "/visitor-tags", status=201, json={"name": "B"})
+    agent, visitor_id, conv_id = _live_visitor(api, server, t)
+
+    def notices() -> list[dict[str, Any]]:
+        items = agent.ok("GET", "/notifications", params={"page_size": 50})["items"]
+        return [n for n in items if n["kind"] == "visitor_tags_changed"]
+
+    # The holding agent's own change: no notice.
+    agent.ok("PUT", f"/visitors/{visitor_id}/tags", json={"tag_ids": [a["id"]]})
+    assert notices() == []
+    admin.ok("PUT", f"/visitors/{visitor_id}/tags", json={"tag_ids": [a["id"], b["id"]]})
+    [n] = notices()
+    assert n["data"]["visitor_id"] == visitor_id and n["data"]["conversation_id"] == conv_id
+    assert sorted(n["data"]["tags"]) == ["A", "B"] and n["data"]["actor_id"] == admin.me["id"]
+    # No change, no notice; after the conversation ended, the last agent is told.
+    admin.ok("PUT", f"/visitors/{visitor_id}/tags", json={"tag_ids": [a["id"], b["id"]]})
+    agent.ok("POST", f"/conversations/{conv_id}/end")
+    admin.ok("PUT", f"/visitors/{visitor_id}/tags", json={"tag_ids": []})
+    assert len(notices()) == 2

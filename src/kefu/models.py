@@ -5,16 +5,23 @@ from __future__ import annotations
 
 def load_all_models() -> None:
     import kefu.accounts.models
+    import kefu.announcements.models
     import kefu.approvals.models
     import kefu.attachments.models
     import kefu.audit.models
+    import kefu.automations.models
+    import kefu.blacklist.models
+    import kefu.canned.models
     import kefu.channels.models
     import kefu.colleagues.models
     import kefu.conversations.models
+    import kefu.csat.models
+    import kefu.knowledge.models
     import kefu.notifications.models
     import kefu.presence.models
     import kefu.roles.models
     import kefu.routing.models
+    import kefu.session_tags.models
     import kefu.tags.models
     import kefu.teams.models
     import kefu.tenants.models

@@ -42,6 +42,7 @@ def _free_port() -> int:
 def _server_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEFU_")}
     env["PYTHONUNBUFFERED"] = "1"
+    env["KEFU_INSECURE_FAST_HASH"] = "1"  # test accounts only (see kefu.core.security)
     return env
 
 

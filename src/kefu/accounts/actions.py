@@ -250,6 +250,20 @@ async def update_user(
         )
     user.updated_at = clock.now()
     await _notify_max_concurrent(db, principal, user, old_max_concurrent)
+    if new_role is not None and user.id != principal.user.id:
+        await notify(
+            db,
+            tenant_id=tid,
+            user_id=user.id,
+            kind="permissions_changed",
+            data={
+                "change": "role_assigned",
+                "role_name": new_role.name,
+                "old_role_name": old_role.name if old_role else "",
+                "actor_id": principal.user.id,
+                "actor_name": principal.user.nickname,
+            },
+        )
     if body.password is not None or will_enable is False:
         await revoke_sessions(db, user)
     if changes:

@@ -43,15 +43,22 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 def build_api_router() -> APIRouter:
     from kefu.accounts.api import auth_router, me_router, users_router
+    from kefu.announcements.api import router as announcements_router
     from kefu.api.realtime import ws_router
     from kefu.approvals.api import router as approvals_router
     from kefu.attachments.api import router as attachments_router
     from kefu.audit.api import router as audit_router
+    from kefu.automations.api import router as automations_router
+    from kefu.blacklist.api import router as blacklist_router
+    from kefu.canned.api import router as canned_router
     from kefu.channels.api import router as channels_router
     from kefu.chat.visitor_api import router as visitor_router
     from kefu.chat.visitor_socket import visitor_ws_router
     from kefu.colleagues.api import router as colleagues_router
     from kefu.conversations.api import router as conversations_router
+    from kefu.csat.api import router as csat_router
+    from kefu.history.api import router as history_router
+    from kefu.knowledge.api import router as knowledge_router
     from kefu.notifications.api import router as notifications_router
     from kefu.presence.api import router as presence_router
     from kefu.roles.api import router as roles_router
@@ -60,6 +67,7 @@ def build_api_router() -> APIRouter:
     from kefu.routing.time_plans_api import router as time_plans_router
     from kefu.routing.transfers_api import router as transfers_router
     from kefu.routing.waiting_api import router as waiting_router
+    from kefu.session_tags.api import router as session_tags_router
     from kefu.tags.api import router as tags_router
     from kefu.teams.api import router as teams_router
     from kefu.tenants.api import platform_router, tenant_router
@@ -93,13 +101,21 @@ def build_api_router() -> APIRouter:
         attachments_router,
         colleagues_router,
         notifications_router,
+        announcements_router,
         approvals_router,
+        canned_router,
         time_plans_router,
         groups_router,
         rules_router,
+        session_tags_router,
         tags_router,
+        knowledge_router,
         waiting_router,
         transfers_router,
+        blacklist_router,
+        history_router,
+        csat_router,
+        automations_router,
     ):
         api.include_router(r, responses=ERROR_RESPONSES)
     api.include_router(ws_router)
@@ -170,5 +186,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def api_not_found(path: str) -> JSONResponse:
         raise ApiError("not_found")
 
+    from kefu.knowledge.page import page_router as knowledge_page_router
+
+    app.include_router(knowledge_page_router)  # /kb/<token>, before the SPA catch-all
     mount_web_apps(app)
     return app

@@ -84,8 +84,10 @@ async def accept_upload(
     uploader_type: str,
     uploader_id: int,
     conversation_id: int | None,
+    permanent: bool = False,
 ) -> Attachment:
-    """Read, check and store one upload; files get their 7 × 24 h removal timer."""
+    """Read, check and store one upload; chat files get their 7 × 24 h removal timer, while
+    `permanent` ones (announcements, knowledge items) stay as long as what holds them."""
     limit = LIMITS[kind]
     data = await upload.read(limit + 1)
     if len(data) > limit:
@@ -106,7 +108,7 @@ async def accept_upload(
         uploader_id=uploader_id,
         conversation_id=conversation_id,
         created_at=now,
-        expires_at=now + FILE_TTL if kind == "file" else None,
+        expires_at=now + FILE_TTL if kind == "file" and not permanent else None,
     )
     db.add(att)
     await db.flush()

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from kefu.api.deps import Db, UnitOfWorkRoute, client_ip
 from kefu.attachments.actions import accept_upload, attachment_view
+from kefu.automations.actions import enterprise_welcome
 from kefu.channels.presenters import public_widget
 from kefu.channels.schemas import PublicWidgetOut
 from kefu.conversations import actions, log, repo
@@ -73,6 +74,7 @@ async def get_public_widget(key: str, request: Request, db: Db) -> PublicWidgetO
     widget, tenant = await visitors.widget_by_key(db, key[:32])
     out = public_widget(request.app.state.settings, widget, tenant)
     out.welcome_menu = await welcome_menu.visible_menu(db, tenant)
+    out.welcome_text = out.welcome_text or await enterprise_welcome(db, tenant.id)
     return out
 
 
@@ -89,7 +91,12 @@ async def visitor_session(body: VisitorSessionIn, request: Request, db: Db) -> V
         ),
         conversation=await _conversation_out(db, vp),
         widget=public_widget(request.app.state.settings, vp.widget, vp.tenant).model_copy(
-            update={"welcome_menu": await welcome_menu.visible_menu(db, vp.tenant)}
+            update={
+                "welcome_menu": await welcome_menu.visible_menu(db, vp.tenant),
+                # The widget's own welcome, else the enterprise welcome (§6).
+                "welcome_text": vp.widget.welcome_text
+                or await enterprise_welcome(db, vp.tenant_id),
+            }
         ),
     )
 

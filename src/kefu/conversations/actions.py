@@ -42,6 +42,7 @@ def digest(kind: str, body: dict[str, Any]) -> str:
 
 
 def dispatcher_name(tenant: Tenant) -> str:
+    """The nickname before any automation settings were saved (see `automations.actions`)."""
     return str((tenant.switches or {}).get("dispatcher_nickname") or "调度员")
 
 
@@ -137,14 +138,14 @@ async def _store_message(
 
 
 async def system_message(db: AsyncSession, conv: Conversation, code: str, text: str) -> Message:
-    tenant = await db.get(Tenant, conv.tenant_id)
-    assert tenant is not None
+    from kefu.automations.actions import dispatcher_nickname  # builds on this module
+
     return await _store_message(
         db,
         conv,
         sender_type="system",
         sender_id=None,
-        sender_name=dispatcher_name(tenant),
+        sender_name=await dispatcher_nickname(db, conv.tenant_id),
         kind="system",
         body={"code": code, "text": text},
     )
@@ -197,8 +198,12 @@ async def open_conversation(
     db.add(conv)
     await db.flush()
     await _conversation_event(db, conv, "conversation.created")
-    if widget.welcome_text:
-        await system_message(db, conv, "welcome", widget.welcome_text)
+    from kefu.automations.actions import enterprise_welcome
+
+    # The widget's own welcome, else the enterprise welcome (§6).
+    welcome = widget.welcome_text or await enterprise_welcome(db, vp.tenant_id)
+    if welcome:
+        await system_message(db, conv, "welcome", welcome)
     for _, hook in HOOKS.after_open:
         await hook(db, conv)
     return conv
@@ -335,6 +340,14 @@ async def visitor_send(
     conv = await open_conversation_of(db, vp.visitor.id)
     created = conv is None
     if conv is None:
+        # Blacklisted (§3.9): the message is kept apart and opens nothing; the visitor is not told.
+        from kefu.blacklist.actions import intercept
+
+        blocked = await intercept(
+            db, vp, client_msg_id=client_msg_id, kind=kind, body=body, content=content
+        )
+        if blocked is not None:
+            return blocked
         conv = await open_conversation(db, vp, entry or dict(vp.device.entry or {}))
     if "attachment_id" in body:
         att = await db.get(Attachment, body["attachment_id"])

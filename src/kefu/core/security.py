@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import secrets
 import string
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 
-_hasher = PasswordHasher()
+# KEFU_INSECURE_FAST_HASH=1 is for test runs only: the same argon2id with the library's cheapest
+# parameters, so suites that create hundreds of accounts spend their time on behaviour rather
+# than key stretching (~0.2 ms instead of ~100+ ms a hash). Never set it on a real installation.
+_FAST = os.environ.get("KEFU_INSECURE_FAST_HASH") == "1"
+_hasher = PasswordHasher.from_parameters(profiles.CHEAPEST) if _FAST else PasswordHasher()
 # Verified against when the email is unknown, so both answers take the same time.
 _DUMMY_HASH = _hasher.hash("kefu-dummy-password-for-timing")
 

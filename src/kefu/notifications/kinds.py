@@ -64,12 +64,123 @@ class QueueCap(BaseModel):
     cap: int
 
 
+class AnnouncementNotice(BaseModel):
+    """To each recipient (`announcement_received`) and to its author (`announcement_published`)."""
+
+    announcement_id: int
+    subject: str
+    author_id: int
+    author_name: str
+    recipients: int
+    attachments: int
+
+
+class PermissionsChanged(BaseModel):
+    """To the user: an admin gave them another role, or edited the pages of their role (§15.1)."""
+
+    change: Literal["role_assigned", "role_edited"]
+    role_name: str
+    old_role_name: str = ""
+    actor_id: int
+    actor_name: str
+
+
+class SessionTagsChangedNotice(BaseModel):
+    """To the agent who holds / last held a conversation: an admin changed its session tags
+    (§9.1, §15.1). `tags` are the full paths ("A / B") after the change."""
+
+    conversation_id: int
+    visitor_id: int
+    visitor_name: str
+    tags: list[str]
+    remark: str
+    actor_id: int
+    actor_name: str
+
+
+class VisitorTagsChangedNotice(BaseModel):
+    """To the agent who holds (or last held) the visitor's conversation: an admin changed the
+    visitor's tags (§9.2, §15.1)."""
+
+    visitor_id: int
+    visitor_name: str
+    conversation_id: int | None
+    tags: list[str]
+    actor_id: int
+    actor_name: str
+
+
+class ConversationAutoEnded(BaseModel):
+    """To the holding agent (admins when nobody held it): a conversation ended by itself (§7)."""
+
+    conversation_id: int
+    visitor_name: str
+    reason: str
+
+
+
+class CannedSubmissionRequested(BaseModel):
+    """To admins of the public canned replies: an agent submitted a personal reply (§8.1)."""
+
+    submission_id: int
+    requester_id: int
+    requester_name: str
+    category_path: str
+    text: str
+    reason: str
+
+
+class CannedSubmissionDecided(BaseModel):
+    """To the requester: an admin accepted or rejected their canned-reply submission (§8.1)."""
+
+    submission_id: int
+    decision: Literal["accepted", "rejected"]
+    category_path: str
+    text: str
+    comment: str
+    actor_id: int
+    actor_name: str
+
+
+class BlacklistRequested(BaseModel):
+    """To admins of the Customer center: an agent asks to blacklist a visitor (§3.9, §15.4)."""
+
+    entry_id: int
+    visitor_id: int
+    visitor_name: str
+    requester_id: int
+    requester_name: str
+    reason: str
+
+
+class BlacklistDecided(BaseModel):
+    """To the requester: an admin accepted or rejected their blacklist request (§3.9)."""
+
+    entry_id: int
+    visitor_id: int
+    visitor_name: str
+    decision: Literal["approved", "rejected"]
+    comment: str
+    actor_id: int
+    actor_name: str
+
+
 NotificationKind = Literal[
     "max_concurrent_changed",
     "status_change_requested",
     "status_change_decided",
     "queue_overflow",
     "queue_cap",
+    "announcement_received",
+    "announcement_published",
+    "permissions_changed",
+    "session_tags_changed",
+    "visitor_tags_changed",
+    "conversation_auto_ended",
+    "canned_submission_requested",
+    "canned_submission_decided",
+    "blacklist_requested",
+    "blacklist_decided",
 ]
 
 DATA_SCHEMAS: dict[str, type[BaseModel]] = {
@@ -78,4 +189,14 @@ DATA_SCHEMAS: dict[str, type[BaseModel]] = {
     "status_change_decided": StatusChangeDecided,
     "queue_overflow": QueueOverflow,
     "queue_cap": QueueCap,
+    "announcement_received": AnnouncementNotice,
+    "announcement_published": AnnouncementNotice,
+    "permissions_changed": PermissionsChanged,
+    "session_tags_changed": SessionTagsChangedNotice,
+    "visitor_tags_changed": VisitorTagsChangedNotice,
+    "conversation_auto_ended": ConversationAutoEnded,
+    "canned_submission_requested": CannedSubmissionRequested,
+    "canned_submission_decided": CannedSubmissionDecided,
+    "blacklist_requested": BlacklistRequested,
+    "blacklist_decided": BlacklistDecided,
 }

@@ -15,6 +15,7 @@ from kefu.api.deps import Db, UnitOfWorkRoute, client_ip
 from kefu.audit.actions import record
 from kefu.core import clock
 from kefu.core.errors import ApiError, field_error
+from kefu.notifications.actions import notify
 from kefu.roles.catalogue import GROUP_TITLES, PAGE_KEYS, PAGES, SCOPED_DATA, SCOPES
 from kefu.roles.models import Role
 from kefu.roles.schemas import CatalogueOut, CataloguePage, RoleCreate, RoleOut, RolePatch
@@ -157,6 +158,8 @@ async def patch_role(
     if body.require_mfa is not None:
         role.require_mfa = body.require_mfa
     role.updated_at = clock.now()
+    if body.pages is not None or body.data_scopes is not None:
+        await notify_role_holders(db, principal, role)
     record(
         db,
         principal,
@@ -168,6 +171,31 @@ async def patch_role(
         ip=client_ip(request),
     )
     return await _out(db, role)
+
+
+async def notify_role_holders(db: AsyncSession, principal: Principal, role: Role) -> None:
+    """§15.1: everyone holding an edited role hears that their permissions changed."""
+    holders = await db.scalars(
+        select(User.id).where(
+            User.tenant_id == principal.tenant_id,
+            User.role_id == role.id,
+            User.enabled.is_(True),
+            User.id != principal.user.id,
+        )
+    )
+    for uid in holders:
+        await notify(
+            db,
+            tenant_id=principal.tenant_id,
+            user_id=uid,
+            kind="permissions_changed",
+            data={
+                "change": "role_edited",
+                "role_name": role.name,
+                "actor_id": principal.user.id,
+                "actor_name": principal.user.nickname,
+            },
+        )
 
 
 @router.delete("/roles/{role_id}", status_code=204, summary="Delete a custom role no one holds")

@@ -31,8 +31,14 @@ def salutation(tenant: Tenant, visitor: Visitor | None) -> str:
 async def fill(db: AsyncSession, tenant: Tenant, conv: Conversation, text: str) -> str:
     if PLACEHOLDER not in text:
         return text
+    from kefu.automations.actions import salutation_word
+
     visitor = await db.get(Visitor, conv.visitor_id)
-    return text.replace(PLACEHOLDER, salutation(tenant, visitor))
+    name = (visitor.name if visitor is not None else "").strip()
+    if name and visitor is not None and name != str(visitor.id):
+        return text.replace(PLACEHOLDER, name)
+    # The default word lives in the automation settings (the old switch key as a fallback).
+    return text.replace(PLACEHOLDER, await salutation_word(db, tenant))
 
 
 def _suppressed(tenant: Tenant, transfer: bool) -> bool:

@@ -233,6 +233,9 @@ async def pickup(db: AsyncSession, principal: Principal, conv: Conversation) -> 
     """Manual pickup (§3.3): the switch allows it (admins always); the 200 cap still holds."""
     admin = is_queue_admin(principal)
     switches = principal.tenant.switches or {}
+    if "agent.sessions" not in principal.pages:
+        # The conversation would land in a Sessions page the role cannot open.
+        raise ApiError("forbidden")
     if not admin and not switches.get("manual_pickup", True):
         raise ApiError("manual_pickup_disabled")
     await dispatch.lock_tenant_dispatch(db, principal.tenant_id)

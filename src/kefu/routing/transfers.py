@@ -343,6 +343,10 @@ async def reassign(
     await dispatch.lock_tenant_dispatch(db, principal.tenant_id)
     if await actions.open_conversation_of(db, conv.visitor_id) is not None:
         raise ApiError("visitor_has_open_conversation")
+    # Imported here: the blacklist domain builds on conversations and routing.
+    from kefu.blacklist.actions import ensure_not_blacklisted
+
+    await ensure_not_blacklisted(db, principal.tenant_id, conv.visitor_id)
     group = (
         await _group_in_tenant(db, principal.tenant_id, skill_group_id)
         if skill_group_id is not None

@@ -58,6 +58,9 @@ async def choose(
     msg, replayed = await actions.visitor_send(
         db, vp, client_msg_id=client_msg_id, kind="text", body={"text": item.label}, entry=entry
     )
+    if not msg.conversation_id:
+        # A blacklisted visitor: the choice is accepted like any message and creates nothing.
+        return msg
     conv = await db.get(Conversation, msg.conversation_id)
     assert conv is not None
     group = await db.get(SkillGroup, item.skill_group_id)

@@ -6,6 +6,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kefu.access.principal import Principal
+from kefu.accounts.models import User
 from kefu.audit.actions import record
 from kefu.conversations.access import staff_can_see
 from kefu.conversations.models import Conversation
@@ -13,6 +14,7 @@ from kefu.core import clock
 from kefu.core.errors import ApiError, register_codes
 from kefu.events.bus import emit
 from kefu.events.types import VisitorTagsChanged
+from kefu.notifications.actions import notify
 from kefu.routing.models import DispatchSettings, RoutingRule
 from kefu.tags.models import VisitorTag, VisitorTagLink
 from kefu.tags.schemas import VisitorTagIn, VisitorTagPatch
@@ -207,8 +209,9 @@ async def visitor_tags(db: AsyncSession, visitor: Visitor) -> list[VisitorTag]:
     return list(rows)
 
 
-async def set_visitor_tags(db: AsyncSession, visitor: Visitor, tag_ids: list[int]) -> None:
-    """Replace the visitor's tags; an id that is not a tag of the tenant is a 404."""
+async def set_visitor_tags(db: AsyncSession, visitor: Visitor, tag_ids: list[int]) -> bool:
+    """Replace the visitor's tags; an id that is not a tag of the tenant is a 404. Returns
+    whether anything changed."""
     wanted = set(tag_ids)
     if wanted:
         found = set(
@@ -226,7 +229,7 @@ async def set_visitor_tags(db: AsyncSession, visitor: Visitor, tag_ids: list[int
         )
     )
     if current == wanted:
-        return
+        return False
     gone = current - wanted
     if gone:
         await db.execute(
@@ -243,6 +246,38 @@ async def set_visitor_tags(db: AsyncSession, visitor: Visitor, tag_ids: list[int
         )
     await db.flush()
     emit(db, VisitorTagsChanged(tenant_id=visitor.tenant_id, visitor_id=visitor.id))
+    return True
+
+
+async def notify_visitor_tags_changed(db: AsyncSession, visitor: Visitor, actor: User) -> None:
+    """§9.2, §15.1: when someone other than the agent holding the visitor's conversation (or,
+    with none open, the agent of the last one) changes the visitor's tags, tell that agent."""
+    conv = await db.scalar(
+        select(Conversation)
+        .where(
+            Conversation.tenant_id == visitor.tenant_id,
+            Conversation.visitor_id == visitor.id,
+            Conversation.agent_id.is_not(None),
+        )
+        .order_by((Conversation.state == "ended").asc(), Conversation.id.desc())
+        .limit(1)
+    )
+    if conv is None or conv.agent_id is None or conv.agent_id == actor.id:
+        return
+    await notify(
+        db,
+        tenant_id=visitor.tenant_id,
+        user_id=conv.agent_id,
+        kind="visitor_tags_changed",
+        data={
+            "visitor_id": visitor.id,
+            "visitor_name": visitor.name,
+            "conversation_id": conv.id,
+            "tags": [t.name for t in await visitor_tags(db, visitor)],
+            "actor_id": actor.id,
+            "actor_name": actor.nickname,
+        },
+    )
 
 
 def patch_visitor(db: AsyncSession, visitor: Visitor, patch: VisitorPatch) -> None:

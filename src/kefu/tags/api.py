@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, File, Path, Request, Response, UploadFile
 
 from kefu.access.guards import require_page
 from kefu.access.principal import Principal, SignedIn
 from kefu.api.deps import Db, UnitOfWorkRoute, client_ip
-from kefu.tags import actions
+from kefu.tags import actions, transfer
 from kefu.tags.models import VisitorTag
 from kefu.tags.schemas import VisitorTagIn, VisitorTagOut, VisitorTagPatch, VisitorTagsIn
+from kefu.tags.xlsx import XLSX_RESPONSE, read_upload, workbook_response
 
 router = APIRouter(tags=["tags"], route_class=UnitOfWorkRoute)
 ManageTags = require_page("admin.settings.visitor_tags")
@@ -34,6 +35,41 @@ async def create_visitor_tag(
     body: VisitorTagIn, request: Request, db: Db, principal: Principal = ManageTags
 ) -> VisitorTagOut:
     return tag_out(await actions.create_tag(db, principal, body, client_ip(request)))
+
+
+@router.get(
+    "/visitor-tags/template",
+    summary="The visitor-tag import template (xlsx)",
+    response_class=Response,
+    responses=XLSX_RESPONSE,
+)
+async def visitor_tag_template(principal: Principal = ManageTags) -> Response:
+    return workbook_response(transfer.SHEET, transfer.HEADERS, [], "visitor-tags-template.xlsx")
+
+
+@router.get(
+    "/visitor-tags/export",
+    summary="Export the visitor tags (xlsx)",
+    response_class=Response,
+    responses=XLSX_RESPONSE,
+)
+async def export_visitor_tags(db: Db, principal: Principal = ManageTags) -> Response:
+    rows = await transfer.export_rows(db, principal.tenant_id)
+    return workbook_response(transfer.SHEET, transfer.HEADERS, rows, "visitor-tags.xlsx")
+
+
+@router.post(
+    "/visitor-tags/import",
+    summary="Import visitor tags (existing names are skipped silently)",
+)
+async def import_visitor_tags(
+    request: Request,
+    db: Db,
+    file: Annotated[UploadFile, File()],
+    principal: Principal = ManageTags,
+) -> transfer.VisitorTagImportOut:
+    data = await read_upload(file)
+    return await transfer.import_tags(db, principal, data, client_ip(request))
 
 
 @router.patch("/visitor-tags/{tag_id}", summary="Rename or recolour a visitor tag")
@@ -74,5 +110,6 @@ async def put_visitor_tags(
     visitor_id: ItemId, body: VisitorTagsIn, db: Db, principal: Principal = Sessions
 ) -> list[VisitorTagOut]:
     visitor = await actions.visitor_for_staff(db, principal, visitor_id)
-    await actions.set_visitor_tags(db, visitor, body.tag_ids)
+    if await actions.set_visitor_tags(db, visitor, body.tag_ids):
+        await actions.notify_visitor_tags_changed(db, visitor, principal.user)
     return [tag_out(t) for t in await actions.visitor_tags(db, visitor)]

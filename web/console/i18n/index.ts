@@ -2,6 +2,8 @@ import { makeI18n } from '@shared/i18n'
 import zhCN from './zh-CN'
 import en from './en'
 import approvals from '../approvals/i18n'
+import canned from '../canned/i18n'
+import automations from '../automations/i18n'
 import channels from '../channels/i18n'
 import messages from '../messages/i18n'
 import monitor from '../monitor/i18n'
@@ -10,9 +12,37 @@ import timeplans from '../timeplans/i18n'
 import skillgroups from '../skillgroups/i18n'
 import assignment from '../assignment/i18n'
 import visitortags from '../visitortags/i18n'
+import sessiontags from '../sessiontags/i18n'
 import waiting from '../waiting/i18n'
+import announcements from '../announcements/i18n'
+import knowledge from '../knowledge/i18n'
+import csat from '../csat/i18n'
+import history from '../history/i18n'
+import blacklist from '../blacklist/i18n'
+
+// Each feature keeps its texts beside its pages; add one line here per feature.
+const features = [
+  approvals,
+  canned,
+  automations,
+  channels,
+  messages,
+  monitor,
+  workbench,
+  timeplans,
+  skillgroups,
+  assignment,
+  visitortags,
+  sessiontags,
+  waiting,
+  announcements,
+  knowledge,
+  csat,
+  history,
+  blacklist,
+]
 
 export const i18n = makeI18n({
-  'zh-CN': { ...zhCN, ...channels['zh-CN'], ...monitor['zh-CN'], ...workbench['zh-CN'], ...messages['zh-CN'], ...approvals['zh-CN'], ...timeplans['zh-CN'], ...skillgroups['zh-CN'], ...assignment['zh-CN'], ...visitortags['zh-CN'], ...waiting['zh-CN'] },
-  en: { ...en, ...channels.en, ...monitor.en, ...workbench.en, ...messages.en, ...approvals.en, ...timeplans.en, ...skillgroups.en, ...assignment.en, ...visitortags.en, ...waiting.en },
+  'zh-CN': Object.assign({}, zhCN, ...features.map((f) => f['zh-CN'])),
+  en: Object.assign({}, en, ...features.map((f) => f.en)),
 })

@@ -7,6 +7,9 @@ import { api, unwrap } from '@shared/api'
 import type { Notice } from '@shared/api'
 import { realtime } from '@shared/realtime'
 import type { AccountEvent } from '@shared/realtime'
+import { cannedNoticeText, cannedNoticeTitle } from '../canned/notices'
+import { BLACKLIST_KINDS, blacklistNoticeText, blacklistNoticeTitle } from '../blacklist/notices'
+import { TAG_NOTICE_KINDS, tagNoticeText, tagNoticeTitle } from '../sessiontags/notices'
 
 export const unreadCount = ref(0)
 
@@ -40,6 +43,9 @@ const KNOWN = new Set<string>([
   'status_change_decided',
   'queue_overflow',
   'queue_cap',
+  'announcement_received',
+  'announcement_published',
+  'permissions_changed',
 ] satisfies Notice['kind'][])
 
 function kindKey(n: Notice): string {
@@ -48,12 +54,28 @@ function kindKey(n: Notice): string {
 
 /** The notice's title in the reader's language. */
 export function noticeTitle(n: Notice, t: T): string {
+  if (n.kind === 'conversation_auto_ended') return t('automations.notice.title')
+  if (TAG_NOTICE_KINDS.includes(n.kind)) return tagNoticeTitle(n, t)
+  if (n.kind === 'canned_submission_requested' || n.kind === 'canned_submission_decided') return cannedNoticeTitle(n, t)
+  if (BLACKLIST_KINDS.has(n.kind)) return blacklistNoticeTitle(n, t)
   return t(`messages.kinds.${kindKey(n)}.title`)
 }
 
 /** The notice's sentence in the reader's language, from its kind and parameters. */
 export function noticeText(n: Notice, t: T): string {
   const d = n.data ?? {}
+  if (TAG_NOTICE_KINDS.includes(n.kind)) return tagNoticeText(n, t)
+  if (n.kind === 'canned_submission_requested' || n.kind === 'canned_submission_decided') return cannedNoticeText(n, t)
+  if (BLACKLIST_KINDS.has(n.kind)) return blacklistNoticeText(n, t)
+  if (n.kind === 'conversation_auto_ended') {
+    const reason = String(d.reason ?? '')
+    const known = ['visitor_timeout', 'inactive', 'waiting_timeout', 'blacklist', 'leave_message'].includes(reason)
+    return t('automations.notice.text', {
+      visitor_name: String(d.visitor_name ?? ''),
+      conversation_id: String(d.conversation_id ?? ''),
+      reason: known ? t(`automations.reasons.${reason}`) : reason,
+    })
+  }
   const params: Record<string, unknown> = {}
   for (const [k, v] of Object.entries(d)) params[k] = typeof v === 'string' || typeof v === 'number' ? v : ''
   if (n.kind === 'max_concurrent_changed' || n.kind === 'status_change_decided') params.actor = d.actor_name ?? ''
@@ -67,6 +89,10 @@ export function noticeText(n: Notice, t: T): string {
     const moved = d.to_group ? 'moved' : 'kept'
     params.condition = t(`messages.overflow.${String(d.condition)}`)
     return t(`messages.kinds.queue_overflow.${moved}`, params)
+  }
+  if (n.kind === 'permissions_changed') {
+    params.actor = d.actor_name ?? ''
+    return t(`messages.kinds.permissions_changed.${d.change === 'role_edited' ? 'role_edited' : 'role_assigned'}`, params)
   }
   if (n.kind === 'queue_cap') return t(`messages.kinds.queue_cap.${d.level === 'full' ? 'full' : 'near'}`, params)
   return t(`messages.kinds.${kindKey(n)}.text`, params)

@@ -32,6 +32,8 @@ import { Chat } from './chat'
 import { lang, setLanguage } from './i18n'
 import type { Entry } from './types'
 import { WidgetUi } from './ui'
+import { initRating } from './rating'
+import { initLeave } from './leave'
 import { pageInfo, visitorToken } from './visitor'
 
 type Command = [string, ...unknown[]]
@@ -194,6 +196,8 @@ function start(script: HTMLScriptElement | null): void {
     const wsUrl = `${base.replace(/^http/, 'ws')}/api/v1/visitor/ws?widget=${encodeURIComponent(entry.key)}&lang=${lang}`
     const chat = new Chat(api, ui, config.show_agent_nickname !== false, wsUrl, register)
     ui.chat = chat
+    initRating(api)
+    initLeave(api)
     ui.mount()
     let wasOpen = false
     try {

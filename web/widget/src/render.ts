@@ -6,6 +6,9 @@
 
 import { formatSize, formatTime, h, icon, link, safeUrl } from './dom'
 import { t } from './i18n'
+import { ratingCard } from './rating'
+import { leaveCard } from './leave'
+import { isKnowledgeCard, knowledgeCard } from './knowledge'
 import type { Attachment, Message } from './types'
 
 /** A message on its way out (uploading, sending, or failed). */
@@ -112,7 +115,7 @@ function content(m: Message, base: string): Node {
       return href ? link(href, label) : document.createTextNode(label)
     }
     case 'card':
-      return card(b, base)
+      return isKnowledgeCard(b) ? knowledgeCard(b, base) : card(b, base)
     default:
       // system messages and kinds this widget does not know yet: their text, if any.
       return document.createTextNode(str(b.text) || str(b.title))
@@ -151,7 +154,13 @@ function row(side: string, kind: string, bubble: Node, meta: Node | null): HTMLE
 /** `agentName` replaces agents' own names when the widget hides agent nicknames. */
 export function renderMessage(m: Message, base: string, agentName?: string): HTMLElement {
   let el: HTMLElement
-  if (m.kind === 'system' && m.body?.code === 'welcome') {
+  if (m.kind === 'system' && m.body?.code === 'csat_invite') {
+    // A satisfaction invitation: the rating card (rating.ts).
+    el = ratingCard(m)
+  } else if (m.kind === 'system' && m.body?.code === 'waiting_reminder_leave') {
+    // A waiting reminder with the leave-message button (leave.ts).
+    el = leaveCard(m)
+  } else if (m.kind === 'system' && m.body?.code === 'welcome') {
     // The enterprise welcome, stored at the start of a conversation: shown like the preview one.
     el = row('theirs welcome', 'text', linkified(str(m.body.text)), document.createTextNode(formatTime(m.created_at)))
   } else if (m.kind === 'system' || m.sender?.type === 'system') {

@@ -7,8 +7,11 @@ import type { Chat, ChatView } from './chat'
 import { h, icon, safeUrl } from './dom'
 import { lang, t } from './i18n'
 import { renderMessage, renderOutgoing, type Outgoing } from './render'
+import { RATING_CSS, rateButton } from './rating'
+import { LEAVE_CSS } from './leave'
 import type { SocketState } from './socket'
 import { CSS } from './styles'
+import { KNOWLEDGE_CSS } from './knowledge'
 import type { AgentRef, Conversation, Message, WidgetConfig } from './types'
 
 const EMOJI = '😀 😄 😂 🤣 😊 😍 😘 😎 🤔 😅 😉 🙂 😳 😢 😭 😡 👍 👎 👌 🙏 👏 🙌 💪 🤝 🎉 ❤️ 🔥 ✨ ✅ ❌ ❓ 🌹'.split(' ')
@@ -57,6 +60,11 @@ export class WidgetUi implements ChatView {
   private readonly emojiButton = iconButton('smile', t('emoji'))
   private readonly emoji = h('div', { class: 'emoji', role: 'group', 'aria-label': t('emoji'), hidden: true })
   private readonly notice = h('div', { class: 'notice', role: 'alert', hidden: true })
+  /** Header button to rate the conversation at any time (rating.ts). */
+  private readonly rate = rateButton((el) => {
+    this.current.append(el)
+    this.scrollDown()
+  })
 
   constructor(
     private readonly config: WidgetConfig,
@@ -86,7 +94,7 @@ export class WidgetUi implements ChatView {
     const close = iconButton('close', t('close'))
     close.hidden = this.page
     close.addEventListener('click', () => this.close())
-    const head = h('header', { class: 'head' }, this.avatar, h('div', { class: 'who' }, this.name, this.sub), close)
+    const head = h('header', { class: 'head' }, this.avatar, h('div', { class: 'who' }, this.name, this.sub), this.rate.el, close)
 
     const welcomeText = (this.config.welcome_text || '').trim()
     const bubble = h('div', { class: 'bubble', text: welcomeText })
@@ -151,7 +159,7 @@ export class WidgetUi implements ChatView {
       else if (!this.page) this.close()
     })
     this.panel.hidden = !this.page
-    this.shadow.append(h('style', { text: CSS }), this.panel, this.page ? '' : this.launcher)
+    this.shadow.append(h('style', { text: CSS + RATING_CSS + KNOWLEDGE_CSS + LEAVE_CSS }), this.panel, this.page ? '' : this.launcher)
     this.showConversation(null, null)
   }
 
@@ -320,6 +328,7 @@ export class WidgetUi implements ChatView {
 
   showConversation(c: Conversation | null, agent: AgentRef | null): void {
     this.conv = c
+    this.rate.update(c)
     this.name.textContent = agent?.nickname || this.company
     this.sub.textContent = agent
       ? this.company

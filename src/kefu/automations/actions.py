@@ -1,0 +1,166 @@
+"""Automation settings: read (defaults until the first save), replace (validated, audited),
+and the texts other domains use (enterprise welcome, Dispatcher nickname, salutation)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kefu.access.principal import Principal
+from kefu.audit.actions import record
+from kefu.automations.models import AutomationSettings
+from kefu.automations.schemas import AutomationSettingsIn, AutomationSettingsOut, Timers
+from kefu.core import clock
+from kefu.tenants.models import Tenant
+
+DEFAULT_DISPATCHER = "调度员"
+DEFAULT_SALUTATION = "亲"
+
+
+async def settings_row(db: AsyncSession, tenant_id: int) -> AutomationSettings | None:
+    return await db.scalar(
+        select(AutomationSettings).where(AutomationSettings.tenant_id == tenant_id)
+    )
+
+
+def timers_of(row: AutomationSettings | None) -> Timers:
+    """The stored timer settings over the defaults (unknown or broken keys fall back)."""
+    stored: dict[str, Any] = dict(row.timers or {}) if row is not None else {}
+    out = Timers()
+    for name, field in Timers.model_fields.items():
+        value = stored.get(name)
+        if not isinstance(value, dict):
+            continue
+        model = field.annotation
+        assert model is not None
+        known = {k: v for k, v in value.items() if k in model.model_fields}
+        try:
+            setattr(out, name, model.model_validate({**getattr(out, name).model_dump(), **known}))
+        except ValueError:
+            continue
+    return out
+
+
+async def timers(db: AsyncSession, tenant_id: int) -> Timers:
+    return timers_of(await settings_row(db, tenant_id))
+
+
+def _legacy_salutation(tenant: Tenant | None) -> str:
+    old = (tenant.switches or {}).get("greeting_salutation") if tenant is not None else None
+    return str(old) if isinstance(old, str) and old.strip() else DEFAULT_SALUTATION
+
+
+def view(row: AutomationSettings | None, tenant: Tenant | None) -> AutomationSettingsOut:
+    if row is None:
+        return AutomationSettingsOut(
+            salutation=_legacy_salutation(tenant), timers=Timers(), updated_at=None
+        )
+    return AutomationSettingsOut(
+        welcome_text=row.welcome_text,
+        greeting_text=row.greeting_text,
+        end_message=row.end_message,
+        dispatcher_nickname=row.dispatcher_nickname or DEFAULT_DISPATCHER,
+        salutation=row.salutation or DEFAULT_SALUTATION,
+        timers=timers_of(row),
+        updated_at=row.updated_at,
+    )
+
+
+async def read(db: AsyncSession, tenant: Tenant) -> AutomationSettingsOut:
+    return view(await settings_row(db, tenant.id), tenant)
+
+
+async def replace(
+    db: AsyncSession, principal: Principal, body: AutomationSettingsIn, ip: str
+) -> AutomationSettingsOut:
+    tenant = await db.get(Tenant, principal.tenant_id)
+    row = await settings_row(db, principal.tenant_id)
+    before = view(row, tenant).model_dump(mode="json", exclude={"updated_at"})
+    if row is None:
+        row = AutomationSettings(tenant_id=principal.tenant_id, updated_at=clock.now())
+        db.add(row)
+    row.welcome_text = body.welcome_text
+    row.greeting_text = body.greeting_text
+    row.end_message = body.end_message
+    row.dispatcher_nickname = body.dispatcher_nickname
+    row.salutation = body.salutation
+    timers = body.timers.model_copy(deep=True)
+    for part in (timers.visitor_timeout, timers.waiting_end):
+        # Ids that are not live session tags of this tenant are dropped like unknown ones.
+        part.tag_ids = await _live_tags(db, principal.tenant_id, part.tag_ids)
+    body = body.model_copy(update={"timers": timers})
+    row.timers = timers.model_dump(mode="json")
+    row.updated_at = clock.now()
+    if tenant is not None:
+        # Mirrored for readers that only hold the tenant (`conversations.dispatcher_name`).
+        tenant.switches = {
+            **(tenant.switches or {}),
+            "dispatcher_nickname": row.dispatcher_nickname,
+        }
+    await db.flush()
+    after = body.model_dump(mode="json")
+    changes = _diff(before, after)
+    if changes:
+        record(
+            db,
+            principal,
+            tenant_id=principal.tenant_id,
+            action="automations.updated",
+            target_type="automation_settings",
+            target_id=row.id,
+            detail=changes,
+            ip=ip,
+        )
+    return view(row, tenant)
+
+
+async def _live_tags(db: AsyncSession, tenant_id: int, tag_ids: list[int]) -> list[int]:
+    if not tag_ids:
+        return []
+    from kefu.session_tags.models import SessionTag
+
+    live = set(
+        await db.scalars(
+            select(SessionTag.id).where(
+                SessionTag.tenant_id == tenant_id,
+                SessionTag.id.in_(tag_ids),
+                SessionTag.deleted_at.is_(None),
+            )
+        )
+    )
+    return [t for t in dict.fromkeys(tag_ids) if t in live]
+
+
+def _diff(before: dict[str, Any], after: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, new in after.items():
+        old = before.get(key)
+        path = f"{prefix}{key}"
+        if isinstance(new, dict) and isinstance(old, dict):
+            out.update(_diff(old, new, path + "."))
+        elif old != new:
+            out[path] = {"from": old, "to": new}
+    return out
+
+
+# --- texts used by conversations and routing ---------------------------------------------
+
+
+async def dispatcher_nickname(db: AsyncSession, tenant_id: int) -> str:
+    row = await settings_row(db, tenant_id)
+    return (row.dispatcher_nickname if row is not None else "") or DEFAULT_DISPATCHER
+
+
+async def salutation_word(db: AsyncSession, tenant: Tenant) -> str:
+    """The default word for `##亲##`; the old `greeting_salutation` switch until first save."""
+    row = await settings_row(db, tenant.id)
+    if row is not None and row.salutation:
+        return row.salutation
+    return _legacy_salutation(tenant)
+
+
+async def enterprise_welcome(db: AsyncSession, tenant_id: int) -> str:
+    row = await settings_row(db, tenant_id)
+    return row.welcome_text if row is not None else ""

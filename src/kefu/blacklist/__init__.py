@@ -1,0 +1,1 @@
+"""Blacklist (§3.9): visitors whose messages open no conversation."""

@@ -1,0 +1,25 @@
+"""Conversation hooks of satisfaction (§10.1): the automatic invitation at the end (order 200,
+after the end message) and keeping the attribution current when agents change."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kefu.conversations.hooks import Ending, after_assign, after_end
+from kefu.conversations.models import Conversation, Segment
+
+
+@after_end(order=200)
+async def invite_on_end(db: AsyncSession, conv: Conversation, ending: Ending) -> None:
+    from kefu.csat import actions
+
+    await actions.invite_at_end(db, conv, ending)
+
+
+@after_assign(order=200)
+async def reattribute_on_assign(db: AsyncSession, conv: Conversation, segment: Segment) -> None:
+    # A rating given before a transfer also belongs to the new agent when the score is shared
+    # (or to them alone when it is not).
+    from kefu.csat import actions
+
+    await actions.reattribute(db, conv)
