@@ -77,6 +77,8 @@ class Access:
     builtin_admin_only: bool = False
     # kind "any_page": any one of these pages lets the caller through (`require_any_page`).
     any_of: tuple[str, ...] = ()
+    # Pages the action also requires beyond the guard (pickup: the chat lands in Sessions).
+    also_needs: tuple[str, ...] = ()
 
     @property
     def pages(self) -> tuple[str, ...]:
@@ -314,7 +316,9 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("GET", "/visitors/{visitor_id}/tags"): SESSIONS,
     ("PUT", "/visitors/{visitor_id}/tags"): SESSIONS,
     ("GET", "/waiting"): WAITING,
-    ("POST", "/waiting/{conversation_id}/pickup"): WAITING,
+    # The picked-up chat lands in Sessions: a role needs that page too (docs/api.md).
+    ("POST", "/waiting/{conversation_id}/pickup"): Access(
+        "page", "agent.waiting", also_needs=("agent.sessions",)),
     ("GET", "/waiting/{conversation_id}/messages"): WAITING,
     ("POST", "/waiting/{conversation_id}/transfer"): QUEUE_ADMIN,
     ("POST", "/waiting/{conversation_id}/end"): QUEUE_ADMIN,
@@ -443,7 +447,10 @@ def allowed(access: Access, caller: str) -> bool:
     if access.builtin_admin_only:
         return False
     if caller == "agent":
-        return any(p in AGENT_PAGES for p in access.pages)
+        return all(p in AGENT_PAGES for p in access.also_needs) and any(
+            p in AGENT_PAGES for p in access.pages)
+    if access.also_needs:
+        return False  # a custom_page role holds only the guard's page
     return any(caller == f"custom_page:{p}" for p in access.pages)
 
 
@@ -529,7 +536,9 @@ class World:
         self.target_widget = int(self.chat.new_widget()["id"])
         self.target_association = self.chat.new_association()
         holder_email = unique_email("holder")
-        self.new_user(self.t.roles["agent"], holder_email)
+        holder_id = self.new_user(self.t.roles["agent"], holder_email)
+        # Many builders hand the holder fresh conversations (monitors end some, not all): room.
+        self.t.admin.ok("PATCH", f"/users/{holder_id}", json={"max_concurrent": 100})
         self.holder_session = self.login(holder_email)
         self.shared: Held = self.routing.hold(self.holder_session)
         # Routing and dispatch (tests/world_routing.py): a plan; a group whose one member (the
