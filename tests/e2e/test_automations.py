@@ -78,6 +78,8 @@ def test_admin_sets_timers_and_the_conversation_ends_by_itself(  # type: ignore[
     assert saved["dispatcher_nickname"] == "店小二"
 
     # --- a conversation -----------------------------------------------------------------------
+    # The admin is online too: busy, so the visitor's conversation goes to the agent.
+    assert admin_api.http.put("/me/status", json={"status": "busy"}).status_code == 200
     agent: Page = new_page()
     login(agent, email, AGENT_PASSWORD)
     if "/agent/sessions" not in agent.url:
@@ -115,6 +117,10 @@ def test_admin_sets_timers_and_the_conversation_ends_by_itself(  # type: ignore[
     expect(agent.get_by_text("会话自动结束").first).to_be_visible()
     expect(agent.get_by_text(re.compile("访客超时未回复")).first).to_be_visible()
     agent.screenshot(path=str(SHOTS / "message-center-zh.png"))
+    # "View details" opens the conversation in History (§15.1).
+    agent.get_by_role("link", name="查看详情").first.click()
+    expect(agent).to_have_url(re.compile(r"/agent/history\?conversation=\d+"))
+    expect(agent.get_by_role("dialog").get_by_text("您还在吗？没有回复将结束会话")).to_be_visible()
 
 
 def test_waiting_visitor_leaves_a_message(  # type: ignore[no-untyped-def]

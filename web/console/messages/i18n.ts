@@ -11,6 +11,7 @@ const zhCN = {
   empty: '暂无消息',
   emptyUnread: '没有未读消息',
   unreadMark: '（未读）',
+  details: '查看详情',
   decisions: { approved: '通过', rejected: '拒绝' },
   kinds: {
     max_concurrent_changed: {
@@ -61,6 +62,7 @@ const en: typeof zhCN = {
   empty: 'No messages yet',
   emptyUnread: 'No unread messages',
   unreadMark: ' (unread)',
+  details: 'View details',
   decisions: { approved: 'approved', rejected: 'rejected' },
   kinds: {
     max_concurrent_changed: {
