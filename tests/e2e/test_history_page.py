@@ -25,6 +25,8 @@ SHOTS = Path("/tmp/shots/F")  # noqa: S108
 def shot(page: Page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.mouse.move(5, 5)
+    # Loading masks fade out after the data arrives: shoot the settled screen.
+    expect(page.locator(".el-loading-mask:visible")).to_have_count(0)
     page.screenshot(path=str(SHOTS / f"{name}.png"))
 
 
