@@ -19,6 +19,7 @@ from tests.helpers import PASSWORD, Api, Client, Tenant
 from tests.routing_helpers import (
     NEVER,
     eventually,
+    group,
     on_server,
     ongoing_ids,
     run_timers,
@@ -703,3 +704,37 @@ def test_attachment_expiry_survives_a_restart(
         client.close_all()
     finally:
         live.stop()
+
+
+def test_waiting_reminder_restarts_when_a_transfer_requeues(
+    api: Api, server: LiveServer, fake_clock: FakeClock
+) -> None:
+    """A conversation transferred into a busy group's queue waits again: the reminders start over
+    for this wait, and stop once the group's agent takes it."""
+    t = api.provision()
+    _, a = api.add_user(t)
+    g_user, g_agent = api.add_user(t, max_concurrent=0)
+    g = group(t, "售后", [g_user["id"]])
+    configure(
+        t,
+        waiting_reminder={
+            "enabled": True,
+            "text": "正在为您转接，请稍候",
+            "first_after": 60,
+            "count": 1,
+            "interval": 60,
+            "leave_message": False,
+        },
+    )
+    with staff_socket(server.base_url, a), staff_socket(server.base_url, g_agent):
+        conv = Visitor(api, new_widget(t)).send("hello")["conversation_id"]
+        eventually(lambda: ongoing_ids(a) == [conv])
+        tick(server, fake_clock, 120)
+        assert system_texts(t.admin, conv, "waiting_reminder") == []  # it was never waiting
+        out = a.ok("POST", f"/conversations/{conv}/transfer", json={"skill_group_id": g["id"]})
+        assert out["outcome"] == "queued"
+        tick(server, fake_clock, 61)
+        texts = ["正在为您转接，请稍候"]
+        eventually(lambda: system_texts(t.admin, conv, "waiting_reminder") == texts)
+        t.admin.ok("PATCH", f"/users/{g_user['id']}", json={"max_concurrent": 5})
+        eventually(lambda: ongoing_ids(g_agent) == [conv])

@@ -9,7 +9,14 @@ from kefu.accounts.models import User
 from kefu.automations import timers as t
 from kefu.automations.actions import settings_row, timers_of
 from kefu.conversations import actions as conversations
-from kefu.conversations.hooks import Ending, after_assign, after_end, after_message, after_open
+from kefu.conversations.hooks import (
+    Ending,
+    after_assign,
+    after_end,
+    after_message,
+    after_open,
+    after_requeue,
+)
 from kefu.conversations.models import Conversation, Message, Segment
 from kefu.notifications.actions import notify
 from kefu.routing.time_plans import working_at
@@ -73,6 +80,7 @@ async def on_message(db: AsyncSession, conv: Conversation, msg: Message) -> None
         await t.schedule(db, conv, t.INACTIVE, cfg.inactive.timeout)
 
 
+@after_requeue(order=60)
 @after_open(order=60)
 async def on_open(db: AsyncSession, conv: Conversation) -> None:
     cfg = timers_of(await settings_row(db, conv.tenant_id))

@@ -47,6 +47,8 @@ class _Hooks:
     after_message: list[tuple[int, AfterMessage]] = field(default_factory=list)
     # A new conversation exists (state waiting, before routing places it).
     after_open: list[tuple[int, AfterOpen]] = field(default_factory=list)
+    # A conversation went back to waiting in a group's queue (a transfer to a busy group).
+    after_requeue: list[tuple[int, AfterOpen]] = field(default_factory=list)
     # An agent received the conversation (dispatch, pickup, transfer, callback, reassign).
     after_assign: list[tuple[int, AfterAssign]] = field(default_factory=list)
 
@@ -78,6 +80,10 @@ def after_message(order: int = 100) -> Callable[[AfterMessage], AfterMessage]:
 
 def after_open(order: int = 100) -> Callable[[AfterOpen], AfterOpen]:
     return lambda fn: _add(HOOKS.after_open, order, fn)
+
+
+def after_requeue(order: int = 100) -> Callable[[AfterOpen], AfterOpen]:
+    return lambda fn: _add(HOOKS.after_requeue, order, fn)
 
 
 def after_assign(order: int = 100) -> Callable[[AfterAssign], AfterAssign]:

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kefu.access.principal import Principal
 from kefu.accounts.models import User
 from kefu.conversations import actions, dispatch
+from kefu.conversations.hooks import HOOKS
 from kefu.conversations.models import Conversation, Segment
 from kefu.conversations.presenters import visitor_name
 from kefu.core import clock
@@ -209,6 +210,9 @@ async def move_to_group(db: AsyncSession, conv: Conversation, group: SkillGroup)
     conv.routed_by = "transfer"
     # Whoever transferred it away does not get it back from this queue (place or a later drain).
     conv.transferred_from_id = previous
+    # Waiting timers start again for this wait (a dispatch below cancels them at once).
+    for _, hook in HOOKS.after_requeue:
+        await hook(db, conv)
     outcome = await place(db, conv, transfer=True, previous_agent_id=previous)
     if previous is not None:
         emit(db, CapacityFreed(tenant_id=conv.tenant_id))
