@@ -13,7 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests import exports_helpers as eh
 from tests import world_canned as ch
+from tests import world_customers as cu
 from tests import world_history as hs
 from tests import world_knowledge as kh
 from tests.helpers import PASSWORD, PLATFORM_KEY, Api, Tenant, unique_email
@@ -187,6 +189,17 @@ def make_menu_item(t: Tenant) -> int:
     return routing_of(t).menu_item(own_group(t))
 
 
+def make_leave_message(t: Tenant) -> int:
+    """A waiting visitor's leave message (docs/leave-messages.md)."""
+    chat = chat_of(t)
+    v = chat.new_visitor()
+    chat.send(v)
+    r = chat.http.post("/visitor/leave-message", headers=v.headers,
+                       json={"origin": "waiting", "content": "left in this tenant"})
+    assert r.status_code == 201, describe(r)
+    return int(r.json()["id"])
+
+
 def _signed_in(t: Tenant) -> str:
     """A new agent's session cookie (they stay offline until a socket is opened with it)."""
     email = unique_email("xt")
@@ -263,6 +276,11 @@ FACTORIES: dict[str, Callable[[Tenant], int]] = {
     "knowledge_category_id": kh.make_category,
     "knowledge_item_id": kh.make_item,
     "knowledge_file_id": kh.make_file,
+    "leave_message_id": make_leave_message,
+    "export_id": eh.make_export_job,  # a finished export job (§14)
+    # Customer center settings: an automatic group, a custom profile field.
+    "customer_group_id": cu.make_group,
+    "customer_field_id": cu.make_field,
 }
 
 # Path parameters whose name alone does not say which object they name: (path prefix, name) ->
@@ -270,6 +288,9 @@ FACTORIES: dict[str, Callable[[Tenant], int]] = {
 PARAM_KINDS: dict[tuple[str, str], str] = {
     ("/routing-rules/", "rule_id"): "routing_rule_id",
     ("/overflow-rules/", "rule_id"): "overflow_rule_id",
+    ("/leave-messages/", "message_id"): "leave_message_id",
+    ("/customer-groups/", "group_id"): "customer_group_id",
+    ("/customer-fields/", "field_id"): "customer_field_id",
 }
 
 
@@ -340,6 +361,10 @@ READERS: dict[str, Callable[[Tenant, int], Any]] = {
     "canned_submission_id": ch.read_submission,
     "knowledge_category_id": kh.read_category_of,
     "knowledge_item_id": kh.read_item_of,
+    "leave_message_id": lambda t, i: _read(t, f"/leave-messages/{i}"),
+    "export_id": eh.read_export_job,  # the job and its download records
+    "customer_group_id": cu.read_group,
+    "customer_field_id": cu.read_field,
 }
 
 # Minimal valid bodies for routes with an id in the path, keyed by operation. They really change
@@ -372,6 +397,7 @@ PATH_ID_BODIES: dict[tuple[str, str], dict[str, Any] | Callable[[Tenant], dict[s
     ("PATCH", "/overflow-rules/{rule_id}"): {"name": "renamed by A", "enabled": True},
     ("PATCH", "/visitor-tags/{tag_id}"): {"name": "renamed by A"},
     ("PUT", "/visitors/{visitor_id}/tags"): {"tag_ids": []},
+    ("PUT", "/history/{conversation_id}/visitor-tags"): {"tag_ids": []},
     ("PATCH", "/session-tags/{session_tag_id}"): {"name": "renamed by A"},
     ("PUT", "/conversations/{conversation_id}/session-tags"): {"tag_ids": [], "remark": "by A"},
     # To A's own group (one member, offline): a leak would move B's conversation there.
@@ -394,6 +420,12 @@ PATH_ID_BODIES: dict[tuple[str, str], dict[str, Any] | Callable[[Tenant], dict[s
     ("PATCH", "/knowledge/items/{knowledge_item_id}"): {"title": "changed by A"},
     ("POST", "/conversations/{conversation_id}/knowledge/{knowledge_item_id}/send"): {
         "client_msg_id": cid()},
+    ("POST", "/leave-messages/{message_id}/assign"): lambda a: {"assignee_id": a.admin.me["id"]},
+    ("POST", "/leave-messages/{message_id}/status"): {"status": "resolved"},
+    ("POST", "/leave-messages/{message_id}/comments"): {"text": "by A"},
+    ("PATCH", "/customers/{visitor_id}"): {"fields": {"nickname": "renamed by A"}},
+    ("PATCH", "/customer-fields/{field_id}"): {"name": "renamedbyA"},
+    ("PATCH", "/customer-groups/{group_id}"): {"name": "renamedbyA"},
 }
 
 # Multipart bodies (uploads), made afresh for each request. A missing entry fails the test.
@@ -407,6 +439,7 @@ PATH_ID_QUERIES: dict[tuple[str, str], Callable[[Tenant], dict[str, Any]]] = {
     # A valid signature -- for A's own attachment -- sent with the id under test.
     ("GET", "/files/{attachment_id}"): lambda a: chat_of(a).signed_params(
         FACTORIES["attachment_id"](a)),
+    ("GET", "/history/{conversation_id}/messages/search"): lambda a: {"q": "hello"},
 }
 
 # Routes whose answer to a foreign or unknown id is not 404 not_found, and why. The answers must
@@ -451,6 +484,8 @@ def snapshot(t: Tenant) -> dict[str, Any]:
         "session_tags": t.admin.ok("GET", "/session-tags"),
         "queue": t.admin.ok("GET", "/waiting", params={"limit": 200}),
         "canned_public": t.admin.ok("GET", "/canned/public"),
+        "leave_messages": t.admin.ok(
+            "GET", "/leave-messages", params={"mode": "admin", "page_size": 100}),
     }
 
 
@@ -563,11 +598,22 @@ QUERY_IDS: dict[tuple[str, str, str], str | None] = {
     ("GET", "/history", "agent_id"): "user_id",
     ("GET", "/history", "visitor_id"): "visitor_id",
     ("GET", "/history", "conversation_id"): "conversation_id",
+    ("GET", "/history", "association_id"): "association_id",
+    ("GET", "/history", "skill_group_id"): "group_id",
+    ("GET", "/history", "session_tag_ids"): "session_tag_id",
     ("GET", "/blacklist", "visitor_id"): "visitor_id",
+    # Search filters (within the caller's tenant; docs/search.md).
+    ("GET", "/search", "association_id"): "association_id",
+    ("GET", "/search", "session_tag_id"): "session_tag_id",
     # Satisfaction: the visitor's rating card of a conversation (docs/satisfaction.md).
     ("GET", "/visitor/csat", "conversation_id"): "conversation_id",
     # Knowledge items of a category (and its subcategories).
     ("GET", "/knowledge/items", "category_id"): "knowledge_category_id",
+    # Leave messages: the assignee filter (within the caller's tenant).
+    ("GET", "/leave-messages", "agent_id"): "user_id",
+    # Customer center filters: tags and a group tab (within the caller's tenant).
+    ("GET", "/customers", "tag_ids"): "tag_id",
+    ("GET", "/customers", "group_id"): "customer_group_id",
 }
 # Routes a visitor calls (with `Authorization: Visitor <token>`, no staff session). Those naming an
 # object answer 404 not_found to another tenant's id, as to an unknown one.
@@ -604,7 +650,10 @@ def test_query_ids_of_another_tenant_answer_like_unknown_ids(api: Api, raw: http
     b_ids = {"role_id": b_role, "team_id": b_team, "user_id": b_user["id"],
              "conversation_id": FACTORIES["conversation_id"](b), "group_id": b_group,
              "association_id": b_association, "visitor_id": FACTORIES["visitor_id"](b),
-             "knowledge_category_id": FACTORIES["knowledge_category_id"](b)}
+             "knowledge_category_id": FACTORIES["knowledge_category_id"](b),
+             "session_tag_id": FACTORIES["session_tag_id"](b),
+             "tag_id": FACTORIES["tag_id"](b),
+             "customer_group_id": FACTORIES["customer_group_id"](b)}
     # A visitor of A with a conversation of their own, asking for B's.
     a_chat = chat_of(a)
     a_visitor = a_chat.new_visitor()
@@ -782,6 +831,8 @@ BODY_IDS: dict[tuple[str, str, str], BodyCase | list[BodyCase] | None] = {
             {"label": "theirs", "skill_group_id": v}]})),
     ("PUT", "/visitors/{visitor_id}/tags", "tag_ids"): (
         "tag_id", lambda own, v: ({"visitor_id": own["visitor_id"]}, {"tag_ids": [v]})),
+    ("PUT", "/history/{conversation_id}/visitor-tags", "tag_ids"): (
+        "tag_id", _on("ended", lambda own, v: {"tag_ids": [v]})),
     # Session tags: a parent, a level to reorder, tags put on A's conversation.
     ("POST", "/session-tags", "parent_id"): (
         "session_tag_id", lambda own, v: ({}, {"name": "probe", "parent_id": v})),
@@ -808,6 +859,14 @@ BODY_IDS: dict[tuple[str, str, str], BodyCase | list[BodyCase] | None] = {
         "user_id", _on("ended", lambda own, v: {"agent_id": v})),
     ("POST", "/conversations/{conversation_id}/reassign", "skill_group_id"): (
         "group_id", _on("ended", lambda own, v: {"skill_group_id": v})),
+    # Customer center: a customer's tags; a group's tag condition.
+    ("PATCH", "/customers/{visitor_id}", "tag_ids"): (
+        "tag_id", lambda own, v: ({"visitor_id": own["visitor_id"]}, {"tag_ids": [v]})),
+    ("POST", "/customer-groups", "items.tag_id"): (
+        "tag_id", lambda own, v: ({}, {"name": "probe", "items": [{"kind": "tag", "tag_id": v}]})),
+    ("PATCH", "/customer-groups/{group_id}", "items.tag_id"): (
+        "tag_id", lambda own, v: ({"group_id": own["customer_group"]},
+                                  {"items": [{"kind": "tag", "tag_id": v}]})),
     # Blacklisting by visitor id (Customer center).
     ("POST", "/blacklist", "visitor_id"): (
         "visitor_id", lambda own, v: ({}, {"visitor_id": v, "reason": "probe"})),
@@ -868,6 +927,17 @@ BODY_IDS: dict[tuple[str, str, str], BodyCase | list[BodyCase] | None] = {
     ("POST", "/announcements", "attachment_ids"): (
         "attachment_id", lambda own, v: ({}, {
             "subject": "x", "audience": {"all": True}, "attachment_ids": [v]})),
+    # Leave messages: batches name messages; assignments name a member of the caller's tenant.
+    ("POST", "/leave-messages/batch/assign", "ids"): (
+        "leave_message_id", lambda own, v: ({}, {"ids": [own["leave_message"], v],
+                                                 "assignee_id": own["user_id"]})),
+    ("POST", "/leave-messages/batch/assign", "assignee_id"): (
+        "user_id", lambda own, v: ({}, {"ids": [own["leave_message"]], "assignee_id": v})),
+    ("POST", "/leave-messages/batch/status", "ids"): (
+        "leave_message_id", lambda own, v: ({}, {"ids": [own["leave_message"], v],
+                                                 "status": "resolved"})),
+    ("POST", "/leave-messages/{message_id}/assign", "assignee_id"): (
+        "user_id", lambda own, v: ({"message_id": own["leave_message"]}, {"assignee_id": v})),
 }
 
 # Cases whose answer to a foreign or unknown id is not 404 not_found. They must still be equal.
@@ -881,6 +951,10 @@ BODY_ID_ANSWERS: dict[tuple[str, str, str], tuple[int, str]] = {
     ("POST", "/knowledge/items", "attachment_ids"): (422, "knowledge_file_not_found"),
     ("PATCH", "/knowledge/items/{knowledge_item_id}", "attachment_ids"): (
         422, "knowledge_file_not_found"),
+    ("POST", "/leave-messages/batch/assign", "assignee_id"): (
+        422, "leave_message_assignee_invalid"),
+    ("POST", "/leave-messages/{message_id}/assign", "assignee_id"): (
+        422, "leave_message_assignee_invalid"),
 }
 
 
@@ -913,6 +987,8 @@ def _own_objects(a: Tenant) -> dict[str, Any]:
         "ended": {"conversation_id": r.ended_conversation()},
         "canned": ch.own_objects(a),
         "knowledge": kh.own_objects(a),
+        "leave_message": make_leave_message(a),
+        "customer_group": cu.make_group(a),
     }
 
 

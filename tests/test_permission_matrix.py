@@ -43,8 +43,11 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as ws_connect
 from websockets.typing import Origin
 
+from kefu.exports.actions import SOURCE_PAGES as EXPORT_SOURCE_PAGES
 from kefu.roles.catalogue import AGENT_PAGES, PAGE_KEYS, PAGES, SCOPED_DATA
+from tests import exports_helpers as eh
 from tests import world_canned as ch
+from tests import world_customers as cu
 from tests import world_history as hs
 from tests import world_knowledge as kh
 from tests.helpers import PASSWORD, PLATFORM_KEY, Api, Tenant, unique_email
@@ -150,6 +153,11 @@ KB = page("admin.knowledge")
 KB_READ = any_page("admin.knowledge", "agent.knowledge", "agent.sessions")
 CANNED_READ = any_page("agent.sessions", "agent.canned", "admin.settings.canned")
 CANNED_USE = any_page("agent.sessions", "agent.canned")
+CUSTOMERS = any_page("agent.customers", "admin.customers")
+PROFILE = any_page("agent.customers", "admin.customers", "agent.sessions", "agent.history",
+                   "admin.history")
+CUSTOMER_SETTINGS = page("admin.settings.customer_settings")
+LEAVE = any_page("agent.leave_messages", "admin.leave_messages")
 
 # (method, path under /api/v1) -> who may call it. "WS" is the WebSocket endpoint.
 MATRIX: dict[tuple[str, str], Access] = {
@@ -391,20 +399,71 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("POST", "/conversations/{conversation_id}/blacklist"): SESSIONS,  # the holder
     ("POST", "/blacklist"): any_page("admin.customers", "agent.customers"),
     ("GET", "/blacklist"): page("admin.customers"),
-    ("GET", "/blacklist/export"): page("admin.customers"),
+    # Export management (§14, docs/exports.md): starting needs a page that exports (the kind
+    # then needs its own); agent mode lists my files, admin mode (admin.exports) everyone's.
+    ("POST", "/exports"): any_page(*EXPORT_SOURCE_PAGES),
+    ("GET", "/exports"): any_page("agent.exports", "admin.exports"),
+    ("GET", "/exports/{export_id}"): any_page("agent.exports", "admin.exports"),
+    ("GET", "/exports/{export_id}/download"): any_page("agent.exports", "admin.exports"),
+    ("GET", "/exports/{export_id}/downloads"): any_page("agent.exports", "admin.exports"),
+    ("DELETE", "/exports/{export_id}"): any_page("agent.exports", "admin.exports"),
     ("POST", "/blacklist/{entry_id}/approve"): page("admin.customers"),
     ("POST", "/blacklist/{entry_id}/reject"): page("admin.customers"),
     ("DELETE", "/blacklist/{entry_id}"): page("admin.customers"),
     ("GET", "/history"): any_page("agent.history", "admin.history"),
     ("GET", "/history/{conversation_id}"): any_page("agent.history", "admin.history"),
     ("GET", "/history/{conversation_id}/messages"): any_page("agent.history", "admin.history"),
+    ("GET", "/history/{conversation_id}/messages/search"): any_page(
+        "agent.history", "admin.history"),
+    ("GET", "/history/settings"): any_page("agent.history", "admin.history"),
+    ("GET", "/history/options"): any_page("agent.history", "admin.history"),
+    ("GET", "/history/{conversation_id}/visitor-tags"): any_page("agent.history", "admin.history"),
+    ("PUT", "/history/{conversation_id}/visitor-tags"): any_page("agent.history", "admin.history"),
+    # Retention: History admins whose History scope is the whole tenant (as the custom roles here;
+    # narrower scopes are refused: tests/test_history_retention.py).
+    ("PUT", "/history/settings"): page("admin.history"),
     ("POST", "/history/{conversation_id}/blacklist"): any_page("agent.history", "admin.history"),
+    # Search (§13.1, docs/search.md): either page (admin mode needs admin.search).
+    ("GET", "/search"): any_page("agent.search", "admin.search"),
     ("POST", "/conversations/{conversation_id}/callback"): SESSIONS,  # one they took part in
     # Automations (§6, §7, docs/automations.md): settings; my overdue flags; a visitor's message.
     ("GET", "/automations/settings"): SIGNED_IN,
     ("PUT", "/automations/settings"): SWITCHES,
     ("GET", "/automations/overdue"): SIGNED_IN,
     ("POST", "/visitor/leave-message"): VISITOR,
+    # Leave messages (§11.1, docs/leave-messages.md): either page reads and handles; agents
+    # assign to themselves and change their own (the action checks; requests are made so).
+    ("GET", "/visitor/leave-message/offer"): VISITOR,
+    ("GET", "/leave-messages"): LEAVE,
+    ("GET", "/leave-messages/badge"): LEAVE,
+    ("GET", "/leave-messages/lookup"): LEAVE,
+    ("GET", "/leave-messages/assignees"): LEAVE,
+    ("GET", "/leave-messages/{message_id}"): LEAVE,
+    ("POST", "/leave-messages/batch/assign"): LEAVE,
+    ("POST", "/leave-messages/batch/status"): LEAVE,
+    ("POST", "/leave-messages/{message_id}/assign"): LEAVE,
+    ("POST", "/leave-messages/{message_id}/status"): LEAVE,
+    ("POST", "/leave-messages/{message_id}/comments"): LEAVE,
+    # Customer center (§12, docs/customers.md): list and records by either Customers page;
+    # one profile also from the workbench and History; import by admins; settings page.
+    ("GET", "/customers"): CUSTOMERS,
+    ("GET", "/customers/template"): page("admin.customers"),
+    ("POST", "/customers/import"): page("admin.customers"),
+    ("GET", "/customers/{visitor_id}"): PROFILE,
+    ("PATCH", "/customers/{visitor_id}"): PROFILE,
+    ("GET", "/customers/{visitor_id}/conversations"): CUSTOMERS,
+    ("GET", "/customers/{visitor_id}/conversations/{conversation_id}/messages"): CUSTOMERS,
+    ("POST", "/customers/{visitor_id}/callback"): SESSIONS,  # one they served
+    ("GET", "/customer-fields"): CUSTOMER_SETTINGS,
+    ("POST", "/customer-fields"): CUSTOMER_SETTINGS,
+    ("PUT", "/customer-fields/layout"): CUSTOMER_SETTINGS,
+    ("PATCH", "/customer-fields/{field_id}"): CUSTOMER_SETTINGS,
+    ("DELETE", "/customer-fields/{field_id}"): CUSTOMER_SETTINGS,
+    ("GET", "/customer-groups"): any_page("agent.customers", "admin.customers",
+                                          "admin.settings.customer_settings"),
+    ("POST", "/customer-groups"): CUSTOMER_SETTINGS,
+    ("PATCH", "/customer-groups/{group_id}"): CUSTOMER_SETTINGS,
+    ("DELETE", "/customer-groups/{group_id}"): CUSTOMER_SETTINGS,
 }
 
 BASE_CALLERS = ("anon", "agent", "admin", "custom_none")
@@ -555,7 +614,8 @@ class World:
         self.target_rule = r.new_routing_rule(self.rule_tag, self.target_group)
         self.target_overflow = r.new_overflow_rule()
         r.menu_item(self.target_group)
-        r.switches(waiting_detail=True, welcome_menu=True)
+        # Agent-mode Customer center is on (§12.1: off hides the page).
+        r.switches(waiting_detail=True, welcome_menu=True, customer_center_for_agents=True)
         self.shared_file = int(self.chat.upload(self.shared.visitor)["id"])
         self._held: dict[str, Held] = {}
         self._anon_notice: int | None = None
@@ -931,6 +991,48 @@ def _leave_message(w: World, caller: str) -> Req:
                json={"name": "Matrix", "phone": "13800138000", "content": "call me"})
 
 
+def _new_leave(w: World, caller: str | None = None) -> dict[str, Any]:
+    """A new leave message (a waiting visitor's), assigned to the caller when they have a user
+    (so that agents may change its status), else unassigned."""
+    busy_everyone(w.t.admin)
+    v = w.chat.new_visitor()
+    w.chat.send(v)
+    with httpx.Client(base_url=w.chat.api_url, timeout=30) as c:
+        r = c.post("/visitor/leave-message", headers=v.headers,
+                   json={"origin": "waiting", "content": "matrix"})
+    assert r.status_code == 201, describe(r)
+    msg: dict[str, Any] = r.json()
+    session = w.session_of(caller) if caller and caller != "anon" else None
+    if session is not None:
+        me = w.routing.user_id(session)
+        w.t.admin.ok("POST", f"/leave-messages/{msg['id']}/assign", json={"assignee_id": me})
+    return msg
+
+
+def _leave_mode(caller: str) -> dict[str, str]:
+    """The list mode the caller's pages open (admin mode for the admin page alone)."""
+    return {"mode": "admin" if caller == "custom_page:admin.leave_messages" else "agent"}
+
+
+def _leave_assign(w: World, caller: str, batch: bool) -> Req:
+    """Agents may take an unassigned message for themselves: the caller's own user id."""
+    msg = _new_leave(w)
+    session = w.session_of(caller) if caller != "anon" else None
+    me = w.routing.user_id(session) if session is not None else None
+    if batch:
+        return Req("POST", "/leave-messages/batch/assign",
+                   json={"ids": [msg["id"]], "assignee_id": me})
+    return Req("POST", f"/leave-messages/{msg['id']}/assign", json={"assignee_id": me})
+
+
+def _leave_status(w: World, caller: str, batch: bool) -> Req:
+    msg = _new_leave(w, caller)
+    if batch:
+        return Req("POST", "/leave-messages/batch/status",
+                   json={"ids": [msg["id"]], "status": "in_progress"})
+    return Req("POST", f"/leave-messages/{msg['id']}/status", json={"status": "in_progress"})
+
+
 def _dispatch_settings(w: World, caller: str) -> Req:
     """Every field as it is, but the expiry of transfer confirmations: 120 <-> 121 seconds (long
     enough for the transfer requests made meanwhile)."""
@@ -938,6 +1040,16 @@ def _dispatch_settings(w: World, caller: str) -> Req:
     seconds = body["transfer_confirm_seconds"]
     body["transfer_confirm_seconds"] = 241 - seconds if seconds in (120, 121) else 120
     return Req("PUT", "/dispatch-settings", json=body)
+
+
+def _export(w: World, caller: str, fresh: bool = False) -> int:
+    """A finished export job of the caller's own (the admin's for callers the route refuses)."""
+    owner = caller if allowed(MATRIX[("GET", "/exports/{export_id}")], caller) else "admin"
+    cache: dict[str, int] = w.__dict__.setdefault("_exports", {})
+    if fresh or owner not in cache:
+        with w.client(w.session_of(owner)) as c:
+            cache[owner] = eh.matrix_job(c)
+    return cache[owner]
 
 
 REQUESTS: dict[tuple[str, str], Builder] = {
@@ -1325,7 +1437,15 @@ REQUESTS: dict[tuple[str, str], Builder] = {
     ("POST", "/blacklist"): lambda w, c: Req(
         "POST", "/blacklist", json={"visitor_id": hs.blacklist_visitor(w, c), "reason": "m"}),
     ("GET", "/blacklist"): lambda w, c: Req("GET", "/blacklist"),
-    ("GET", "/blacklist/export"): lambda w, c: Req("GET", "/blacklist/export"),
+    ("POST", "/exports"): lambda w, c: Req("POST", "/exports", json=eh.matrix_body()),
+    ("GET", "/exports"): lambda w, c: Req("GET", "/exports"),
+    ("GET", "/exports/{export_id}"): lambda w, c: Req("GET", f"/exports/{_export(w, c)}"),
+    ("GET", "/exports/{export_id}/download"): lambda w, c: Req(
+        "GET", f"/exports/{_export(w, c)}/download"),
+    ("GET", "/exports/{export_id}/downloads"): lambda w, c: Req(
+        "GET", f"/exports/{_export(w, c)}/downloads"),
+    ("DELETE", "/exports/{export_id}"): lambda w, c: Req(
+        "DELETE", f"/exports/{_export(w, c, fresh=True)}"),
     ("POST", "/blacklist/{entry_id}/approve"): lambda w, c: Req(
         "POST", f"/blacklist/{hs.pending_blacklist(w)}/approve"),
     ("POST", "/blacklist/{entry_id}/reject"): lambda w, c: Req(
@@ -1333,10 +1453,21 @@ REQUESTS: dict[tuple[str, str], Builder] = {
     ("DELETE", "/blacklist/{entry_id}"): lambda w, c: Req(
         "DELETE", f"/blacklist/{hs.active_blacklist(w)}"),
     ("GET", "/history"): lambda w, c: Req("GET", "/history"),
+    ("GET", "/search"): lambda w, c: Req("GET", "/search", params={"q": "h"}),
     ("GET", "/history/{conversation_id}"): lambda w, c: Req(
         "GET", f"/history/{hs.history_conversation(w, c)}"),
     ("GET", "/history/{conversation_id}/messages"): lambda w, c: Req(
         "GET", f"/history/{hs.history_conversation(w, c)}/messages"),
+    ("GET", "/history/{conversation_id}/messages/search"): lambda w, c: Req(
+        "GET", f"/history/{hs.history_conversation(w, c)}/messages/search", params={"q": "h"}),
+    ("GET", "/history/settings"): lambda w, c: Req("GET", "/history/settings"),
+    ("GET", "/history/options"): lambda w, c: Req("GET", "/history/options"),
+    ("GET", "/history/{conversation_id}/visitor-tags"): lambda w, c: Req(
+        "GET", f"/history/{hs.history_conversation(w, c)}/visitor-tags"),
+    ("PUT", "/history/{conversation_id}/visitor-tags"): lambda w, c: Req(
+        "PUT", f"/history/{hs.history_conversation(w, c)}/visitor-tags", json={"tag_ids": []}),
+    ("PUT", "/history/settings"): lambda w, c: Req(
+        "PUT", "/history/settings", json={"retention_months": 6}),
     ("POST", "/history/{conversation_id}/blacklist"): lambda w, c: Req(
         "POST", f"/history/{hs.history_conversation(w, c)}/blacklist", json={"reason": "m"}),
     ("POST", "/conversations/{conversation_id}/callback"): lambda w, c: Req(
@@ -1345,6 +1476,51 @@ REQUESTS: dict[tuple[str, str], Builder] = {
     ("PUT", "/automations/settings"): _automations,
     ("GET", "/automations/overdue"): lambda w, c: Req("GET", "/automations/overdue"),
     ("POST", "/visitor/leave-message"): _leave_message,
+    ("GET", "/visitor/leave-message/offer"): lambda w, c: Req(
+        "GET", "/visitor/leave-message/offer", headers=w.chat.new_visitor().headers),
+    ("GET", "/leave-messages"): lambda w, c: Req("GET", "/leave-messages", params=_leave_mode(c)),
+    ("GET", "/leave-messages/badge"): lambda w, c: Req("GET", "/leave-messages/badge"),
+    ("GET", "/leave-messages/lookup"): lambda w, c: Req(
+        "GET", "/leave-messages/lookup", params={"number": _new_leave(w)["number"]}),
+    ("GET", "/leave-messages/assignees"): lambda w, c: Req("GET", "/leave-messages/assignees"),
+    ("GET", "/leave-messages/{message_id}"): lambda w, c: Req(
+        "GET", f"/leave-messages/{_new_leave(w)['id']}"),
+    ("POST", "/leave-messages/batch/assign"): lambda w, c: _leave_assign(w, c, True),
+    ("POST", "/leave-messages/batch/status"): lambda w, c: _leave_status(w, c, True),
+    ("POST", "/leave-messages/{message_id}/assign"): lambda w, c: _leave_assign(w, c, False),
+    ("POST", "/leave-messages/{message_id}/status"): lambda w, c: _leave_status(w, c, False),
+    ("POST", "/leave-messages/{message_id}/comments"): lambda w, c: Req(
+        "POST", f"/leave-messages/{_new_leave(w)['id']}/comments", json={"text": "matrix"}),
+    ("GET", "/customers"): lambda w, c: Req("GET", "/customers"),
+    ("GET", "/customers/template"): lambda w, c: Req("GET", "/customers/template"),
+    ("POST", "/customers/import"): lambda w, c: Req(
+        "POST", "/customers/import", files=cu.import_files()),
+    ("GET", "/customers/{visitor_id}"): lambda w, c: Req(
+        "GET", f"/customers/{cu.served(w, c)[0]}"),
+    ("PATCH", "/customers/{visitor_id}"): lambda w, c: Req(
+        "PATCH", f"/customers/{cu.served(w, c)[0]}", json={"fields": {"nickname": cu.unique("n")}}),
+    ("GET", "/customers/{visitor_id}/conversations"): lambda w, c: Req(
+        "GET", f"/customers/{cu.served(w, c)[0]}/conversations"),
+    ("GET", "/customers/{visitor_id}/conversations/{conversation_id}/messages"): lambda w, c: Req(
+        "GET", "/customers/{}/conversations/{}/messages".format(*cu.served(w, c))),
+    ("POST", "/customers/{visitor_id}/callback"): lambda w, c: Req(
+        "POST", f"/customers/{cu.callback_customer(w, c)}/callback"),
+    ("GET", "/customer-fields"): lambda w, c: Req("GET", "/customer-fields"),
+    ("POST", "/customer-fields"): lambda w, c: Req(
+        "POST", "/customer-fields", json={"name": cu.unique("f")}),
+    ("PUT", "/customer-fields/layout"): lambda w, c: Req(
+        "PUT", "/customer-fields/layout", json=cu.layout(w)),
+    ("PATCH", "/customer-fields/{field_id}"): lambda w, c: Req(
+        "PATCH", f"/customer-fields/{cu.field_for(w, c)}", json={"name": cu.unique("f")}),
+    ("DELETE", "/customer-fields/{field_id}"): lambda w, c: Req(
+        "DELETE", f"/customer-fields/{cu.field_for(w, c)}"),
+    ("GET", "/customer-groups"): lambda w, c: Req("GET", "/customer-groups"),
+    ("POST", "/customer-groups"): lambda w, c: Req(
+        "POST", "/customer-groups", json={"name": cu.unique("g"), "items": [{"kind": "vip"}]}),
+    ("PATCH", "/customer-groups/{group_id}"): lambda w, c: Req(
+        "PATCH", f"/customer-groups/{cu.group_for(w, c)}", json={"name": cu.unique("g")}),
+    ("DELETE", "/customer-groups/{group_id}"): lambda w, c: Req(
+        "DELETE", f"/customer-groups/{cu.group_for(w, c)}"),
 }
 
 

@@ -15,8 +15,10 @@ from kefu.access.scopes import visible_agent_ids
 from kefu.accounts.models import AuthSession
 from kefu.core.config import Settings
 from kefu.core.db import make_engine, make_sessionmaker
+from tests.chat_helpers import Visitor
 from tests.conftest import LiveServer, free_port
 from tests.helpers import PASSWORD, Api, unique_email
+from tests.world_history import Desk
 
 
 def _visible(settings: Settings, user_id: int, data: str) -> set[int] | None:
@@ -68,6 +70,39 @@ def test_team_scope_sees_own_team_and_below(api: Api, settings: Settings) -> Non
     assert _visible(settings, lead["id"], "customers") is None
     assert _visible(settings, lead["id"], "current_sessions") == {lead["id"]}
     assert _visible(settings, a["id"], "history") == {a["id"]}  # built-in agents: their own
+
+
+def test_skill_group_scope_sees_the_members_of_my_groups(
+    api: Api, settings: Settings, server: LiveServer
+) -> None:
+    """A skill-group scope (the default of a custom role) sees its groups' members, and what
+    they served shows on History admin mode; another group's conversations stay out."""
+    t = api.provision()
+    role = t.admin.ok("POST", "/roles", json={"name": "组长", "pages": ["admin.history"]})
+    lead, lead_client = api.add_user(t, role_id=role["id"])
+    a, _ = api.add_user(t)
+    b, b_client = api.add_user(t)
+    other, other_client = api.add_user(t)
+    presale = t.admin.ok("POST", "/skill-groups", json={"name": "售前"})
+    aftersale = t.admin.ok("POST", "/skill-groups", json={"name": "售后"})
+    billing = t.admin.ok("POST", "/skill-groups", json={"name": "账务"})
+    for group, members in ((presale, [lead, a]), (aftersale, [lead, b]), (billing, [other])):
+        t.admin.ok(
+            "PUT",
+            f"/skill-groups/{group['id']}/members",
+            json={"user_ids": [m["id"] for m in members]},
+        )
+    assert _visible(settings, lead["id"], "history") == {lead["id"], a["id"], b["id"]}
+    assert _visible(settings, other["id"], "history") == {other["id"]}  # built-in agent
+    # An ungrouped holder of the scope sees only their own records.
+    loner, _ = api.add_user(t, role_id=role["id"])
+    assert _visible(settings, loner["id"], "history") == {loner["id"]}
+    # Through the History list: b's ended conversation shows, other's does not.
+    desk = Desk(api, server.base_url, t)
+    _, mine = desk.ended(b_client, Visitor(api, desk.widget, entry={"skill_group": "售后"}))
+    _, theirs = desk.ended(other_client, Visitor(api, desk.widget, entry={"skill_group": "账务"}))
+    ids = {c["id"] for c in lead_client.ok("GET", "/history", params={"mode": "admin"})["items"]}
+    assert mine in ids and theirs not in ids, (ids, mine, theirs)
 
 
 def test_forgot_password_mails_a_working_link(settings: Settings) -> None:

@@ -16,7 +16,11 @@ def load_all_models() -> None:
     import kefu.colleagues.models
     import kefu.conversations.models
     import kefu.csat.models
+    import kefu.customers.models
+    import kefu.exports.models
+    import kefu.history.models
     import kefu.knowledge.models
+    import kefu.leave_messages.models
     import kefu.notifications.models
     import kefu.presence.models
     import kefu.roles.models

@@ -63,6 +63,15 @@ def role_pages(role: Role) -> frozenset[str]:
     return frozenset(role.pages) & (ADMIN_PAGES | AGENT_PAGES)
 
 
+def tenant_pages(role: Role, tenant: Tenant) -> frozenset[str]:
+    """The pages a role grants in this tenant: the tenant's switches take some away."""
+    pages = role_pages(role)
+    if not (tenant.switches or {}).get("customer_center_for_agents", False):
+        # §12.1: agent-mode Customer center exists only while the tenant's switch is on.
+        pages = pages - {"agent.customers"}
+    return pages
+
+
 def _bearer(request: Request) -> str | None:
     auth = request.headers.get("authorization", "")
     if auth[:7].lower() == "bearer ":
@@ -134,7 +143,7 @@ async def principal_for_session(db: AsyncSession, sess: AuthSession) -> Principa
     role = await db.get(Role, user.role_id)
     if role is None:
         raise ApiError("unauthenticated")
-    pages = role_pages(role)
+    pages = tenant_pages(role, tenant)
     if sess.role_id_at_login != role.id:
         # Added rights wait for the next sign-in; removed rights are gone at once (SPEC §1.2).
         old = await db.get(Role, sess.role_id_at_login)

@@ -1,8 +1,8 @@
 """Data scopes: whose records a caller may see on Customer center, History, Current sessions.
 
 Pages that list conversations or customers filter by the agents this returns (None = the whole
-tenant). Skill-group membership arrives with routing; until then a skill-group scope sees the
-caller's own records.
+tenant): a team scope sees the caller's team and the teams below it, a skill-group scope the
+members of every skill group the caller belongs to (an ungrouped caller sees their own records).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kefu.access.guards import data_scope
 from kefu.access.principal import Principal
 from kefu.accounts.models import User
+from kefu.routing.models import SkillGroupMember
 from kefu.teams.repo import all_teams, descendants
 
 
@@ -26,6 +27,17 @@ async def visible_agent_ids(db: AsyncSession, principal: Principal, data: str) -
         teams = descendants(await all_teams(db, tenant_id=principal.tenant_id), me.team_id)
         rows = await db.scalars(
             select(User.id).where(User.tenant_id == principal.tenant_id, User.team_id.in_(teams))
+        )
+        return set(rows.all()) | {me.id}
+    if scope == "skill_group":
+        mine = select(SkillGroupMember.skill_group_id).where(
+            SkillGroupMember.tenant_id == principal.tenant_id, SkillGroupMember.user_id == me.id
+        )
+        rows = await db.scalars(
+            select(SkillGroupMember.user_id).where(
+                SkillGroupMember.tenant_id == principal.tenant_id,
+                SkillGroupMember.skill_group_id.in_(mine),
+            )
         )
         return set(rows.all()) | {me.id}
     return {me.id}

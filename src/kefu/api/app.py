@@ -57,8 +57,11 @@ def build_api_router() -> APIRouter:
     from kefu.colleagues.api import router as colleagues_router
     from kefu.conversations.api import router as conversations_router
     from kefu.csat.api import router as csat_router
+    from kefu.customers.api import router as customers_router
+    from kefu.exports.api import router as exports_router
     from kefu.history.api import router as history_router
     from kefu.knowledge.api import router as knowledge_router
+    from kefu.leave_messages.api import router as leave_messages_router
     from kefu.notifications.api import router as notifications_router
     from kefu.presence.api import router as presence_router
     from kefu.roles.api import router as roles_router
@@ -67,6 +70,7 @@ def build_api_router() -> APIRouter:
     from kefu.routing.time_plans_api import router as time_plans_router
     from kefu.routing.transfers_api import router as transfers_router
     from kefu.routing.waiting_api import router as waiting_router
+    from kefu.search.api import router as search_router
     from kefu.session_tags.api import router as session_tags_router
     from kefu.tags.api import router as tags_router
     from kefu.teams.api import router as teams_router
@@ -115,7 +119,11 @@ def build_api_router() -> APIRouter:
         blacklist_router,
         history_router,
         csat_router,
+        customers_router,
+        exports_router,
         automations_router,
+        leave_messages_router,
+        search_router,
     ):
         api.include_router(r, responses=ERROR_RESPONSES)
     api.include_router(ws_router)
@@ -137,7 +145,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.loop = asyncio.get_running_loop()
         scheduler = Scheduler(app.state.sessionmaker, app.state.bus)
         scheduler.start()
+        from kefu.exports.runner import make_runner
+
+        export_runner = make_runner(app)  # export jobs (§14), see kefu.exports.runner
+        export_runner.start()
         yield
+        await export_runner.stop()
         await scheduler.stop()
         await app.state.hub.close()
         await engine.dispose()

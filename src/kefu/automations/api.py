@@ -1,4 +1,5 @@
-"""Automation settings (§6, §7), the workbench's overdue flags and the visitor's leave message."""
+"""Automation settings (§6, §7) and the workbench's overdue flags. (The visitor's leave message
+moved to `kefu.leave_messages.api`.)"""
 
 from __future__ import annotations
 
@@ -11,16 +12,12 @@ from kefu.access.guards import require_page
 from kefu.access.principal import Principal, SignedIn
 from kefu.api.deps import Db, UnitOfWorkRoute, client_ip
 from kefu.automations import actions
-from kefu.automations.leave import leave_message
 from kefu.automations.models import AutomationState
 from kefu.automations.schemas import (
     AutomationSettingsIn,
     AutomationSettingsOut,
-    LeaveMessageIn,
-    LeaveMessageOut,
     OverdueOut,
 )
-from kefu.chat.visitor_api import VisitorIn
 from kefu.conversations.models import Conversation
 
 router = APIRouter(tags=["automations"], route_class=UnitOfWorkRoute)
@@ -56,15 +53,3 @@ async def my_overdue(db: Db, principal: SignedIn) -> list[OverdueOut]:
         .order_by(AutomationState.agent_overdue_at)
     )
     return [OverdueOut(conversation_id=c, agent_overdue_at=at) for c, at in rows.all()]
-
-
-@router.post(
-    "/visitor/leave-message",
-    status_code=201,
-    summary="A waiting visitor leaves a message instead of waiting; the conversation ends",
-)
-async def post_leave_message(body: LeaveMessageIn, db: Db, vp: VisitorIn) -> LeaveMessageOut:
-    msg = await leave_message(db, vp, body)
-    return LeaveMessageOut(
-        id=msg.id, conversation_id=msg.conversation_id, created_at=msg.created_at
-    )

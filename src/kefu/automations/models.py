@@ -1,5 +1,6 @@
 """Automations (§6, §7): the tenant's greeting texts and timer settings, each conversation's
-automation progress, and the minimal leave messages and alert records the timers write."""
+automation progress, and the minimal alert records the timers write. Leave messages live in
+`kefu.leave_messages` (re-exported here for older imports)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlalchemy import JSON, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kefu.core.db import Base, BigId, IdMixin, UTCDateTime
+from kefu.leave_messages.models import LeaveMessage  # noqa: F401  (moved to its own domain)
 
 
 class AutomationSettings(IdMixin, Base):
@@ -47,26 +49,6 @@ class AutomationState(IdMixin, Base):
     waiting_asked: Mapped[bool] = mapped_column(default=False)
     # The holding agent let the visitor's message go unanswered past the timeout (§7).
     agent_overdue_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-
-
-class LeaveMessage(IdMixin, Base):
-    """A message a waiting visitor left instead of waiting (minimal; §11 builds on it)."""
-
-    __tablename__ = "leave_messages"
-
-    tenant_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("tenants.id", ondelete="CASCADE"), index=True
-    )
-    conversation_id: Mapped[int | None] = mapped_column(
-        BigId, ForeignKey("conversations.id", ondelete="SET NULL"), nullable=True
-    )
-    visitor_id: Mapped[int | None] = mapped_column(
-        BigId, ForeignKey("visitors.id", ondelete="SET NULL"), nullable=True
-    )
-    name: Mapped[str] = mapped_column(String(50), default="")
-    phone: Mapped[str] = mapped_column(String(30), default="")
-    content: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class AlertRecord(IdMixin, Base):

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request
 
 from kefu.access.guards import require_any_page, require_page
 from kefu.access.principal import Principal
 from kefu.api.deps import Db, UnitOfWorkRoute, client_ip
 from kefu.blacklist import actions
 from kefu.blacklist.access import get_entry, visitor_for_customers
-from kefu.blacklist.export import workbook
 from kefu.blacklist.models import BlacklistEntry
 from kefu.blacklist.schemas import (
     BlacklistAddIn,
@@ -31,8 +30,6 @@ Sessions = require_page("agent.sessions")
 Customers = require_any_page("admin.customers", "agent.customers")
 Manage = require_page("admin.customers")
 Id = Annotated[int, Path(ge=1, le=2**53)]
-EXPORT_LIMIT = 30_000
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 async def added(db: Db, entry_and_ended: tuple[BlacklistEntry, int | None]) -> BlacklistAddOut:
@@ -113,29 +110,7 @@ async def list_blacklist(
     )
 
 
-@router.get(
-    "/blacklist/export",
-    summary="The blacklist as an Excel file (.xlsx)",
-    response_class=Response,
-    responses={200: {"content": {XLSX: {}}}},
-)
-async def export_blacklist(
-    db: Db, state: EntryStateQ = "active", principal: Principal = Manage
-) -> Response:
-    entries, _ = await actions.page(
-        db,
-        tenant_id=principal.tenant_id,
-        state=state,
-        visitor_id=None,
-        offset=0,
-        limit=EXPORT_LIMIT,
-    )
-    data = workbook(await actions.views(db, entries))
-    return Response(
-        content=data,
-        media_type=XLSX,
-        headers={"Content-Disposition": "attachment; filename=blacklist.xlsx"},
-    )
+# Export: the `blacklist` export job kind (kefu.blacklist.exports, §14) via POST /exports.
 
 
 @router.post("/blacklist/{entry_id}/approve", summary="Accept an agent's blacklist request")

@@ -129,6 +129,8 @@ class Message(IdMixin, Base):
             sqlite_where=text("client_msg_id IS NOT NULL"),
             postgresql_where=text("client_msg_id IS NOT NULL"),
         ),
+        # Search's time window (§13.1: the last 30 days by default) within a tenant.
+        Index("ix_messages_tenant_created", "tenant_id", "created_at"),
     )
 
     tenant_id: Mapped[int] = mapped_column(

@@ -3,7 +3,6 @@ blacklisting (§3.9) from the detail."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -16,54 +15,49 @@ from kefu.blacklist.schemas import BlacklistAddOut, BlacklistReasonIn
 from kefu.conversations import repo
 from kefu.conversations.presenters import conversation_view, messages_view
 from kefu.conversations.schemas import ConversationOut, MessageOut
-from kefu.core.schemas import Line50, PageOut, PageParams
-from kefu.history import actions
+from kefu.core.schemas import Name50, PageOut, PageParams
+from kefu.history import actions, settings
 from kefu.history.access import default_mode, history_conversation, visibility
 from kefu.history.callback import callback
-from kefu.history.schemas import CallbackOut, HistoryDetailOut, HistoryItemOut
+from kefu.history.schemas import (
+    CallbackOut,
+    HistoryDetailOut,
+    HistoryFilterIn,
+    HistoryItemOut,
+    HistoryOptionsOut,
+    HistorySettingsIn,
+    HistorySettingsOut,
+    MessageSearchOut,
+)
+from kefu.tags import actions as tag_actions
+from kefu.tags.api import tag_out
+from kefu.tags.schemas import VisitorTagOut, VisitorTagsIn
 from kefu.visitors.models import Visitor
 
 router = APIRouter(tags=["history"], route_class=UnitOfWorkRoute)
 History = require_any_page("agent.history", "admin.history")
+AdminHistory = require_page("admin.history")
 Sessions = require_page("agent.sessions")
 ConvId = Annotated[int, Path(ge=1, le=2**53)]
-OptId = Annotated[int | None, Query(ge=1, le=2**53)]
 
 
-@router.get("/history", summary="Ended conversations, most recently ended first")
+@router.get("/history", summary="Ended conversations, newest first, with the §13.2 filters")
 async def list_history(
     db: Db,
     params: Annotated[PageParams, Depends()],
-    mode: Annotated[
-        Literal["agent", "admin"] | None,
-        Query(
-            description="agent: conversations I took part in; admin: all in my History scope "
-            "(page admin.history). Default: admin when I have that page."
-        ),
-    ] = None,
-    ended_from: Annotated[datetime | None, Query(description="Ended at or after")] = None,
-    ended_to: Annotated[datetime | None, Query(description="Ended before")] = None,
-    agent_id: OptId = None,
-    visitor_name: Annotated[Line50 | None, Query(description="Part of the visitor's name")] = None,
-    visitor_id: OptId = None,
-    conversation_id: OptId = None,
-    channel: Annotated[Line50 | None, Query()] = None,
+    f: Annotated[HistoryFilterIn, Query()],
     principal: Principal = History,
 ) -> PageOut[HistoryItemOut]:
-    visible = await visibility(db, principal, mode or default_mode(principal))
+    mode = f.mode or default_mode(principal)
+    visible = await visibility(db, principal, mode)
+    actions.check_filter(f, mode)
     items, total = await actions.page(
         db,
         tenant_id=principal.tenant_id,
         visible=visible,
-        f=actions.HistoryFilter(
-            ended_from=ended_from,
-            ended_to=ended_to,
-            agent_id=agent_id,
-            visitor_name=visitor_name or None,
-            visitor_id=visitor_id,
-            conversation_id=conversation_id,
-            channel=channel or None,
-        ),
+        f=f,
+        mode=mode,
+        me=principal.user.id,
         offset=params.offset,
         limit=params.page_size,
     )
@@ -72,12 +66,63 @@ async def list_history(
     )
 
 
+@router.get("/history/settings", summary="History settings: retention in months (§3.10)")
+async def get_history_settings(db: Db, principal: Principal = History) -> HistorySettingsOut:
+    return await settings.view(db, principal)
+
+
+@router.put("/history/settings", summary="Change the retention (whole-tenant History admins)")
+async def put_history_settings(
+    body: HistorySettingsIn, request: Request, db: Db, principal: Principal = AdminHistory
+) -> HistorySettingsOut:
+    await settings.save(db, principal, body, ip=client_ip(request))
+    return await settings.view(db, principal)
+
+
+@router.get(
+    "/history/options", summary="Choices of the History filters: groups, associations, agents"
+)
+async def history_options(
+    db: Db,
+    mode: Annotated[Literal["agent", "admin"] | None, Query()] = None,
+    principal: Principal = History,
+) -> HistoryOptionsOut:
+    chosen = mode or default_mode(principal)
+    await visibility(db, principal, chosen)
+    return await actions.options(db, principal, chosen)
+
+
+@router.get("/history/{conversation_id}/visitor-tags", summary="The visitor's tags (§9.2)")
+async def get_history_visitor_tags(
+    conversation_id: ConvId, db: Db, principal: Principal = History
+) -> list[VisitorTagOut]:
+    conv = await history_conversation(db, principal, conversation_id)
+    visitor = await db.get(Visitor, conv.visitor_id)
+    assert visitor is not None
+    return [tag_out(t) for t in await tag_actions.visitor_tags(db, visitor)]
+
+
+@router.put(
+    "/history/{conversation_id}/visitor-tags",
+    summary="Replace the tags of the visitor of an ended conversation (§9.2)",
+)
+async def put_history_visitor_tags(
+    conversation_id: ConvId, body: VisitorTagsIn, db: Db, principal: Principal = History
+) -> list[VisitorTagOut]:
+    conv = await history_conversation(db, principal, conversation_id)
+    visitor = await db.get(Visitor, conv.visitor_id)
+    assert visitor is not None
+    if await tag_actions.set_visitor_tags(db, visitor, body.tag_ids):
+        await tag_actions.notify_visitor_tags_changed(db, visitor, principal.user)
+    return [tag_out(t) for t in await tag_actions.visitor_tags(db, visitor)]
+
+
 @router.get("/history/{conversation_id}", summary="One ended conversation: detail")
 async def get_history(
     conversation_id: ConvId, db: Db, principal: Principal = History
 ) -> HistoryDetailOut:
     conv = await history_conversation(db, principal, conversation_id)
-    return await actions.detail(db, conv)
+    return await actions.detail(db, conv, pages=principal.pages, me=principal.user.id)
 
 
 @router.get(
@@ -96,6 +141,20 @@ async def history_messages(
         db, conversation_id=conv.id, before_seq=before_seq, limit=limit, for_visitor=False
     )
     return [MessageOut(**m) for m in await messages_view(db, msgs, "staff")]
+
+
+@router.get(
+    "/history/{conversation_id}/messages/search",
+    summary="Search inside an ended conversation: matching messages, match offsets, count",
+)
+async def search_history_messages(
+    conversation_id: ConvId,
+    db: Db,
+    q: Annotated[Name50, Query(description="Text to find (any case)")],
+    principal: Principal = History,
+) -> MessageSearchOut:
+    conv = await history_conversation(db, principal, conversation_id)
+    return await actions.search_messages(db, conv, q)
 
 
 @router.post(
@@ -133,3 +192,7 @@ async def callback_conversation(
     conv = await history_conversation(db, principal, conversation_id)
     new = await callback(db, principal, conv)
     return CallbackOut(conversation=ConversationOut(**await conversation_view(db, new, "staff")))
+
+
+# The History export kind (§14) registers with the routes at start-up.
+import kefu.history.exports  # noqa: E402,F401

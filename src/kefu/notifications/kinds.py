@@ -165,6 +165,30 @@ class BlacklistDecided(BaseModel):
     actor_name: str
 
 
+class ExportNotice(BaseModel):
+    """To the requester: their export file is ready (`export_finished`) or failed (§14)."""
+
+    job_id: int
+    kind: str
+    file_name: str
+    error_code: str | None = None
+
+
+class LeaveMessageNotice(BaseModel):
+    """To the agent who handles a leave message (§11.1, §15.1): it was assigned to them
+    (`leave_message_assigned`), someone else changed its status (`leave_message_status_changed`:
+    `old`/`new`), or an admin commented on it (`leave_message_commented`: `text`, ≤ 200)."""
+
+    leave_message_id: int
+    number: int
+    subject: str
+    old: str | None = None
+    new: str | None = None
+    text: str | None = None
+    actor_id: int
+    actor_name: str
+
+
 NotificationKind = Literal[
     "max_concurrent_changed",
     "status_change_requested",
@@ -181,6 +205,11 @@ NotificationKind = Literal[
     "canned_submission_decided",
     "blacklist_requested",
     "blacklist_decided",
+    "export_finished",
+    "export_failed",
+    "leave_message_assigned",
+    "leave_message_status_changed",
+    "leave_message_commented",
 ]
 
 DATA_SCHEMAS: dict[str, type[BaseModel]] = {
@@ -199,4 +228,9 @@ DATA_SCHEMAS: dict[str, type[BaseModel]] = {
     "canned_submission_decided": CannedSubmissionDecided,
     "blacklist_requested": BlacklistRequested,
     "blacklist_decided": BlacklistDecided,
+    "export_finished": ExportNotice,
+    "export_failed": ExportNotice,
+    "leave_message_assigned": LeaveMessageNotice,
+    "leave_message_status_changed": LeaveMessageNotice,
+    "leave_message_commented": LeaveMessageNotice,
 }

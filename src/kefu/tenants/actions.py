@@ -38,6 +38,7 @@ DEFAULT_SWITCHES: dict[str, bool] = {
     "csat_no_invite_on_auto_end": False,
     "csat_shared": True,
     "csat_reverse_menu": False,
+    "customer_center_for_agents": False,
 }
 
 

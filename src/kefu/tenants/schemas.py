@@ -98,6 +98,9 @@ class SwitchesOut(BaseModel):
     csat_reverse_menu: bool = Field(
         False, description="Number the text rating menu from 5 down to 1 (§10.1)"
     )
+    customer_center_for_agents: bool = Field(
+        False, description="Agent mode shows the Customer center (§12.1)"
+    )
 
 
 class SwitchesPatch(PatchModel):
@@ -118,6 +121,7 @@ class SwitchesPatch(PatchModel):
     csat_no_invite_on_auto_end: bool | None = None
     csat_shared: bool | None = None
     csat_reverse_menu: bool | None = None
+    customer_center_for_agents: bool | None = None
 
 
 class ProvisionIn(Model):

@@ -30,8 +30,18 @@ class Visitor(IdMixin, Base):
     )
     external_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     name: Mapped[str] = mapped_column(String(50), default="")
-    phone: Mapped[str] = mapped_column(String(20), default="")
+    phone: Mapped[str] = mapped_column(String(45), default="")
     email: Mapped[str] = mapped_column(String(254), default="")
+    # Customer-center profile fields (§12.1, §12.5 lengths).
+    nickname: Mapped[str] = mapped_column(String(256), default="")
+    qq: Mapped[str] = mapped_column(String(45), default="")
+    wechat: Mapped[str] = mapped_column(String(45), default="")
+    company: Mapped[str] = mapped_column(String(45), default="")
+    description: Mapped[str] = mapped_column(String(200), default="")
+    # Values of the admin-defined customer fields (§12.2): {"<field id>": "<text>"}.
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # widget (came through a widget) | import (customer import, §12.5; may never have consulted)
+    source: Mapped[str] = mapped_column(String(10), default="widget")
     remark: Mapped[str] = mapped_column(Text, default="")
     # VIP visitors queue ahead of everyone else (§3.3).
     vip: Mapped[bool] = mapped_column(default=False)

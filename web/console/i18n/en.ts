@@ -247,6 +247,10 @@ const en: Messages = {
         title: 'Blacklisting by agents needs approval',
         desc: 'When on, an agent adding a visitor to the blacklist waits for an admin to approve it before it takes effect.',
       },
+      customer_center_for_agents: {
+        title: 'Agents can use the Customer center',
+        desc: 'When on, agent mode shows the Customer center, where agents view and edit the customers they served.',
+      },
       csat_shared: {
         title: 'Ratings count for every agent of the conversation',
         desc: 'When on, one rating counts for each agent who served the conversation; when off, only for the last agent.',

@@ -19,6 +19,10 @@ import knowledge from '../knowledge/i18n'
 import csat from '../csat/i18n'
 import history from '../history/i18n'
 import blacklist from '../blacklist/i18n'
+import customers from '../customers/i18n'
+import exportsI18n from '../exports/i18n'
+import searchI18n from '../search/i18n'
+import leaveI18n from '../leave/i18n'
 
 // Each feature keeps its texts beside its pages; add one line here per feature.
 const features = [
@@ -40,6 +44,10 @@ const features = [
   csat,
   history,
   blacklist,
+  customers,
+  exportsI18n,
+  searchI18n,
+  leaveI18n,
 ]
 
 export const i18n = makeI18n({

@@ -9,6 +9,8 @@ import { realtime } from '@shared/realtime'
 import type { AccountEvent } from '@shared/realtime'
 import { cannedNoticeText, cannedNoticeTitle } from '../canned/notices'
 import { BLACKLIST_KINDS, blacklistNoticeText, blacklistNoticeTitle } from '../blacklist/notices'
+import { EXPORT_KINDS, exportNoticeText, exportNoticeTitle } from '../exports/notices'
+import { LEAVE_KINDS, leaveNoticeText, leaveNoticeTitle } from '../leave/notices'
 import { TAG_NOTICE_KINDS, tagNoticeText, tagNoticeTitle } from '../sessiontags/notices'
 
 export const unreadCount = ref(0)
@@ -58,6 +60,8 @@ export function noticeTitle(n: Notice, t: T): string {
   if (TAG_NOTICE_KINDS.includes(n.kind)) return tagNoticeTitle(n, t)
   if (n.kind === 'canned_submission_requested' || n.kind === 'canned_submission_decided') return cannedNoticeTitle(n, t)
   if (BLACKLIST_KINDS.has(n.kind)) return blacklistNoticeTitle(n, t)
+  if (EXPORT_KINDS.has(n.kind)) return exportNoticeTitle(n, t)
+  if (LEAVE_KINDS.has(n.kind)) return leaveNoticeTitle(n, t)
   return t(`messages.kinds.${kindKey(n)}.title`)
 }
 
@@ -67,6 +71,8 @@ export function noticeText(n: Notice, t: T): string {
   if (TAG_NOTICE_KINDS.includes(n.kind)) return tagNoticeText(n, t)
   if (n.kind === 'canned_submission_requested' || n.kind === 'canned_submission_decided') return cannedNoticeText(n, t)
   if (BLACKLIST_KINDS.has(n.kind)) return blacklistNoticeText(n, t)
+  if (EXPORT_KINDS.has(n.kind)) return exportNoticeText(n, t)
+  if (LEAVE_KINDS.has(n.kind)) return leaveNoticeText(n, t)
   if (n.kind === 'conversation_auto_ended') {
     const reason = String(d.reason ?? '')
     const known = ['visitor_timeout', 'inactive', 'waiting_timeout', 'blacklist', 'leave_message'].includes(reason)

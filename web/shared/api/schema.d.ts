@@ -2681,23 +2681,6 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v1/blacklist/export": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** The blacklist as an Excel file (.xlsx) */
-        get: operations["export_blacklist_api_v1_blacklist_export_get"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
     "/api/v1/blacklist/{entry_id}/approve": {
         parameters: {
             query?: never;
@@ -2756,9 +2739,62 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Ended conversations, most recently ended first */
+        /** Ended conversations, newest first, with the §13.2 filters */
         get: operations["list_history_api_v1_history_get"];
         put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/history/settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** History settings: retention in months (§3.10) */
+        get: operations["get_history_settings_api_v1_history_settings_get"];
+        /** Change the retention (whole-tenant History admins) */
+        put: operations["put_history_settings_api_v1_history_settings_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/history/options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Choices of the History filters: groups, associations, agents */
+        get: operations["history_options_api_v1_history_options_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/history/{conversation_id}/visitor-tags": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The visitor's tags (§9.2) */
+        get: operations["get_history_visitor_tags_api_v1_history__conversation_id__visitor_tags_get"];
+        /** Replace the tags of the visitor of an ended conversation (§9.2) */
+        put: operations["put_history_visitor_tags_api_v1_history__conversation_id__visitor_tags_put"];
         post?: never;
         delete?: never;
         options?: never;
@@ -2792,6 +2828,23 @@ export interface paths {
         };
         /** Messages of an ended conversation, oldest first (pages back with before_seq) */
         get: operations["history_messages_api_v1_history__conversation_id__messages_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/history/{conversation_id}/messages/search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Search inside an ended conversation: matching messages, match offsets, count */
+        get: operations["search_history_messages_api_v1_history__conversation_id__messages_search_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2904,6 +2957,285 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/customers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Customers, newest first consultation first (§12.1) */
+        get: operations["list_customers_api_v1_customers_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/customers/template": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The customer import template (xlsx, §12.5) */
+        get: operations["customer_template_api_v1_customers_template_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/customers/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Import customers: valid rows are imported, invalid ones listed (§12.5) */
+        post: operations["import_customers_api_v1_customers_import_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/customers/{visitor_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A customer's profile, tags and groups */
+        get: operations["get_customer_api_v1_customers__visitor_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Edit a customer's profile fields and tags */
+        patch: operations["patch_customer_api_v1_customers__visitor_id__patch"];
+        trace?: never;
+    };
+    "/api/v1/customers/{visitor_id}/conversations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Interaction records: the customer's conversations I may read, oldest first */
+        get: operations["customer_conversations_api_v1_customers__visitor_id__conversations_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/customers/{visitor_id}/conversations/{conversation_id}/messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Messages of one of the customer's conversations (continuous reading, §3.10) */
+        get: operations["customer_conversation_messages_api_v1_customers__visitor_id__conversations__conversation_id__messages_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/customers/{visitor_id}/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Contact the customer: a new conversation, mine (§3.8; imported customers too) */
+        post: operations["callback_customer_api_v1_customers__visitor_id__callback_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/customer-fields": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Profile fields, system and custom, in order */
+        get: operations["list_fields_api_v1_customer_fields_get"];
+        put?: never;
+        /** Add a custom profile field */
+        post: operations["create_field_api_v1_customer_fields_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/customer-fields/layout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Order and flags (show, read-only, visible to agents) of every field */
+        put: operations["save_layout_api_v1_customer_fields_layout_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/customer-fields/{field_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete a custom field */
+        delete: operations["delete_field_api_v1_customer_fields__field_id__delete"];
+        options?: never;
+        head?: never;
+        /** Edit a custom profile field */
+        patch: operations["patch_field_api_v1_customer_fields__field_id__patch"];
+        trace?: never;
+    };
+    "/api/v1/customer-groups": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Automatic customer groups (agent mode: the agent-visible ones) */
+        get: operations["list_groups_api_v1_customer_groups_get"];
+        put?: never;
+        /** Add an automatic group (at most 10) */
+        post: operations["create_group_api_v1_customer_groups_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/customer-groups/{group_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete a group */
+        delete: operations["delete_group_api_v1_customer_groups__group_id__delete"];
+        options?: never;
+        head?: never;
+        /** Edit an automatic group */
+        patch: operations["patch_group_api_v1_customer_groups__group_id__patch"];
+        trace?: never;
+    };
+    "/api/v1/exports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Export jobs, newest first (agent mode: mine; admin mode: everyone's) */
+        get: operations["list_exports_api_v1_exports_get"];
+        put?: never;
+        /** Start an export job (the page's current filter); the file is made in the background */
+        post: operations["create_export_api_v1_exports_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/exports/{export_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One export job */
+        get: operations["read_export_api_v1_exports__export_id__get"];
+        put?: never;
+        post?: never;
+        /** Delete an export job and its file */
+        delete: operations["delete_export_api_v1_exports__export_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/exports/{export_id}/download": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Download the file (recorded: who, when, IP); 410 after 7 days */
+        get: operations["download_export_api_v1_exports__export_id__download_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/exports/{export_id}/downloads": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Who downloaded the file, when and from which IP */
+        get: operations["list_downloads_api_v1_exports__export_id__downloads_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/automations/settings": {
         parameters: {
             query?: never;
@@ -2939,6 +3271,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/visitor/leave-message/offer": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Whether the widget should offer the leave-message form now (off hours, waiting) */
+        get: operations["get_offer_api_v1_visitor_leave_message_offer_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/visitor/leave-message": {
         parameters: {
             query?: never;
@@ -2948,8 +3297,195 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** A waiting visitor leaves a message instead of waiting; the conversation ends */
+        /** The visitor leaves a message: while waiting (ends the conversation) or off hours */
         post: operations["post_leave_message_api_v1_visitor_leave_message_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/leave-messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A list of leave messages: agent views (mine by status, unassigned, filter) or all */
+        get: operations["list_leave_messages_api_v1_leave_messages_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/leave-messages/badge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Unhandled counts: mine (agent), all (admin) */
+        get: operations["leave_badge_api_v1_leave_messages_badge_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/leave-messages/lookup": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Exact lookup by number: any message of the tenant, whoever handles it */
+        get: operations["lookup_leave_message_api_v1_leave_messages_lookup_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/leave-messages/assignees": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Enabled members a leave message may be assigned to */
+        get: operations["leave_assignees_api_v1_leave_messages_assignees_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/leave-messages/{message_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One leave message with its comments */
+        get: operations["get_leave_message_api_v1_leave_messages__message_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/leave-messages/batch/assign": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Assign several messages at once (all or none) */
+        post: operations["batch_assign_api_v1_leave_messages_batch_assign_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/leave-messages/batch/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Change the status of several messages at once (all or none) */
+        post: operations["batch_status_api_v1_leave_messages_batch_status_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/leave-messages/{message_id}/assign": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Assign (admins: anyone or nobody; agents: an unassigned message to themselves) */
+        post: operations["assign_leave_message_api_v1_leave_messages__message_id__assign_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/leave-messages/{message_id}/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Change the status (admins: any message; agents: their own) */
+        post: operations["status_leave_message_api_v1_leave_messages__message_id__status_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/leave-messages/{message_id}/comments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Add a staff comment (≤ 2000 characters; visitors on the web never see comments) */
+        post: operations["comment_leave_message_api_v1_leave_messages__message_id__comments_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Conversations whose messages contain a keyword, latest match first (§13.1) */
+        get: operations["search_api_v1_search_get"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -3114,6 +3650,14 @@ export interface components {
              * Format: date-time
              */
             created_at: string;
+        };
+        /** AssignIn */
+        AssignIn: {
+            /**
+             * Assignee Id
+             * @description null = unassign (admins only)
+             */
+            assignee_id: number | null;
         };
         /** AssociationIn */
         AssociationIn: {
@@ -3397,6 +3941,44 @@ export interface components {
             /** Updated At */
             updated_at: string | null;
         };
+        /** BadgeOut */
+        BadgeOut: {
+            /**
+             * Mine Unhandled
+             * @description My unhandled messages (agent page)
+             */
+            mine_unhandled: number | null;
+            /**
+             * All Unhandled
+             * @description All unhandled messages (admin page)
+             */
+            all_unhandled: number | null;
+        };
+        /** BatchAssignIn */
+        BatchAssignIn: {
+            /**
+             * Assignee Id
+             * @description null = unassign (admins only)
+             */
+            assignee_id: number | null;
+            /** Ids */
+            ids: number[];
+        };
+        /** BatchOut */
+        BatchOut: {
+            /** Updated */
+            updated: number;
+        };
+        /** BatchStatusIn */
+        BatchStatusIn: {
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "unhandled" | "in_progress" | "resolved";
+            /** Ids */
+            ids: number[];
+        };
         /**
          * BlacklistAddIn
          * @description Adding by visitor id (Customer center, issue 6).
@@ -3461,6 +4043,11 @@ export interface components {
         BlacklistReasonIn: {
             /** Reason */
             reason: string;
+        };
+        /** Body_import_customers_api_v1_customers_import_post */
+        Body_import_customers_api_v1_customers_import_post: {
+            /** File */
+            file: string;
         };
         /** Body_import_items_api_v1_knowledge_import_post */
         Body_import_items_api_v1_knowledge_import_post: {
@@ -3814,6 +4401,26 @@ export interface components {
             /** Unread */
             unread: number;
         };
+        /** CommentIn */
+        CommentIn: {
+            /** Text */
+            text: string;
+        };
+        /** CommentOut */
+        CommentOut: {
+            /** Id */
+            id: number;
+            author: components["schemas"]["UserRef"] | null;
+            /** Author Name */
+            author_name: string;
+            /** Text */
+            text: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+        };
         /** ConversationOut */
         ConversationOut: {
             /** Id */
@@ -3874,6 +4481,33 @@ export interface components {
             /** Updated At */
             updated_at: string | null;
         };
+        /** CreatedWithin */
+        CreatedWithin: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "created_within_days";
+            /** Days */
+            days: number;
+        };
+        /** CsatRecordOut */
+        CsatRecordOut: {
+            /** Invited By */
+            invited_by: string | null;
+            /** Invited At */
+            invited_at: string | null;
+            /** Score */
+            score: number | null;
+            /** Tags */
+            tags: string[];
+            /** Comment */
+            comment: string;
+            /** Rated At */
+            rated_at: string | null;
+            /** Rating Count */
+            rating_count: number;
+        };
         /** CsatSettingsIn */
         CsatSettingsIn: {
             /**
@@ -3899,6 +4533,206 @@ export interface components {
             stars: components["schemas"]["StarConfig"][];
             /** Updated At */
             updated_at: string | null;
+        };
+        /** CustomerFieldIn */
+        CustomerFieldIn: {
+            /** Name */
+            name: string;
+            /**
+             * Type
+             * @default text
+             * @enum {string}
+             */
+            type: "text" | "multiline" | "number" | "date" | "select";
+            /**
+             * Options
+             * @default []
+             */
+            options: string[];
+            /**
+             * Agent Visible
+             * @default true
+             */
+            agent_visible: boolean;
+            /**
+             * Readonly
+             * @default false
+             */
+            readonly: boolean;
+            /**
+             * Shown
+             * @default true
+             */
+            shown: boolean;
+        };
+        /** CustomerFieldOut */
+        CustomerFieldOut: {
+            /** Key */
+            key: string;
+            /** System */
+            system: boolean;
+            /** Id */
+            id: number | null;
+            /** Name */
+            name: string;
+            /** Type */
+            type: string;
+            /** Options */
+            options: string[];
+            /** Agent Visible */
+            agent_visible: boolean;
+            /** Readonly */
+            readonly: boolean;
+            /** Shown */
+            shown: boolean;
+        };
+        /** CustomerFieldPatch */
+        CustomerFieldPatch: {
+            /** Name */
+            name?: string | null;
+            /** Options */
+            options?: string[] | null;
+            /** Agent Visible */
+            agent_visible?: boolean | null;
+            /** Readonly */
+            readonly?: boolean | null;
+            /** Shown */
+            shown?: boolean | null;
+        };
+        /** CustomerGroupIn */
+        CustomerGroupIn: {
+            /** Name */
+            name: string;
+            /**
+             * Agent Visible
+             * @default true
+             */
+            agent_visible: boolean;
+            /**
+             * Match
+             * @default all
+             * @enum {string}
+             */
+            match: "all" | "any";
+            /** Items */
+            items: (components["schemas"]["CreatedWithin"] | components["schemas"]["LastConversationWithin"] | components["schemas"]["HasTag"] | components["schemas"]["IsVip"] | components["schemas"]["ViaChannel"] | components["schemas"]["FieldEquals"] | components["schemas"]["Imported"])[];
+        };
+        /** CustomerGroupOut */
+        CustomerGroupOut: {
+            /** Id */
+            id: number;
+            /** Name */
+            name: string;
+            /** Agent Visible */
+            agent_visible: boolean;
+            /** Match */
+            match: string;
+            /** Items */
+            items: {
+                [key: string]: unknown;
+            }[];
+        };
+        /** CustomerGroupPatch */
+        CustomerGroupPatch: {
+            /** Name */
+            name?: string | null;
+            /** Agent Visible */
+            agent_visible?: boolean | null;
+            /** Match */
+            match?: ("all" | "any") | null;
+            /** Items */
+            items?: (components["schemas"]["CreatedWithin"] | components["schemas"]["LastConversationWithin"] | components["schemas"]["HasTag"] | components["schemas"]["IsVip"] | components["schemas"]["ViaChannel"] | components["schemas"]["FieldEquals"] | components["schemas"]["Imported"])[] | null;
+        };
+        /** CustomerImportOut */
+        CustomerImportOut: {
+            /** Rows */
+            rows: number;
+            /** Imported */
+            imported: number;
+            /** Rejected */
+            rejected: components["schemas"]["ImportRejectOut"][];
+        };
+        /** CustomerItemOut */
+        CustomerItemOut: {
+            /** Id */
+            id: number;
+            /** External Id */
+            external_id: string | null;
+            /** Name */
+            name: string;
+            /** Nickname */
+            nickname: string;
+            /** Phone */
+            phone: string;
+            /** Email */
+            email: string;
+            /** Vip */
+            vip: boolean;
+            /** Source */
+            source: string;
+            /** Tags */
+            tags: components["schemas"]["VisitorTagOut"][];
+            /** Groups */
+            groups: components["schemas"]["kefu__customers__schemas__GroupRefOut"][];
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Last Conversation At */
+            last_conversation_at: string | null;
+            /** Conversation Count */
+            conversation_count: number;
+        };
+        /** CustomerOut */
+        CustomerOut: {
+            /** Id */
+            id: number;
+            /** External Id */
+            external_id: string | null;
+            /** Display Name */
+            display_name: string;
+            /** Vip */
+            vip: boolean;
+            /** Source */
+            source: string;
+            /** Mode */
+            mode: string;
+            /** Fields */
+            fields: components["schemas"]["ProfileFieldOut"][];
+            /** Tags */
+            tags: components["schemas"]["VisitorTagOut"][];
+            /** Groups */
+            groups: components["schemas"]["kefu__customers__schemas__GroupRefOut"][];
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Last Conversation At */
+            last_conversation_at: string | null;
+            /** Web Info */
+            web_info: {
+                [key: string]: unknown;
+            };
+            /** Blacklisted */
+            blacklisted: boolean;
+        };
+        /**
+         * CustomerPatch
+         * @description Field values by key (see CustomerFieldOut.key); "" or null clears a field. `tag_ids`,
+         *     when given, replaces the customer's tags (§9.2).
+         */
+        CustomerPatch: {
+            /**
+             * Fields
+             * @default {}
+             */
+            fields: {
+                [key: string]: string | number | null;
+            };
+            /** Tag Ids */
+            tag_ids?: number[] | null;
         };
         /** DataScopes */
         DataScopes: {
@@ -4035,6 +4869,97 @@ export interface components {
              */
             at: string;
         };
+        /** ExportCreate */
+        ExportCreate: {
+            /**
+             * Kind
+             * @description A registered export kind
+             */
+            kind: string;
+            /**
+             * Params
+             * @description The page's current filter (checked by the kind)
+             */
+            params?: {
+                [key: string]: unknown;
+            };
+            /**
+             * Format
+             * @default xlsx
+             * @enum {string}
+             */
+            format: "xlsx" | "csv";
+        };
+        /** ExportDownloadOut */
+        ExportDownloadOut: {
+            /** Id */
+            id: number;
+            user: components["schemas"]["ExportUserRef"];
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /** Ip */
+            ip: string;
+        };
+        /** ExportJobOut */
+        ExportJobOut: {
+            /** Id */
+            id: number;
+            /** Kind */
+            kind: string;
+            /**
+             * Format
+             * @enum {string}
+             */
+            format: "xlsx" | "csv";
+            /** File Name */
+            file_name: string;
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "queued" | "running" | "done" | "failed" | "expired";
+            /** Progress Done */
+            progress_done: number;
+            /** Progress Total */
+            progress_total: number;
+            /** Error Code */
+            error_code: string | null;
+            /**
+             * Error Message
+             * @description The failure in the caller's language
+             */
+            error_message: string | null;
+            /** Size Bytes */
+            size_bytes: number;
+            requested_by: components["schemas"]["ExportUserRef"];
+            /** Params */
+            params: {
+                [key: string]: unknown;
+            };
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Started At */
+            started_at: string | null;
+            /** Finished At */
+            finished_at: string | null;
+            /** Expires At */
+            expires_at: string | null;
+            /** Downloads */
+            downloads: number;
+        };
+        /** ExportUserRef */
+        ExportUserRef: {
+            /** Id */
+            id: number | null;
+            /** Nickname */
+            nickname: string;
+        };
         /** FavouriteGroupsIn */
         FavouriteGroupsIn: {
             /** Skill Group Ids */
@@ -4049,6 +4974,18 @@ export interface components {
              * @description Every skill group of the tenant, Ungrouped first (the choices)
              */
             groups: components["schemas"]["GroupChoiceOut"][];
+        };
+        /** FieldEquals */
+        FieldEquals: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "field_equals";
+            /** Key */
+            key: string;
+            /** Value */
+            value: string;
         };
         /** ForgotIn */
         ForgotIn: {
@@ -4100,14 +5037,15 @@ export interface components {
             /** User Ids */
             user_ids: number[];
         };
-        /** GroupRefOut */
-        GroupRefOut: {
-            /** Id */
-            id: number;
-            /** Name */
-            name: string;
-            /** Builtin */
-            builtin: string | null;
+        /** HasTag */
+        HasTag: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "tag";
+            /** Tag Id */
+            tag_id: number;
         };
         /** HistoryDetailOut */
         HistoryDetailOut: {
@@ -4140,6 +5078,17 @@ export interface components {
             end_reason: string | null;
             /** Message Count */
             message_count: number;
+            /** Started At */
+            started_at: string | null;
+            /**
+             * Session Type
+             * @enum {string}
+             */
+            session_type: "normal" | "callback" | "reassigned" | "unaccepted";
+            /** Session Tags */
+            session_tags: components["schemas"]["kefu__history__schemas__TagRefOut"][];
+            /** Rating */
+            rating: number | null;
             visitor_info: components["schemas"]["VisitorInfoOut"];
             /** Web Info */
             web_info: {
@@ -4150,6 +5099,9 @@ export interface components {
             blacklist: components["schemas"]["BlacklistEntryOut"] | null;
             /** Open Conversation Id */
             open_conversation_id: number | null;
+            csat?: components["schemas"]["CsatRecordOut"] | null;
+            /** Transfers */
+            transfers?: components["schemas"]["TransferRecordOut"][] | null;
         };
         /** HistoryItemOut */
         HistoryItemOut: {
@@ -4182,6 +5134,43 @@ export interface components {
             end_reason: string | null;
             /** Message Count */
             message_count: number;
+            /** Started At */
+            started_at: string | null;
+            /**
+             * Session Type
+             * @enum {string}
+             */
+            session_type: "normal" | "callback" | "reassigned" | "unaccepted";
+            /** Session Tags */
+            session_tags: components["schemas"]["kefu__history__schemas__TagRefOut"][];
+            /** Rating */
+            rating: number | null;
+        };
+        /** HistoryOptionsOut */
+        HistoryOptionsOut: {
+            /** Skill Groups */
+            skill_groups: components["schemas"]["OptionGroupOut"][];
+            /** Associations */
+            associations: components["schemas"]["OptionRefOut"][];
+            /** Agents */
+            agents: components["schemas"]["OptionRefOut"][];
+        };
+        /** HistorySettingsIn */
+        HistorySettingsIn: {
+            /**
+             * Retention Months
+             * @enum {integer}
+             */
+            retention_months: 6 | 12 | 24 | 36;
+        };
+        /** HistorySettingsOut */
+        HistorySettingsOut: {
+            /** Retention Months */
+            retention_months: number;
+            /** Choices */
+            choices: number[];
+            /** Editable */
+            editable: boolean;
         };
         /** IdentityIn */
         IdentityIn: {
@@ -4191,6 +5180,26 @@ export interface components {
             timestamp: number;
             /** Signature */
             signature: string;
+        };
+        /** ImportRejectOut */
+        ImportRejectOut: {
+            /** Row */
+            row: number;
+            /** Reason */
+            reason: string;
+        };
+        /** Imported */
+        Imported: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "imported";
+            /**
+             * Value
+             * @default true
+             */
+            value: boolean;
         };
         /**
          * Inactive
@@ -4212,6 +5221,19 @@ export interface components {
              * @default 由于长时间没有新的消息，本次会话已结束。
              */
             text: string;
+        };
+        /** IsVip */
+        IsVip: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "vip";
+            /**
+             * Value
+             * @default true
+             */
+            value: boolean;
         };
         /** KnowledgeCategoryIn */
         KnowledgeCategoryIn: {
@@ -4416,6 +5438,16 @@ export interface components {
                 [key: string]: "card" | "text";
             };
         };
+        /** LastConversationWithin */
+        LastConversationWithin: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "last_conversation_within_days";
+            /** Days */
+            days: number;
+        };
         /** LastMessageOut */
         LastMessageOut: {
             /** Kind */
@@ -4430,8 +5462,106 @@ export interface components {
             /** Sender Type */
             sender_type: string;
         };
-        /** LeaveMessageIn */
+        /**
+         * LayoutIn
+         * @description Every field, in the wanted order, with its flags (the customer ID stays read-only).
+         */
+        LayoutIn: {
+            /** Fields */
+            fields: components["schemas"]["LayoutItemIn"][];
+        };
+        /** LayoutItemIn */
+        LayoutItemIn: {
+            /** Key */
+            key: string;
+            /** Agent Visible */
+            agent_visible: boolean;
+            /** Readonly */
+            readonly: boolean;
+            /** Shown */
+            shown: boolean;
+        };
+        /** LeaveMessageCreated */
+        LeaveMessageCreated: {
+            /** Id */
+            id: number;
+            /** Number */
+            number: number;
+            /** Conversation Id */
+            conversation_id: number | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+        };
+        /** LeaveMessageDetail */
+        LeaveMessageDetail: {
+            /** Id */
+            id: number;
+            /** Number */
+            number: number;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "unhandled" | "in_progress" | "resolved";
+            assignee: components["schemas"]["UserRef"] | null;
+            visitor: components["schemas"]["VisitorRef"] | null;
+            /** Conversation Id */
+            conversation_id: number | null;
+            /** Channel */
+            channel: string;
+            /** Origin */
+            origin: string;
+            /** Widget Id */
+            widget_id: number | null;
+            /** Association Id */
+            association_id: number | null;
+            /** Subject */
+            subject: string;
+            /** Content */
+            content: string;
+            /** Name */
+            name: string;
+            /** Phone */
+            phone: string;
+            /** Email */
+            email: string;
+            /** Comments */
+            comments: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Comment List */
+            comment_list: components["schemas"]["CommentOut"][];
+        };
+        /**
+         * LeaveMessageIn
+         * @description What the visitor fills in. `origin` says which button opened the form (see ORIGINS);
+         *     omitted = the waiting reminder's button, as before §11.1.
+         */
         LeaveMessageIn: {
+            /**
+             * Origin
+             * @default reminder
+             * @enum {string}
+             */
+            origin: "waiting" | "reminder" | "off_hours";
+            /**
+             * Subject
+             * @default
+             */
+            subject: string;
+            /** Content */
+            content: string;
             /**
              * Name
              * @default
@@ -4442,20 +5572,73 @@ export interface components {
              * @default
              */
             phone: string;
-            /** Content */
-            content: string;
+            /**
+             * Email
+             * @default
+             */
+            email: string;
         };
         /** LeaveMessageOut */
         LeaveMessageOut: {
             /** Id */
             id: number;
+            /** Number */
+            number: number;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "unhandled" | "in_progress" | "resolved";
+            assignee: components["schemas"]["UserRef"] | null;
+            visitor: components["schemas"]["VisitorRef"] | null;
             /** Conversation Id */
             conversation_id: number | null;
+            /** Channel */
+            channel: string;
+            /** Origin */
+            origin: string;
+            /** Widget Id */
+            widget_id: number | null;
+            /** Association Id */
+            association_id: number | null;
+            /** Subject */
+            subject: string;
+            /** Content */
+            content: string;
+            /** Name */
+            name: string;
+            /** Phone */
+            phone: string;
+            /** Email */
+            email: string;
+            /** Comments */
+            comments: number;
             /**
              * Created At
              * Format: date-time
              */
             created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /**
+         * LeaveOfferOut
+         * @description What the widget may offer before the visitor writes anything.
+         */
+        LeaveOfferOut: {
+            /**
+             * Off Hours
+             * @description The routed group is off hours and no robot is active
+             */
+            off_hours: boolean;
+            /**
+             * Waiting
+             * @description The visitor's conversation waits: the form may end it
+             */
+            waiting: boolean;
         };
         /** LoginIn */
         LoginIn: {
@@ -4616,6 +5799,16 @@ export interface components {
             /** Client Msg Id */
             client_msg_id: string;
         };
+        /**
+         * MessageHitOut
+         * @description A message matching a search inside a conversation; `offsets`: [start, end) character
+         *     ranges of the matches in its text.
+         */
+        MessageHitOut: {
+            message: components["schemas"]["MessageOut"];
+            /** Offsets */
+            offsets: number[][];
+        };
         /** MessageOut */
         MessageOut: {
             /** Id */
@@ -4647,6 +5840,15 @@ export interface components {
              * @default false
              */
             replayed: boolean;
+        };
+        /** MessageSearchOut */
+        MessageSearchOut: {
+            /** Q */
+            q: string;
+            /** Count */
+            count: number;
+            /** Hits */
+            hits: components["schemas"]["MessageHitOut"][];
         };
         /** MfaCodeIn */
         MfaCodeIn: {
@@ -4701,7 +5903,7 @@ export interface components {
              * Kind
              * @enum {string}
              */
-            kind: "max_concurrent_changed" | "status_change_requested" | "status_change_decided" | "queue_overflow" | "queue_cap" | "announcement_received" | "announcement_published" | "permissions_changed" | "session_tags_changed" | "visitor_tags_changed" | "conversation_auto_ended" | "canned_submission_requested" | "canned_submission_decided" | "blacklist_requested" | "blacklist_decided";
+            kind: "max_concurrent_changed" | "status_change_requested" | "status_change_decided" | "queue_overflow" | "queue_cap" | "announcement_received" | "announcement_published" | "permissions_changed" | "session_tags_changed" | "visitor_tags_changed" | "conversation_auto_ended" | "canned_submission_requested" | "canned_submission_decided" | "blacklist_requested" | "blacklist_decided" | "export_finished" | "export_failed" | "leave_message_assigned" | "leave_message_status_changed" | "leave_message_commented";
             /**
              * Data
              * @description The notice's parameters, by kind; e.g. max_concurrent_changed: {old, new, actor_id, actor_name}; status_change_requested: {approval_id, requester_id, requester_name, from_status, to_status, reason}; status_change_decided: {approval_id, decision, from_status, to_status, comment, actor_id, actor_name}
@@ -4716,6 +5918,24 @@ export interface components {
             created_at: string;
             /** Read */
             read: boolean;
+        };
+        /** OptionGroupOut */
+        OptionGroupOut: {
+            /** Id */
+            id: number;
+            /** Name */
+            name: string;
+            /** Builtin */
+            builtin: string | null;
+            /** Member Ids */
+            member_ids: number[];
+        };
+        /** OptionRefOut */
+        OptionRefOut: {
+            /** Id */
+            id: number;
+            /** Name */
+            name: string;
         };
         /** OverdueOut */
         OverdueOut: {
@@ -4886,10 +6106,43 @@ export interface components {
             /** Page Size */
             page_size: number;
         };
+        /** PageOut[CustomerItemOut] */
+        PageOut_CustomerItemOut_: {
+            /** Items */
+            items: components["schemas"]["CustomerItemOut"][];
+            /** Total */
+            total: number;
+            /** Page */
+            page: number;
+            /** Page Size */
+            page_size: number;
+        };
+        /** PageOut[ExportJobOut] */
+        PageOut_ExportJobOut_: {
+            /** Items */
+            items: components["schemas"]["ExportJobOut"][];
+            /** Total */
+            total: number;
+            /** Page */
+            page: number;
+            /** Page Size */
+            page_size: number;
+        };
         /** PageOut[HistoryItemOut] */
         PageOut_HistoryItemOut_: {
             /** Items */
             items: components["schemas"]["HistoryItemOut"][];
+            /** Total */
+            total: number;
+            /** Page */
+            page: number;
+            /** Page Size */
+            page_size: number;
+        };
+        /** PageOut[LeaveMessageOut] */
+        PageOut_LeaveMessageOut_: {
+            /** Items */
+            items: components["schemas"]["LeaveMessageOut"][];
             /** Total */
             total: number;
             /** Page */
@@ -4973,6 +6226,23 @@ export interface components {
              * @enum {string}
              */
             status: "idle" | "busy" | "away" | "invisible" | "offline";
+        };
+        /** ProfileFieldOut */
+        ProfileFieldOut: {
+            /** Key */
+            key: string;
+            /** System */
+            system: boolean;
+            /** Name */
+            name: string;
+            /** Type */
+            type: string;
+            /** Options */
+            options: string[];
+            /** Readonly */
+            readonly: boolean;
+            /** Value */
+            value: string;
         };
         /** ProfileIn */
         ProfileIn: {
@@ -5082,20 +6352,6 @@ export interface components {
              */
             comment: string;
         };
-        /** RatingOut */
-        RatingOut: {
-            /** Score */
-            score: number;
-            /** Tags */
-            tags: string[];
-            /** Comment */
-            comment: string;
-            /**
-             * Rated At
-             * Format: date-time
-             */
-            rated_at: string;
-        };
         /** ReadIn */
         ReadIn: {
             /** Seq */
@@ -5117,6 +6373,32 @@ export interface components {
              * @description Members of a group, or the agent's real name
              */
             detail: string;
+        };
+        /**
+         * RecordOut
+         * @description One conversation of the customer (interaction records, §12.1).
+         */
+        RecordOut: {
+            /** Id */
+            id: number;
+            /** Channel */
+            channel: string;
+            /** State */
+            state: string;
+            /** Agents */
+            agents: string[];
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Started At */
+            started_at: string | null;
+            /** Ended At */
+            ended_at: string | null;
+            /** Message Count */
+            message_count: number;
+            rating: components["schemas"]["kefu__customers__schemas__RatingOut"] | null;
         };
         /** ResetIn */
         ResetIn: {
@@ -5337,6 +6619,42 @@ export interface components {
              */
             id: number | null;
         };
+        /** SearchItemOut */
+        SearchItemOut: {
+            conversation: components["schemas"]["HistoryItemOut"];
+            /** Match Count */
+            match_count: number;
+            /**
+             * Last Match At
+             * Format: date-time
+             */
+            last_match_at: string;
+            /** Snippets */
+            snippets: components["schemas"]["SnippetOut"][];
+        };
+        /** SearchOut */
+        SearchOut: {
+            /** Items */
+            items: components["schemas"]["SearchItemOut"][];
+            /** Total */
+            total: number;
+            /** Total Messages */
+            total_messages: number;
+            /** Page */
+            page: number;
+            /** Page Size */
+            page_size: number;
+            /**
+             * Window From
+             * Format: date-time
+             */
+            window_from: string;
+            /**
+             * Window To
+             * Format: date-time
+             */
+            window_to: string;
+        };
         /** SegmentOut */
         SegmentOut: {
             agent: components["schemas"]["AgentRefOut"] | null;
@@ -5351,6 +6669,7 @@ export interface components {
             ended_at: string | null;
             /** End Reason */
             end_reason: string | null;
+            skill_group: components["schemas"]["kefu__history__schemas__GroupRefOut"] | null;
         };
         /** SendIn */
         SendIn: {
@@ -5533,6 +6852,32 @@ export interface components {
             /** Prefer Previous */
             prefer_previous?: boolean | null;
         };
+        /** SnippetOut */
+        SnippetOut: {
+            /** Message Id */
+            message_id: number;
+            /** Seq */
+            seq: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Sender Type */
+            sender_type: string;
+            /** Sender Name */
+            sender_name: string;
+            /** Kind */
+            kind: string;
+            /** Text */
+            text: string;
+            /** Cut Start */
+            cut_start: boolean;
+            /** Cut End */
+            cut_end: boolean;
+            /** Highlights */
+            highlights: number[][];
+        };
         /**
          * StaffCsatOut
          * @description A conversation's satisfaction state for staff. The score, tags and comment are only
@@ -5575,14 +6920,6 @@ export interface components {
              * @default []
              */
             tags: string[];
-        };
-        /** StatusIn */
-        StatusIn: {
-            /**
-             * Status
-             * @enum {string}
-             */
-            status: "idle" | "busy" | "away" | "invisible";
         };
         /** SwitchesOut */
         SwitchesOut: {
@@ -5683,6 +7020,12 @@ export interface components {
              * @default false
              */
             csat_reverse_menu: boolean;
+            /**
+             * Customer Center For Agents
+             * @description Agent mode shows the Customer center (§12.1)
+             * @default false
+             */
+            customer_center_for_agents: boolean;
         };
         /** SwitchesPatch */
         SwitchesPatch: {
@@ -5720,15 +7063,8 @@ export interface components {
             csat_shared?: boolean | null;
             /** Csat Reverse Menu */
             csat_reverse_menu?: boolean | null;
-        };
-        /** TagRefOut */
-        TagRefOut: {
-            /** Id */
-            id: number;
-            /** Name */
-            name: string;
-            /** Color */
-            color: string;
+            /** Customer Center For Agents */
+            customer_center_for_agents?: boolean | null;
         };
         /** TargetAgentOut */
         TargetAgentOut: {
@@ -6045,6 +7381,21 @@ export interface components {
             conversation: components["schemas"]["ConversationOut"];
             request: components["schemas"]["TransferRequestOut"] | null;
         };
+        /**
+         * TransferRecordOut
+         * @description One hand-over: `from_agent` transferred out at `at`; `to_agent` took it next (None: it
+         *     ended before anyone took it); `skill_group`: the group it went to, if any.
+         */
+        TransferRecordOut: {
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            from_agent: components["schemas"]["AgentRefOut"] | null;
+            to_agent: components["schemas"]["AgentRefOut"] | null;
+            skill_group: components["schemas"]["kefu__history__schemas__GroupRefOut"] | null;
+        };
         /** TransferRequestOut */
         TransferRequestOut: {
             /** Id */
@@ -6212,6 +7563,26 @@ export interface components {
             /** Max Concurrent */
             max_concurrent?: number | null;
         };
+        /** UserRef */
+        UserRef: {
+            /** Id */
+            id: number;
+            /** Nickname */
+            nickname: string;
+        };
+        /** ViaChannel */
+        ViaChannel: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "channel";
+            /**
+             * Channel
+             * @enum {string}
+             */
+            channel: "web" | "app" | "wechat" | "weibo" | "phone" | "api";
+        };
         /**
          * VisitorCsatOut
          * @description What the widget needs to show the rating card of one of the visitor's conversations.
@@ -6225,7 +7596,7 @@ export interface components {
             can_rate: boolean;
             /** Reason */
             reason: ("not_served" | "expired" | "already_rated") | null;
-            rating: components["schemas"]["RatingOut"] | null;
+            rating: components["schemas"]["kefu__csat__schemas__RatingOut"] | null;
             /** Invite Text */
             invite_text: string;
             /** Stars */
@@ -6304,6 +7675,13 @@ export interface components {
             remark?: string | null;
             /** Vip */
             vip?: boolean | null;
+        };
+        /** VisitorRef */
+        VisitorRef: {
+            /** Id */
+            id: number;
+            /** Name */
+            name: string;
         };
         /** VisitorSessionIn */
         VisitorSessionIn: {
@@ -6496,7 +7874,7 @@ export interface components {
             association_id: number | null;
             /** Association Name */
             association_name: string | null;
-            skill_group: components["schemas"]["GroupRefOut"];
+            skill_group: components["schemas"]["kefu__routing__waiting_schemas__GroupRefOut"];
             target_agent: components["schemas"]["AgentRefOut"] | null;
             /** Routed By */
             routed_by: string;
@@ -6583,7 +7961,7 @@ export interface components {
             /** Vip */
             vip: boolean;
             /** Tags */
-            tags: components["schemas"]["TagRefOut"][];
+            tags: components["schemas"]["kefu__routing__waiting_schemas__TagRefOut"][];
         };
         /** WelcomeMenuEntryOut */
         WelcomeMenuEntryOut: {
@@ -6811,6 +8189,88 @@ export interface components {
             date: string;
             /** Ranges */
             ranges: string[][];
+        };
+        /** RatingOut */
+        kefu__csat__schemas__RatingOut: {
+            /** Score */
+            score: number;
+            /** Tags */
+            tags: string[];
+            /** Comment */
+            comment: string;
+            /**
+             * Rated At
+             * Format: date-time
+             */
+            rated_at: string;
+        };
+        /** GroupRefOut */
+        kefu__customers__schemas__GroupRefOut: {
+            /** Id */
+            id: number;
+            /** Name */
+            name: string;
+        };
+        /** RatingOut */
+        kefu__customers__schemas__RatingOut: {
+            /** Score */
+            score: number | null;
+            /** Comment */
+            comment: string;
+            /** Tags */
+            tags: string[];
+            /** Rated At */
+            rated_at: string | null;
+        };
+        /** GroupRefOut */
+        kefu__history__schemas__GroupRefOut: {
+            /** Id */
+            id: number;
+            /** Name */
+            name: string;
+        };
+        /** TagRefOut */
+        kefu__history__schemas__TagRefOut: {
+            /** Id */
+            id: number;
+            /** Name */
+            name: string;
+            /** Color */
+            color: string | null;
+        };
+        /** StatusIn */
+        kefu__leave_messages__schemas__StatusIn: {
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "unhandled" | "in_progress" | "resolved";
+        };
+        /** StatusIn */
+        kefu__presence__schemas__StatusIn: {
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "idle" | "busy" | "away" | "invisible";
+        };
+        /** GroupRefOut */
+        kefu__routing__waiting_schemas__GroupRefOut: {
+            /** Id */
+            id: number;
+            /** Name */
+            name: string;
+            /** Builtin */
+            builtin: string | null;
+        };
+        /** TagRefOut */
+        kefu__routing__waiting_schemas__TagRefOut: {
+            /** Id */
+            id: number;
+            /** Name */
+            name: string;
+            /** Color */
+            color: string;
         };
     };
     responses: never;
@@ -10289,7 +11749,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["StatusIn"];
+                "application/json": components["schemas"]["kefu__presence__schemas__StatusIn"];
             };
         };
         responses: {
@@ -24836,92 +26296,6 @@ export interface operations {
             };
         };
     };
-    export_blacklist_api_v1_blacklist_export_get: {
-        parameters: {
-            query?: {
-                /** @description Entries in this state (default: in effect) */
-                state?: "active" | "pending" | "rejected" | "removed" | "all";
-            };
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Successful Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": unknown;
-                };
-            };
-            /** @description Bad request */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Not signed in (code `unauthenticated`) or bad credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Signed in but not allowed (code `forbidden`) */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Unknown id, or an id of another tenant (code `not_found`) */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Conflicts with current state (e.g. `seats_exceeded`, `email_taken`) */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Invalid input (code `validation_error`, with `fields`) */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Too many attempts (code `too_many_attempts`) */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-        };
-    };
     approve_request_api_v1_blacklist__entry_id__approve_post: {
         parameters: {
             query?: never;
@@ -25190,16 +26564,31 @@ export interface operations {
             query?: {
                 /** @description agent: conversations I took part in; admin: all in my History scope (page admin.history). Default: admin when I have that page. */
                 mode?: ("agent" | "admin") | null;
-                /** @description Ended at or after */
+                /** @description ended: ended time; accepted: first acceptance (conversations ended while waiting have none and are left out). */
+                time_basis?: "ended" | "accepted";
+                time_from?: string | null;
+                time_to?: string | null;
                 ended_from?: string | null;
-                /** @description Ended before */
                 ended_to?: string | null;
-                agent_id?: number | null;
-                /** @description Part of the visitor's name */
-                visitor_name?: string | null;
+                channel?: ("web" | "app" | "wechat" | "weibo" | "phone" | "api") | null;
+                association_id?: number | null;
+                /** @description Carries any of these session tags */
+                session_tag_ids?: number[];
+                transferred?: boolean | null;
+                session_type?: ("normal" | "callback" | "reassigned" | "unaccepted") | null;
                 visitor_id?: number | null;
+                /** @description Part of the customer's name */
+                visitor_name?: string | null;
+                /** @description Routed or transferred to the group and ended by an agent of the group */
+                skill_group_id?: number | null;
+                /** @description Took part */
+                agent_id?: number | null;
+                /** @description Admin mode: part of the nickname or real name of an agent who took part */
+                agent_name?: string | null;
+                /** @description Admin mode: satisfaction score 1..5; 0 = not rated */
+                rating?: number | null;
+                /** @description Exact conversation id: every other filter and the range are ignored */
                 conversation_id?: number | null;
-                channel?: string | null;
                 page?: number;
                 page_size?: number;
                 sort?: string | null;
@@ -25217,6 +26606,435 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PageOut_HistoryItemOut_"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not signed in (code `unauthenticated`) or bad credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Signed in but not allowed (code `forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown id, or an id of another tenant (code `not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflicts with current state (e.g. `seats_exceeded`, `email_taken`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid input (code `validation_error`, with `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many attempts (code `too_many_attempts`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    get_history_settings_api_v1_history_settings_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HistorySettingsOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not signed in (code `unauthenticated`) or bad credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Signed in but not allowed (code `forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown id, or an id of another tenant (code `not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflicts with current state (e.g. `seats_exceeded`, `email_taken`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid input (code `validation_error`, with `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many attempts (code `too_many_attempts`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    put_history_settings_api_v1_history_settings_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["HistorySettingsIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HistorySettingsOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not signed in (code `unauthenticated`) or bad credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Signed in but not allowed (code `forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown id, or an id of another tenant (code `not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflicts with current state (e.g. `seats_exceeded`, `email_taken`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid input (code `validation_error`, with `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many attempts (code `too_many_attempts`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    history_options_api_v1_history_options_get: {
+        parameters: {
+            query?: {
+                mode?: ("agent" | "admin") | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HistoryOptionsOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not signed in (code `unauthenticated`) or bad credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Signed in but not allowed (code `forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown id, or an id of another tenant (code `not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflicts with current state (e.g. `seats_exceeded`, `email_taken`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid input (code `validation_error`, with `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many attempts (code `too_many_attempts`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    get_history_visitor_tags_api_v1_history__conversation_id__visitor_tags_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                conversation_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VisitorTagOut"][];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not signed in (code `unauthenticated`) or bad credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Signed in but not allowed (code `forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown id, or an id of another tenant (code `not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflicts with current state (e.g. `seats_exceeded`, `email_taken`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid input (code `validation_error`, with `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many attempts (code `too_many_attempts`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    put_history_visitor_tags_api_v1_history__conversation_id__visitor_tags_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                conversation_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["VisitorTagsIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VisitorTagOut"][];
                 };
             };
             /** @description Bad request */
@@ -25390,6 +27208,94 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MessageOut"][];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not signed in (code `unauthenticated`) or bad credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Signed in but not allowed (code `forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown id, or an id of another tenant (code `not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflicts with current state (e.g. `seats_exceeded`, `email_taken`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid input (code `validation_error`, with `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many attempts (code `too_many_attempts`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    search_history_messages_api_v1_history__conversation_id__messages_search_get: {
+        parameters: {
+            query: {
+                /** @description Text to find (any case) */
+                q: string;
+            };
+            header?: never;
+            path: {
+                conversation_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessageSearchOut"];
                 };
             };
             /** @description Bad request */
@@ -26143,6 +28049,2009 @@ export interface operations {
             };
         };
     };
+    list_customers_api_v1_customers_get: {
+        parameters: {
+            query?: {
+                /** @description agent: customers I served; admin: my Customers data scope (page admin.customers). Default: admin when I have that page. */
+                mode?: ("agent" | "admin") | null;
+                /** @description First consulted at/after */
+                created_from?: string | null;
+                /** @description First consultation before */
+                created_to?: string | null;
+                tag_ids?: number[] | null;
+                /** @description Part of name, nickname or ID */
+                q?: string | null;
+                nickname?: string | null;
+                phone?: string | null;
+                email?: string | null;
+                group_id?: number | null;
+                page?: number;
+                page_size?: number;
+                sort?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PageOut_CustomerItemOut_"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not signed in (code `unauthenticated`) or bad credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Signed in but not allowed (code `forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown id, or an id of another tenant (code `not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflicts with current state (e.g. `seats_exceeded`, `email_taken`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid input (code `validation_error`, with `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many attempts (code `too_many_attempts`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    customer_template_api_v1_customers_template_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": string;
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not signed in (code `unauthenticated`) or bad credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Signed in but not allowed (code `forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown id, or an id of another tenant (code `not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflicts with current state (e.g. `seats_exceeded`, `email_taken`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid input (code `validation_error`, with `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many attempts (code `too_many_attempts`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    import_customers_api_v1_customers_import_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["Body_import_customers_api_v1_customers_import_post"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CustomerImportOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not signed in (code `unauthenticated`) or bad credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Signed in but not allowed (code `forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown id, or an id of another tenant (code `not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflicts with current state (e.g. `seats_exceeded`, `email_taken`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid input (code `validation_error`, with `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many attempts (code `too_many_attempts`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    get_customer_api_v1_customers__visitor_id__get: {
+        parameters: {
+            query?: {
+                mode?: ("agent" | "admin") | null;
+            };
+            header?: never;
+            path: {
+                visitor_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CustomerOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not signed in (code `unauthenticated`) or bad credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Signed in but not allowed (code `forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown id, or an id of another tenant (code `not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflicts with current state (e.g. `seats_exceeded`, `email_taken`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid input (code `validation_error`, with `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many attempts (code `too_many_attempts`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    patch_customer_api_v1_customers__visitor_id__patch: {
+        parameters: {
+            query?: {
+                mode?: ("agent" | "admin") | null;
+            };
+            header?: never;
+            path: {
+                visitor_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CustomerPatch"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CustomerOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not signed in (code `unauthenticated`) or bad credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Signed in but not allowed (code `forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown id, or an id of another tenant (code `not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflicts with current state (e.g. `seats_exceeded`, `email_taken`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid input (code `validation_error`, with `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many attempts (code `too_many_attempts`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    customer_conversations_api_v1_customers__visitor_id__conversations_get: {
+        parameters: {
+            query?: {
+                /** @description agent: customers I served; admin: my Customers data scope (page admin.customers). Default: admin when I have that page. */
+                mode?: ("agent" | "admin") | null;
+            };
+            header?: never;
+            path: {
+                visitor_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordOut"][];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not signed in (code `unauthenticated`) or bad credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Signed in but not allowed (code `forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown id, or an id of another tenant (code `not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflicts with current state (e.g. `seats_exceeded`, `email_taken`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid input (code `validation_error`, with `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many attempts (code `too_many_attempts`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    customer_conversation_messages_api_v1_customers__visitor_id__conversations__conversation_id__messages_get: {
+        parameters: {
+            query?: {
+                /** @description agent: customers I served; admin: my Customers data scope (page admin.customers). Default: admin when I have that page. */
+                mode?: ("agent" | "admin") | null;
+                before_seq?: number | null;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                visitor_id: number;
+                conversation_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessageOut"][];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not signed in (code `unauthenticated`) or bad credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Signed in but not allowed (code `forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown id, or an id of another tenant (code `not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflicts with current state (e.g. `seats_exceeded`, `email_taken`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid input (code `validation_error`, with `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many attempts (code `too_many_attempts`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    callback_customer_api_v1_customers__visitor_id__callback_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                visitor_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CallbackOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not signed in (code `unauthenticated`) or bad credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Signed in but not allowed (code `forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown id, or an id of another tenant (code `not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflicts with current state (e.g. `seats_exceeded`, `email_taken`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid input (code `validation_error`, with `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many attempts (code `too_many_attempts`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    list_fields_api_v1_customer_fields_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CustomerFieldOut"][];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not signed in (code `unauthenticated`) or bad credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Signed in but not allowed (code `forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown id, or an id of another tenant (code `not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflicts with current state (e.g. `seats_exceeded`, `email_taken`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid input (code `validation_error`, with `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many attempts (code `too_many_attempts`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    create_field_api_v1_customer_fields_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CustomerFieldIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CustomerFieldOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not signed in (code `unauthenticated`) or bad credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Signed in but not allowed (code `forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown id, or an id of another tenant (code `not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflicts with current state (e.g. `seats_exceeded`, `email_taken`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid input (code `validation_error`, with `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many attempts (code `too_many_attempts`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    save_layout_api_v1_customer_fields_layout_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LayoutIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CustomerFieldOut"][];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not signed in (code `unauthenticated`) or bad credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Signed in but not allowed (code `forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown id, or an id of another tenant (code `not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflicts with current state (e.g. `seats_exceeded`, `email_taken`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid input (code `validation_error`, with `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many attempts (code `too_many_attempts`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    delete_field_api_v1_customer_fields__field_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                field_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not signed in (code `unauthenticated`) or bad credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Signed in but not allowed (code `forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown id, or an id of another tenant (code `not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflicts with current state (e.g. `seats_exceeded`, `email_taken`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid input (code `validation_error`, with `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many attempts (code `too_many_attempts`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    patch_field_api_v1_customer_fields__field_id__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                field_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CustomerFieldPatch"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CustomerFieldOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not signed in (code `unauthenticated`) or bad credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Signed in but not allowed (code `forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown id, or an id of another tenant (code `not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflicts with current state (e.g. `seats_exceeded`, `email_taken`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid input (code `validation_error`, with `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many attempts (code `too_many_attempts`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    list_groups_api_v1_customer_groups_get: {
+        parameters: {
+            query?: {
+                /** @description agent: customers I served; admin: my Customers data scope (page admin.customers). Default: admin when I have that page. */
+                mode?: ("agent" | "admin") | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CustomerGroupOut"][];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not signed in (code `unauthenticated`) or bad credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Signed in but not allowed (code `forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown id, or an id of another tenant (code `not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflicts with current state (e.g. `seats_exceeded`, `email_taken`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid input (code `validation_error`, with `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many attempts (code `too_many_attempts`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    create_group_api_v1_customer_groups_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CustomerGroupIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CustomerGroupOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not signed in (code `unauthenticated`) or bad credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Signed in but not allowed (code `forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown id, or an id of another tenant (code `not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflicts with current state (e.g. `seats_exceeded`, `email_taken`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid input (code `validation_error`, with `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many attempts (code `too_many_attempts`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    delete_group_api_v1_customer_groups__group_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                group_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not signed in (code `unauthenticated`) or bad credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Signed in but not allowed (code `forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown id, or an id of another tenant (code `not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflicts with current state (e.g. `seats_exceeded`, `email_taken`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid input (code `validation_error`, with `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many attempts (code `too_many_attempts`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    patch_group_api_v1_customer_groups__group_id__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                group_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CustomerGroupPatch"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CustomerGroupOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not signed in (code `unauthenticated`) or bad credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Signed in but not allowed (code `forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown id, or an id of another tenant (code `not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflicts with current state (e.g. `seats_exceeded`, `email_taken`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid input (code `validation_error`, with `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many attempts (code `too_many_attempts`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    list_exports_api_v1_exports_get: {
+        parameters: {
+            query?: {
+                /** @description agent: my files; admin: every file of the tenant (admin.exports) */
+                mode?: "agent" | "admin";
+                state?: ("queued" | "running" | "done" | "failed" | "expired") | null;
+                kind?: string | null;
+                page?: number;
+                page_size?: number;
+                sort?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PageOut_ExportJobOut_"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not signed in (code `unauthenticated`) or bad credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Signed in but not allowed (code `forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown id, or an id of another tenant (code `not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflicts with current state (e.g. `seats_exceeded`, `email_taken`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid input (code `validation_error`, with `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many attempts (code `too_many_attempts`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    create_export_api_v1_exports_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ExportCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportJobOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not signed in (code `unauthenticated`) or bad credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Signed in but not allowed (code `forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown id, or an id of another tenant (code `not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflicts with current state (e.g. `seats_exceeded`, `email_taken`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid input (code `validation_error`, with `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many attempts (code `too_many_attempts`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    read_export_api_v1_exports__export_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                export_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportJobOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not signed in (code `unauthenticated`) or bad credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Signed in but not allowed (code `forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown id, or an id of another tenant (code `not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflicts with current state (e.g. `seats_exceeded`, `email_taken`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid input (code `validation_error`, with `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many attempts (code `too_many_attempts`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    delete_export_api_v1_exports__export_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                export_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not signed in (code `unauthenticated`) or bad credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Signed in but not allowed (code `forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown id, or an id of another tenant (code `not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflicts with current state (e.g. `seats_exceeded`, `email_taken`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid input (code `validation_error`, with `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many attempts (code `too_many_attempts`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    download_export_api_v1_exports__export_id__download_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                export_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": string;
+                    "text/csv; charset=utf-8": string;
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not signed in (code `unauthenticated`) or bad credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Signed in but not allowed (code `forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown id, or an id of another tenant (code `not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflicts with current state (e.g. `seats_exceeded`, `email_taken`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid input (code `validation_error`, with `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many attempts (code `too_many_attempts`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    list_downloads_api_v1_exports__export_id__downloads_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                export_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportDownloadOut"][];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not signed in (code `unauthenticated`) or bad credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Signed in but not allowed (code `forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown id, or an id of another tenant (code `not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflicts with current state (e.g. `seats_exceeded`, `email_taken`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid input (code `validation_error`, with `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many attempts (code `too_many_attempts`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
     get_settings_api_v1_automations_settings_get: {
         parameters: {
             query?: never;
@@ -26396,6 +30305,89 @@ export interface operations {
             };
         };
     };
+    get_offer_api_v1_visitor_leave_message_offer_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeaveOfferOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not signed in (code `unauthenticated`) or bad credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Signed in but not allowed (code `forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown id, or an id of another tenant (code `not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflicts with current state (e.g. `seats_exceeded`, `email_taken`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid input (code `validation_error`, with `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many attempts (code `too_many_attempts`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
     post_leave_message_api_v1_visitor_leave_message_post: {
         parameters: {
             query?: never;
@@ -26415,7 +30407,990 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    "application/json": components["schemas"]["LeaveMessageCreated"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not signed in (code `unauthenticated`) or bad credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Signed in but not allowed (code `forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown id, or an id of another tenant (code `not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflicts with current state (e.g. `seats_exceeded`, `email_taken`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid input (code `validation_error`, with `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many attempts (code `too_many_attempts`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    list_leave_messages_api_v1_leave_messages_get: {
+        parameters: {
+            query?: {
+                mode?: "agent" | "admin";
+                /** @description Agent views (mode=agent) */
+                view?: "unhandled" | "in_progress" | "resolved" | "unassigned" | "filter";
+                status?: ("unhandled" | "in_progress" | "resolved") | null;
+                agent_id?: number | null;
+                /** @description Fuzzy agent nickname (admin) */
+                agent?: string;
+                assigned?: boolean | null;
+                sender?: string;
+                channel?: string;
+                created_from?: string | null;
+                created_to?: string | null;
+                updated_from?: string | null;
+                updated_to?: string | null;
+                page?: number;
+                page_size?: number;
+                sort?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PageOut_LeaveMessageOut_"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not signed in (code `unauthenticated`) or bad credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Signed in but not allowed (code `forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown id, or an id of another tenant (code `not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflicts with current state (e.g. `seats_exceeded`, `email_taken`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid input (code `validation_error`, with `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many attempts (code `too_many_attempts`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    leave_badge_api_v1_leave_messages_badge_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BadgeOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not signed in (code `unauthenticated`) or bad credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Signed in but not allowed (code `forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown id, or an id of another tenant (code `not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflicts with current state (e.g. `seats_exceeded`, `email_taken`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid input (code `validation_error`, with `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many attempts (code `too_many_attempts`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    lookup_leave_message_api_v1_leave_messages_lookup_get: {
+        parameters: {
+            query: {
+                number: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
                     "application/json": components["schemas"]["LeaveMessageOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not signed in (code `unauthenticated`) or bad credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Signed in but not allowed (code `forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown id, or an id of another tenant (code `not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflicts with current state (e.g. `seats_exceeded`, `email_taken`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid input (code `validation_error`, with `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many attempts (code `too_many_attempts`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    leave_assignees_api_v1_leave_messages_assignees_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserRef"][];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not signed in (code `unauthenticated`) or bad credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Signed in but not allowed (code `forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown id, or an id of another tenant (code `not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflicts with current state (e.g. `seats_exceeded`, `email_taken`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid input (code `validation_error`, with `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many attempts (code `too_many_attempts`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    get_leave_message_api_v1_leave_messages__message_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                message_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeaveMessageDetail"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not signed in (code `unauthenticated`) or bad credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Signed in but not allowed (code `forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown id, or an id of another tenant (code `not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflicts with current state (e.g. `seats_exceeded`, `email_taken`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid input (code `validation_error`, with `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many attempts (code `too_many_attempts`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    batch_assign_api_v1_leave_messages_batch_assign_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BatchAssignIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not signed in (code `unauthenticated`) or bad credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Signed in but not allowed (code `forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown id, or an id of another tenant (code `not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflicts with current state (e.g. `seats_exceeded`, `email_taken`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid input (code `validation_error`, with `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many attempts (code `too_many_attempts`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    batch_status_api_v1_leave_messages_batch_status_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BatchStatusIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not signed in (code `unauthenticated`) or bad credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Signed in but not allowed (code `forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown id, or an id of another tenant (code `not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflicts with current state (e.g. `seats_exceeded`, `email_taken`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid input (code `validation_error`, with `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many attempts (code `too_many_attempts`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    assign_leave_message_api_v1_leave_messages__message_id__assign_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                message_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AssignIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeaveMessageDetail"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not signed in (code `unauthenticated`) or bad credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Signed in but not allowed (code `forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown id, or an id of another tenant (code `not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflicts with current state (e.g. `seats_exceeded`, `email_taken`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid input (code `validation_error`, with `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many attempts (code `too_many_attempts`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    status_leave_message_api_v1_leave_messages__message_id__status_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                message_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["kefu__leave_messages__schemas__StatusIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeaveMessageDetail"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not signed in (code `unauthenticated`) or bad credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Signed in but not allowed (code `forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown id, or an id of another tenant (code `not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflicts with current state (e.g. `seats_exceeded`, `email_taken`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid input (code `validation_error`, with `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many attempts (code `too_many_attempts`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    comment_leave_message_api_v1_leave_messages__message_id__comments_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                message_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CommentIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CommentOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Not signed in (code `unauthenticated`) or bad credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Signed in but not allowed (code `forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Unknown id, or an id of another tenant (code `not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Conflicts with current state (e.g. `seats_exceeded`, `email_taken`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid input (code `validation_error`, with `fields`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many attempts (code `too_many_attempts`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    search_api_v1_search_get: {
+        parameters: {
+            query: {
+                /** @description 1–100 characters after trimming; a substring of the message, case-insensitive for A–Z only */
+                q: string;
+                /** @description agent: conversations I took part in; admin: all in my History scope (page admin.search). Default: admin when I have that page. */
+                mode?: ("agent" | "admin") | null;
+                /** @description Messages sent at or after (default: 30 days before `to`) */
+                from?: string | null;
+                /** @description Messages sent before (default: now) */
+                to?: string | null;
+                channel?: string | null;
+                association_id?: number | null;
+                /** @description A tag, or a parent tag (then any of its children) */
+                session_tag_id?: number | null;
+                /** @description Part of a participating agent's nickname or real name */
+                agent_name?: string | null;
+                /** @description Part of the visitor's name */
+                visitor_name?: string | null;
+                /** @description Satisfaction score */
+                rating?: number | null;
+                page?: number;
+                page_size?: number;
+                sort?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SearchOut"];
                 };
             };
             /** @description Bad request */

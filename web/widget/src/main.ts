@@ -33,7 +33,7 @@ import { lang, setLanguage } from './i18n'
 import type { Entry } from './types'
 import { WidgetUi } from './ui'
 import { initRating } from './rating'
-import { initLeave } from './leave'
+import { initLeave, offerOffHours } from './leave'
 import { pageInfo, visitorToken } from './visitor'
 
 type Command = [string, ...unknown[]]
@@ -209,6 +209,7 @@ function start(script: HTMLScriptElement | null): void {
     // A failed registration is retried when the socket is refused with 4401.
     await register().catch(() => undefined)
     chat.start()
+    void offerOffHours() // off hours: the leave-message form straight away (leave.ts)
     chatRef = chat
     for (const [kind, body] of early.splice(0)) sendStructured(kind, body)
   })()

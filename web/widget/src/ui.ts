@@ -8,7 +8,7 @@ import { h, icon, safeUrl } from './dom'
 import { lang, t } from './i18n'
 import { renderMessage, renderOutgoing, type Outgoing } from './render'
 import { RATING_CSS, rateButton } from './rating'
-import { LEAVE_CSS } from './leave'
+import { LEAVE_CSS, leaveConversation, leaveHost, leaveStatus } from './leave'
 import type { SocketState } from './socket'
 import { CSS } from './styles'
 import { KNOWLEDGE_CSS } from './knowledge'
@@ -120,6 +120,7 @@ export class WidgetUi implements ChatView {
     this.welcome.append(bubble, h('div', { class: 'meta', text: this.company }))
     this.welcome.hidden = !welcomeText && menu.length === 0
     this.log.append(this.more, this.prior, this.divider, this.welcome, this.current)
+    leaveHost(this.log, () => this.scrollDown()) // leave-message cards (leave.ts)
     this.more.addEventListener('click', () => void this.loadPrior())
 
     for (const e of EMOJI) {
@@ -329,6 +330,7 @@ export class WidgetUi implements ChatView {
   showConversation(c: Conversation | null, agent: AgentRef | null): void {
     this.conv = c
     this.rate.update(c)
+    leaveConversation(c)
     this.name.textContent = agent?.nickname || this.company
     this.sub.textContent = agent
       ? this.company
@@ -372,6 +374,7 @@ export class WidgetUi implements ChatView {
     this.status.textContent = text
     this.status.className = `status ${kind}`
     this.status.hidden = !text
+    if (kind === '') leaveStatus(this.status, c) // "leave a message" while waiting (leave.ts)
     // The banner takes room from the log: keep the newest message in view.
     if (follow) this.scrollDown()
   }

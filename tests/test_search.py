@@ -1,0 +1,199 @@
+"""Search (§13.1): keyword search over the messages of ended conversations, on both databases."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import update
+
+from kefu.conversations.models import Message
+from kefu.core.config import Settings
+from kefu.core.db import make_engine
+from tests.chat_helpers import cid
+from tests.conftest import LiveServer
+from tests.exports_helpers import run_export
+from tests.helpers import Api, Client
+from tests.world_history import Desk, error
+
+
+def _say(agent: Client, conv: int, text: str) -> dict[str, Any]:
+    body = {"client_msg_id": cid(), "kind": "text", "body": {"text": text}}
+    out: dict[str, Any] = agent.ok("POST", f"/conversations/{conv}/messages", json=body)
+    return out
+
+
+def _send_file(agent: Client, conv: int, name: str) -> None:
+    att = agent.ok(
+        "POST",
+        f"/conversations/{conv}/attachments",
+        files={"file": (name, b"%PDF-1.4 x", "application/pdf")},
+        data={"kind": "file"},
+    )
+    body = {"client_msg_id": cid(), "kind": "file", "body": {"attachment_id": att["id"]}}
+    agent.ok("POST", f"/conversations/{conv}/messages", json=body)
+
+
+def _age_messages(settings: Settings, conv: int, days: int) -> None:
+    async def go() -> None:
+        engine = make_engine(settings)
+        async with engine.begin() as db:
+            await db.execute(
+                update(Message)
+                .where(Message.conversation_id == conv)
+                .values(created_at=datetime.now(UTC) - timedelta(days=days))
+            )
+        await engine.dispose()
+
+    asyncio.run(go())
+
+
+def _convs(out: dict[str, Any]) -> list[int]:
+    return [int(i["conversation"]["id"]) for i in out["items"]]
+
+
+def _find(client: Client, q: str, **params: Any) -> dict[str, Any]:
+    out: dict[str, Any] = client.ok("GET", "/search", params={"q": q, **params})
+    return out
+
+
+def _marked(snippet: dict[str, Any]) -> list[str]:
+    chars = list(snippet["text"])  # offsets count code points, like Python strings
+    return ["".join(chars[a:b]) for a, b in snippet["highlights"]]
+
+
+def test_search(api: Api, server: LiveServer, settings: Settings) -> None:
+    desk = Desk(api, server.base_url)
+    admin = desk.t.admin
+    _a_user, alice = api.add_user(desk.t, nickname="Alice")
+    _b_user, bob = api.add_user(desk.t, nickname="Bob")
+
+    # conv1 (Alice, Zhang San): Chinese, English, a file, a whisper and a recalled message.
+    v1, conv1 = desk.held(alice, desk.visitor("Zhang San"))
+    v1.send("我要退款申请，订单 A_1%")
+    _say(alice, conv1, "Refund approved, see the attached invoice")
+    _send_file(alice, conv1, "Invoice_2024.PDF")
+    admin.ok(
+        "POST",
+        f"/conversations/{conv1}/whisper",
+        json={"client_msg_id": cid(), "text": "whisper 退款"},
+    )
+    secret = _say(alice, conv1, "secret discount code")
+    alice.ok("POST", f"/conversations/{conv1}/messages/{secret['id']}/recall")
+    alice.ok("POST", f"/conversations/{conv1}/end")
+    # conv2 (Bob, Li Si): English in capitals, 退货 (not 退款).
+    v2, conv2 = desk.held(bob, desk.visitor("Li Si"))
+    v2.send("退货 and a REFUND please")
+    bob.ok("POST", f"/conversations/{conv2}/end")
+    # conv3 (Alice, Wang Wu): wildcards in text; its messages are then 40 days old.
+    v3, conv3 = desk.held(alice, desk.visitor("Wang Wu"))
+    v3.send("旧的退款问题")
+    _say(alice, conv3, "re-send 50%_off coupon")
+    alice.ok("POST", f"/conversations/{conv3}/end")
+    _age_messages(settings, conv3, 40)
+    # conv4 (Alice) is still ongoing: not searched (History shows ended conversations only).
+    v4, _conv4 = desk.held(alice, desk.visitor("Zhao Liu"))
+    v4.send("退款 ongoing")
+    # Another tenant with the same words.
+    other = Desk(api, server.base_url)
+    _o_user, olga = api.add_user(other.t)
+    vo, conv_o = other.held(olga)
+    vo.send("我要退款申请")
+    olga.ok("POST", f"/conversations/{conv_o}/end")
+
+    # 1-, 2- and 3+-character queries, Chinese and English; default window: the last 30 days.
+    one = _find(admin, "退")
+    assert _convs(one) == [conv2, conv1] and one["total"] == 2
+    assert _find(admin, "退款")["items"][0]["conversation"]["id"] == conv1
+    assert _find(admin, "退款")["total"] == 1
+    hit = _find(admin, "退款申请")
+    assert _convs(hit) == [conv1] and hit["total_messages"] == 1
+    snip = hit["items"][0]["snippets"][0]
+    assert _marked(snip) == ["退款申请"] and snip["highlights"] == [[2, 6]]
+    assert snip["sender_type"] == "visitor" and snip["text"] == "我要退款申请，订单 A_1%"
+    item = hit["items"][0]
+    assert item["conversation"]["visitor"]["name"] == "Zhang San"
+    assert [a["nickname"] for a in item["conversation"]["agents"]] == ["Alice"]
+    assert item["match_count"] == 1
+    refund = _find(admin, "refund")  # case-insensitive for A–Z
+    assert _convs(refund) == [conv2, conv1]
+    assert _marked(refund["items"][0]["snippets"][0]) == ["REFUND"]
+    assert _convs(_find(admin, "RE")) == [conv2, conv1]  # "REFUND", "Refund"
+    # File names are searchable; the whisper and the recalled message are not.
+    invoice = _find(admin, "invoice")
+    assert _convs(invoice) == [conv1] and invoice["items"][0]["match_count"] == 2
+    kinds = [s["kind"] for s in invoice["items"][0]["snippets"]]
+    assert kinds == ["text", "file"]
+    assert _marked(invoice["items"][0]["snippets"][1]) == ["Invoice"]
+    assert _find(admin, "whisper")["total"] == 0 and _find(admin, "secret")["total"] == 0
+    assert _find(admin, "ongoing")["total"] == 0
+    # LIKE wildcards are literal, short and long.
+    assert _convs(_find(admin, "%")) == [conv1]
+    assert _convs(_find(admin, "_")) == [conv1]
+    assert _convs(_find(admin, "A_1%")) == [conv1]
+    assert _find(admin, "A%1")["total"] == 0 and _find(admin, "\\")["total"] == 0
+    assert _find(admin, '"退款" OR x*')["total"] == 0  # no FTS syntax either
+    # Older messages: found with an explicit window.
+    since = (datetime.now(UTC) - timedelta(days=50)).isoformat()
+    old = _find(admin, "退款", **{"from": since})
+    assert _convs(old) == [conv1, conv3]
+    assert _convs(_find(admin, "%_o", **{"from": since})) == [conv3]
+    until = (datetime.now(UTC) - timedelta(days=35)).isoformat()
+    assert _convs(_find(admin, "退", **{"from": since, "to": until})) == [conv3]
+    # Visibility: agents see the conversations they took part in; never another tenant's.
+    assert _convs(_find(bob, "refund")) == [conv2]
+    assert _convs(_find(alice, "退")) == [conv1]
+    r = bob.get("/search", params={"q": "refund", "mode": "admin"})
+    assert r.status_code == 403 and error(r) == "forbidden"
+    assert _convs(_find(other.t.admin, "退款申请")) == [conv_o]
+    # Filters.
+    assert _convs(_find(admin, "退", visitor_name="san")) == [conv1]
+    assert _convs(_find(admin, "退", agent_name="bo")) == [conv2]
+    assert _find(admin, "退", channel="weibo")["total"] == 0
+    assert _find(admin, "退", visitor_name="%")["total"] == 0
+    tag = admin.ok("POST", "/session-tags", status=201, json={"name": "售后"})
+    child = admin.ok(
+        "POST", "/session-tags", status=201, json={"name": "退款", "parent_id": tag["id"]}
+    )
+    bob.ok("PUT", f"/conversations/{conv2}/session-tags", json={"tag_ids": [child["id"]]})
+    assert _convs(_find(admin, "退", session_tag_id=child["id"])) == [conv2]
+    assert _convs(_find(admin, "退", session_tag_id=tag["id"])) == [conv2]
+    # Another tenant's tag filters like an unknown one: nothing.
+    assert _find(other.t.admin, "退款", session_tag_id=child["id"])["total"] == 0
+    assert _find(other.t.admin, "退款", session_tag_id=2**40)["total"] == 0
+    assert _find(admin, "退", rating=5)["total"] == 0
+    # Paging.
+    paged = _find(admin, "退", page=2, page_size=1)
+    assert _convs(paged) == [conv1] and paged["total"] == 2
+    # Bad input: 4xx with a code.
+    bads: list[dict[str, Any]] = [{"q": "  "}, {"q": "x" * 101}, {"q": "a", "rating": 6}, {}]
+    for bad in bads:
+        r = admin.get("/search", params=bad)
+        assert r.status_code == 422 and error(r) == "validation_error", (bad, r.text)
+    r = admin.get("/search", params={"q": "a", "from": since, "to": since})
+    assert r.status_code == 422 and error(r) == "search_bad_range"
+
+    # Export (admin page only): one row per matching message.
+    book = run_export(admin, "search", {"q": "refund"})
+    rows = list(book.worksheets[0].iter_rows(values_only=True))
+    assert len(rows) == 3
+    assert rows[1][0] == conv2 and rows[1][2] == "Li Si" and rows[1][3] == "Bob"
+    assert rows[1][5] == "退货 and a REFUND please"
+    assert rows[2][0] == conv1 and rows[2][3] == "Alice"
+    r = bob.post("/exports", json={"kind": "search", "params": {"q": "refund"}})
+    assert r.status_code == 403
+
+
+def test_new_messages_are_found_at_once(api: Api, server: LiveServer) -> None:
+    desk = Desk(api, server.base_url)
+    _u, agent = api.add_user(desk.t)
+    v, conv = desk.ended(agent)
+    assert _find(agent, "hello")["total"] == 1
+    _v2, conv2 = desk.held(agent, v)
+    _say(agent, conv2, "brand new words 新消息")
+    agent.ok("POST", f"/conversations/{conv2}/end")
+    assert _convs(_find(agent, "new words")) == [conv2]
+    assert _convs(_find(agent, "新消息")) == [conv2]
+    assert _convs(_find(agent, "hello")) == [conv2, conv]
+    assert _find(api.provision().admin, "hello")["total"] == 0
