@@ -1010,8 +1010,8 @@ def _new_leave(w: World, caller: str | None = None) -> dict[str, Any]:
 
 
 def _leave_mode(caller: str) -> dict[str, str]:
-    """The list mode the caller's pages open (admin mode for the admin page alone)."""
-    return {"mode": "admin" if caller == "custom_page:admin.leave_messages" else "agent"}
+    """No mode: the server opens the one the caller's pages allow (admin when they have it)."""
+    return {}
 
 
 def _leave_assign(w: World, caller: str, batch: bool) -> Req:

@@ -71,7 +71,10 @@ async def post_leave_message(body: LeaveMessageIn, db: Db, vp: VisitorIn) -> Lea
 
 
 def _filter(
-    mode: Annotated[Literal["agent", "admin"], Query()] = "agent",
+    mode: Annotated[
+        Literal["agent", "admin"] | None,
+        Query(description="Default: admin when I have the admin page, else agent"),
+    ] = None,
     view: Annotated[AgentView, Query(description="Agent views (mode=agent)")] = "unhandled",
     status: Annotated[Status | None, Query()] = None,
     agent_id: Annotated[int | None, Query(ge=1, le=2**53)] = None,
@@ -85,7 +88,7 @@ def _filter(
     updated_to: Annotated[datetime | None, Query()] = None,
 ) -> LeaveFilter:
     return LeaveFilter(
-        mode=mode,
+        mode=mode or "agent",
         view=view,
         status=status,
         agent_id=agent_id,
@@ -115,7 +118,10 @@ async def list_leave_messages(
     f: Annotated[LeaveFilter, Depends(_filter)],
     params: Annotated[PageParams, Depends()],
     principal: Principal = access.AnyLeavePage,
+    mode: Annotated[Literal["agent", "admin"] | None, Query(include_in_schema=False)] = None,
 ) -> PageOut[LeaveMessageOut]:
+    if mode is None and actions.ADMIN_PAGE in principal.pages:
+        f = f.model_copy(update={"mode": "admin"})
     check_mode(principal, f.mode)
     stmt = actions.listing(principal, f)
     total = int(await db.scalar(select(func.count()).select_from(stmt.subquery())) or 0)

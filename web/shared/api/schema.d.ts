@@ -30478,7 +30478,8 @@ export interface operations {
     list_leave_messages_api_v1_leave_messages_get: {
         parameters: {
             query?: {
-                mode?: "agent" | "admin";
+                /** @description Default: admin when I have the admin page, else agent */
+                mode?: ("agent" | "admin") | null;
                 /** @description Agent views (mode=agent) */
                 view?: "unhandled" | "in_progress" | "resolved" | "unassigned" | "filter";
                 status?: ("unhandled" | "in_progress" | "resolved") | null;
