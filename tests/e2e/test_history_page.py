@@ -113,6 +113,7 @@ def test_blacklist_tab_lists_and_removes(  # type: ignore[no-untyped-def]
 
     login(page, tenant.email, tenant.password)
     page.goto("/admin/customers")
+    page.get_by_role("tab", name="黑名单").click()  # the Customer center's second tab
     row = page.get_by_role("row").filter(has_text="发送广告")
     expect(row).to_be_visible()
     expect(row).to_contain_text("广告号")
