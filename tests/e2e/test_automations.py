@@ -156,7 +156,8 @@ def test_waiting_visitor_leaves_a_message(  # type: ignore[no-untyped-def]
     form.get_by_role("textbox", name="留言内容").fill("请明天上午回电")
     visitor.screenshot(path=str(SHOTS / "widget-leave-form-zh.png"))
     form.get_by_role("button", name="提交留言").click()
-    expect(log.get_by_text("留言已提交，我们会尽快联系您。本次排队已结束。")).to_be_visible()
+    done = re.compile(r"留言已提交（编号 #\d+），我们会尽快联系您。本次排队已结束。")
+    expect(log.get_by_text(done)).to_be_visible()
     visitor.screenshot(path=str(SHOTS / "widget-leave-done-zh.png"))
     notices = admin.http.get("/notifications").json()["items"]
     assert any(

@@ -251,7 +251,7 @@ def _visitor_says(page: Page, widget_key: str, x: dict[str, Any], text: str) -> 
     """A visitor opens the widget on the demo page and writes; returns the widget's log."""
     page.goto(f"/demo?widget={widget_key}")
     page.locator("button.launcher").click()
-    composer = page.get_by_role("textbox", name=x["composer"])
+    composer = page.get_by_role("textbox", name=x["composer"], exact=True)
     composer.fill(text)
     composer.press("Enter")
     log = page.get_by_role("log", name=x["widgetLog"])

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
 from fastapi.routing import APIRoute
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kefu.core.db import sqlite_write_intent
@@ -40,6 +41,17 @@ class UnitOfWorkRoute(APIRoute):
 
         async def run(request: Request) -> Response:
             write = request.method not in ("GET", "HEAD", "OPTIONS")
+            try:
+                return await unit(request, write)
+            except OperationalError as e:
+                if write or "database is locked" not in str(e.orig):
+                    raise
+                # SQLite: a read that creates a row on first use (a tenant's settings row)
+                # lost the upgrade to writer to a concurrent commit (SQLITE_BUSY_SNAPSHOT). Its
+                # transaction is rolled back; run it again as a writer, queued like the others.
+                return await unit(request, True)
+
+        async def unit(request: Request, write: bool) -> Response:
             sqlite_write_intent.set(write)
             events: list[Any] = []
             # SQLite writers queue in the process (WriteGate) instead of polling the lock.
