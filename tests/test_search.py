@@ -6,11 +6,13 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import delete, select, update
 
 from kefu.conversations.models import Message
 from kefu.core.config import Settings
 from kefu.core.db import make_engine
+from kefu.search import actions, fts
+from kefu.search.schemas import SearchParams
 from tests.chat_helpers import cid
 from tests.conftest import LiveServer
 from tests.exports_helpers import run_export
@@ -197,3 +199,102 @@ def test_new_messages_are_found_at_once(api: Api, server: LiveServer) -> None:
     assert _convs(_find(agent, "新消息")) == [conv2]
     assert _convs(_find(agent, "hello")) == [conv2, conv]
     assert _find(api.provision().admin, "hello")["total"] == 0
+
+
+# Tricky documents for the index: CJK, a 4-byte emoji, accents (only A–Z fold), punctuation,
+# LIKE wildcards, spaces and quotes.
+_TEXTS = [
+    "订单退款申请😀，退货 OK",
+    'Éclair été ÉTÉ 50%_off "quoted" a\\b',
+    "琥珀色飞艇 zeppelin Zeppelin",
+    "x",
+]
+
+
+def test_index_matches_substrings_and_follows_changes(
+    api: Api, server: LiveServer, settings: Settings
+) -> None:
+    """The index answers exactly like a substring test on the folded document, for every
+    substring of 1–4 characters (the short-query and the trigram paths), and follows edits and
+    deletions of messages. SQLite: the plan starts from the index."""
+    desk = Desk(api, server.base_url)
+    _u, agent = api.add_user(desk.t)
+    v, conv = desk.held(agent)
+    for i, text in enumerate(_TEXTS):
+        if i % 2:
+            _say(agent, conv, text)
+        else:
+            v.send(text)
+    agent.ok("POST", f"/conversations/{conv}/end")
+
+    async def hits(db: Any, ids: set[int], q: str) -> set[int]:
+        dialect = db.dialect.name
+        rows = await db.execute(fts.hits(dialect, q))
+        return {int(r[0]) for r in rows} & ids
+
+    async def check(db: Any, ids: set[int]) -> None:
+        rows = (
+            await db.execute(
+                select(Message.id, Message.kind, Message.body).where(Message.id.in_(ids))
+            )
+        ).all()
+        docs = {mid: fts.fold(fts.document(kind, body, None)) for mid, kind, body in rows}
+        queries = {
+            doc[i : i + n] for doc in docs.values() for n in (1, 2, 3, 4) for i in range(len(doc))
+        }
+        queries |= {"É", "é", "ÉTÉ", "été", "ZEPPELIN", "%", "_", "\\", '"', "退款申请😀"}
+        for q in sorted(q for q in queries if q.strip() == q and q):
+            want = {mid for mid, doc in docs.items() if fts.fold(q) in doc}
+            assert await hits(db, ids, q) == want, q
+
+    async def go() -> None:
+        engine = make_engine(settings)
+        async with engine.begin() as db:
+            ids = set(
+                (
+                    await db.scalars(
+                        select(Message.id).where(
+                            Message.conversation_id == conv, Message.sender_type != "system"
+                        )
+                    )
+                ).all()
+            )
+            await check(db, ids)
+            # An edit and a deletion.
+            edited, deleted = sorted(ids)[1], sorted(ids)[2]
+            await db.execute(
+                update(Message).where(Message.id == edited).values(body={"text": "全新内容 new"})
+            )
+            await db.execute(delete(Message).where(Message.id == deleted))
+            ids.discard(deleted)
+            await check(db, ids)
+            assert await hits(db, ids, "新") == {edited}
+            assert await hits(db, ids, "订单") == await hits(db, ids, "订单退款") == set()
+            if db.dialect.name == "sqlite":
+                for table in ("message_fts", "message_grams"):
+                    await db.exec_driver_sql(
+                        f"INSERT INTO {table} ({table}) VALUES ('integrity-check')"  # noqa: S608
+                    )
+
+                for q in ("退", "退款", "退款申"):
+                    p = SearchParams(q=q)
+                    stmt = actions.matching_messages("sqlite", 1, None, p, actions.window(p))
+                    compiled = stmt.compile(
+                        dialect=db.dialect, compile_kwargs={"literal_binds": True}
+                    )
+                    rows = await db.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}")
+                    plan = [str(r[-1]) for r in rows]
+                    index = "message_grams" if len(q) < 3 else "message_fts"
+                    assert plan[0].startswith("SEARCH messages USING INTEGER PRIMARY KEY"), plan
+                    # ... reading only the window's rowid range (">" and "<" constraints).
+                    scan = f"SCAN {index} VIRTUAL TABLE INDEX 0:M1><"
+                    assert any(s.startswith(scan) for s in plan), plan
+            else:  # the short-query path uses its GIN index (with seq scans off: tiny table)
+                await db.exec_driver_sql("SET LOCAL enable_seqscan = off")
+                compiled = fts.hits("postgresql", "退款").compile(dialect=db.dialect)
+                args = tuple(compiled.params[k] for k in compiled.positiontup or ())
+                plan = [r[0] for r in await db.exec_driver_sql(f"EXPLAIN {compiled}", args)]
+                assert any("ix_message_search_grams" in s for s in plan), plan
+        await engine.dispose()
+
+    asyncio.run(go())

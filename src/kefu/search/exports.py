@@ -28,6 +28,7 @@ async def _ids(db: AsyncSession, principal: Principal, p: SearchParams) -> list[
     """Matching message ids, most recent first."""
     p = _admin(p)
     visible = await actions.visibility(db, principal, "admin")
+    await actions.custom_plans(db)
     hits = actions.matching_messages(
         db.get_bind().dialect.name, principal.tenant_id, visible, p, actions.window(p)
     ).subquery()

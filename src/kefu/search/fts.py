@@ -9,15 +9,31 @@ character matches exactly), so both databases answer the same for the same data:
 is stored with A–Z folded to a–z, the query is folded the same way, and the comparison itself
 is case-sensitive.
 
-- SQLite: the FTS5 table `message_fts` (tokenizer `trigram case_sensitive 1`, rowid = message
-  id), kept current by triggers on `messages`. Queries of 3+ characters use `MATCH` with the
-  query quoted as one FTS5 string (a phrase of trigrams = a substring). Trigrams cannot answer
-  1–2 character queries, so those compare the document with `LIKE` one candidate message at a
-  time (rowid look-ups), bounded by the other filters and the time window.
-- PostgreSQL: the table `message_search` (message_id, doc), kept current by a trigger, with a
-  GIN `gin_trgm_ops` index (extension pg_trgm) that answers `LIKE '%q%'` for 3+ characters.
-  Shorter queries use the same per-message `LIKE`. Without pg_trgm the index is missing and
-  every query is a `LIKE` scan (slower, same answers).
+Every indexed document is stored once, folded, in `message_search (message_id, doc)` (kept
+current by triggers on `messages`); the indexes are built over it. Two paths, chosen by the
+length of the folded query:
+
+- 3+ characters, trigrams. SQLite: the FTS5 table `message_fts` (tokenizer `trigram
+  case_sensitive 1`, external content = `message_search`, rowid = message id), queried with
+  `MATCH` and the query quoted as one FTS5 string (a phrase of trigrams = a substring).
+  PostgreSQL: a GIN `gin_trgm_ops` index (pg_trgm) on `doc`, queried with `LIKE '%q%'`.
+  pg_trgm extracts trigrams from letters only as the database's LC_CTYPE sees them: under
+  `C`, Chinese text gives none, and the index can only return every row for a recheck
+  (correct, slow): deployments need a UTF-8 ctype (docs/search.md).
+- 1–2 characters, "grams": every character and every pair of adjacent characters of the
+  document is a key. SQLite: the contentless FTS5 table `message_grams` (`detail=none`, rowids
+  only) whose tokens are the hex of each gram's UTF-8 bytes (so the `ascii` tokenizer keeps
+  them whole and exact; the trigger cuts the document with the `search_positions` table, as
+  triggers allow no recursive CTE); the query is one token. PostgreSQL: a GIN index on
+  `kefu_search_grams(doc)` (text[]), queried with `@> ARRAY[q]`; it does not depend on the
+  locale or on pg_trgm.
+
+SQLite also keeps `search_id_days` (lowest and highest message id of each UTC day; bounds only
+grow), so that a time window becomes a rowid range the FTS tables apply while reading hits.
+
+A 1–2 character query matches exactly the documents holding it, so both paths are exact and
+need no recheck. Without pg_trgm (the extension could not be created) a 3+ character query is
+a `LIKE` scan of `message_search`: slower, same answers.
 
 The SQL below is used by the migration (0016) and by the query builder; `document()` is its
 Python mirror, used for snippets.
@@ -28,9 +44,21 @@ Python mirror, used for snippets.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, column, exists, literal_column, select, table
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Text,
+    column,
+    func,
+    literal,
+    literal_column,
+    select,
+    table,
+)
+from sqlalchemy.dialects import postgresql
 
 from kefu.conversations.models import Message
 
@@ -41,6 +69,8 @@ _FOLD = str.maketrans(_UPPER, _LOWER)
 
 message_fts = table("message_fts", column("rowid"), column("doc"))
 message_search = table("message_search", column("message_id"), column("doc"))
+message_grams = table("message_grams", column("rowid"), column("grams"))
+search_id_days = table("search_id_days", column("day"), column("min_id"), column("max_id"))
 
 
 def fold(text: str) -> str:
@@ -111,21 +141,80 @@ def _indexed_sql(row: str, dialect: str) -> str:
     return f"{row}.whisper = {false} AND {row}.sender_type IN ('visitor', 'agent')"
 
 
+# SQLite: the positions 1..N used to cut a document into its characters and character pairs
+# inside a trigger (triggers allow no recursive CTE). N covers the longest document (a text
+# message holds at most 5,000 characters; a link 200 + 1 + 2,000).
+SQLITE_POSITIONS = 8192
+
+
+def _sqlite_grams(doc: str) -> str:
+    """The short-query tokens of document `doc` (an SQL expression): for every position, the
+    character and the pair starting there, each as the hex of its UTF-8 bytes (plain ASCII
+    alphanumerics, so the `ascii` tokenizer keeps each one whole and exact)."""
+    return (
+        "(SELECT coalesce(group_concat(hex(substr(d.v, p.n, 1)) || ' ' || hex(substr(d.v, p.n, 2)),"
+        f" ' '), '') FROM (SELECT {doc} AS v) AS d, search_positions AS p"
+        " WHERE p.n <= length(d.v))"
+    )
+
+
+def gram_token(folded: str) -> str:
+    """The short-query token of a 1–2 character (folded) query, as `_sqlite_grams` makes it."""
+    return folded.encode("utf-8").hex().upper()
+
+
 def sqlite_ddl() -> list[str]:
     doc_new = _doc_sql("sqlite", "new")
     when_new = _indexed_sql("new", "sqlite")
     return [
-        "CREATE VIRTUAL TABLE message_fts USING fts5(doc, tokenize = 'trigram case_sensitive 1')",
+        # One folded copy of each indexed document; both FTS5 tables index it without a copy.
+        "CREATE TABLE message_search (message_id INTEGER PRIMARY KEY, doc TEXT NOT NULL)",
+        "CREATE VIRTUAL TABLE message_fts USING fts5(doc, content = 'message_search',"
+        " content_rowid = 'message_id', columnsize = 0, tokenize = 'trigram case_sensitive 1')",
+        "CREATE VIRTUAL TABLE message_grams USING fts5(grams, content = '', detail = 'none',"
+        " columnsize = 0, tokenize = 'ascii')",
+        "CREATE TABLE search_positions (n INTEGER PRIMARY KEY)",
+        "WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s"
+        f" WHERE n < {SQLITE_POSITIONS}) INSERT INTO search_positions (n) SELECT n FROM s",
+        "CREATE TRIGGER message_search_ai AFTER INSERT ON message_search BEGIN"
+        " INSERT INTO message_fts (rowid, doc) VALUES (new.message_id, new.doc);"
+        " INSERT INTO message_grams (rowid, grams)"
+        f" VALUES (new.message_id, {_sqlite_grams('new.doc')}); END",
+        "CREATE TRIGGER message_search_ad AFTER DELETE ON message_search BEGIN"
+        " INSERT INTO message_fts (message_fts, rowid, doc)"
+        " VALUES ('delete', old.message_id, old.doc);"
+        " INSERT INTO message_grams (message_grams, rowid, grams)"
+        f" VALUES ('delete', old.message_id, {_sqlite_grams('old.doc')}); END",
         f"CREATE TRIGGER message_fts_ai AFTER INSERT ON messages WHEN {when_new} BEGIN"
-        f" INSERT INTO message_fts (rowid, doc) VALUES (new.id, {doc_new}); END",
+        f" INSERT INTO message_search (message_id, doc) VALUES (new.id, {doc_new}); END",
         "CREATE TRIGGER message_fts_au AFTER UPDATE OF kind, body, whisper, sender_type"
-        " ON messages BEGIN DELETE FROM message_fts WHERE rowid = old.id;"
-        f" INSERT INTO message_fts (rowid, doc) SELECT new.id, {doc_new} WHERE {when_new}; END",
+        " ON messages BEGIN DELETE FROM message_search WHERE message_id = old.id;"
+        f" INSERT INTO message_search (message_id, doc) SELECT new.id, {doc_new}"
+        f" WHERE {when_new}; END",
         "CREATE TRIGGER message_fts_ad AFTER DELETE ON messages BEGIN"
-        " DELETE FROM message_fts WHERE rowid = old.id; END",
-        f"INSERT INTO message_fts (rowid, doc) SELECT m.id, {_doc_sql('sqlite', 'm')}"
+        " DELETE FROM message_search WHERE message_id = old.id; END",
+        f"INSERT INTO message_search (message_id, doc) SELECT m.id, {_doc_sql('sqlite', 'm')}"
         f" FROM messages m WHERE {_indexed_sql('m', 'sqlite')}",
+        # The id range of each (UTC) day's messages, so that a time window becomes a rowid
+        # range of the full-text tables (bounds only grow: deletions keep them safe).
+        "CREATE TABLE search_id_days (day TEXT PRIMARY KEY, min_id INTEGER NOT NULL,"
+        " max_id INTEGER NOT NULL) WITHOUT ROWID",
+        "INSERT INTO search_id_days (day, min_id, max_id)"
+        " SELECT coalesce(substr(created_at, 1, 10), ''), min(id), max(id) FROM messages"
+        " GROUP BY 1",
+        f"CREATE TRIGGER search_id_days_ai AFTER INSERT ON messages BEGIN {_ID_DAY_UPSERT} END",
+        "CREATE TRIGGER search_id_days_au AFTER UPDATE OF id, created_at ON messages BEGIN"
+        f" {_ID_DAY_UPSERT} END",
     ]
+
+
+_ID_DAY_UPSERT = (
+    "INSERT INTO search_id_days (day, min_id, max_id)"
+    " VALUES (coalesce(substr(new.created_at, 1, 10), ''), new.id, new.id)"
+    " ON CONFLICT (day) DO UPDATE"
+    " SET min_id = min(min_id, excluded.min_id), max_id = max(max_id, excluded.max_id)"
+    " WHERE excluded.min_id < min_id OR excluded.max_id > max_id;"
+)
 
 
 def sqlite_drop() -> list[str]:
@@ -133,12 +222,21 @@ def sqlite_drop() -> list[str]:
         "DROP TRIGGER IF EXISTS message_fts_ai",
         "DROP TRIGGER IF EXISTS message_fts_au",
         "DROP TRIGGER IF EXISTS message_fts_ad",
+        "DROP TRIGGER IF EXISTS message_search_ai",
+        "DROP TRIGGER IF EXISTS message_search_ad",
         "DROP TABLE IF EXISTS message_fts",
+        "DROP TABLE IF EXISTS message_grams",
+        "DROP TABLE IF EXISTS message_search",
+        "DROP TABLE IF EXISTS search_positions",
+        "DROP TRIGGER IF EXISTS search_id_days_ai",
+        "DROP TRIGGER IF EXISTS search_id_days_au",
+        "DROP TABLE IF EXISTS search_id_days",
     ]
 
 
 def postgresql_ddl() -> list[str]:
-    """Table, trigger and back-fill; the trigram index is created separately (needs pg_trgm)."""
+    """Table, trigger, short-query index and back-fill; the trigram index is created
+    separately (needs pg_trgm)."""
     return [
         "CREATE TABLE message_search (message_id BIGINT PRIMARY KEY"
         " REFERENCES messages (id) ON DELETE CASCADE, doc TEXT NOT NULL)",
@@ -152,8 +250,15 @@ def postgresql_ddl() -> list[str]:
         " END $$",
         "CREATE TRIGGER message_search_sync AFTER INSERT OR UPDATE OF kind, body, whisper,"
         " sender_type ON messages FOR EACH ROW EXECUTE FUNCTION kefu_message_search_sync()",
+        # Every character and every pair of adjacent characters of a document (plpgsql: an
+        # SQL function would be inlined, and an index expression may hold no subquery).
+        "CREATE FUNCTION kefu_search_grams(doc text) RETURNS text[] LANGUAGE plpgsql"
+        " IMMUTABLE STRICT PARALLEL SAFE AS $$ BEGIN RETURN ARRAY(SELECT DISTINCT g FROM"
+        " generate_series(1, length(doc)) AS i,"
+        " unnest(ARRAY[substr(doc, i, 1), substr(doc, i, 2)]) AS g); END $$",
         f"INSERT INTO message_search (message_id, doc) SELECT m.id, {_doc_sql('pg', 'm')}"
         f" FROM messages m WHERE {_indexed_sql('m', 'postgresql')}",
+        "CREATE INDEX ix_message_search_grams ON message_search USING gin (kefu_search_grams(doc))",
     ]
 
 
@@ -167,35 +272,51 @@ def postgresql_drop() -> list[str]:
         "DROP TRIGGER IF EXISTS message_search_sync ON messages",
         "DROP FUNCTION IF EXISTS kefu_message_search_sync()",
         "DROP TABLE IF EXISTS message_search",
+        "DROP FUNCTION IF EXISTS kefu_search_grams(text)",
     ]
 
 
-def matches(dialect: str, query: str) -> ColumnElement[bool]:
-    """A condition on `Message` (in a statement over messages): its document contains `query`
-    (already trimmed; 1+ characters)."""
+def _sqlite_id_range(
+    rowid: ColumnElement[Any], window: tuple[datetime, datetime]
+) -> list[ColumnElement[bool]]:
+    """rowid within the ids of the messages of the days the window touches: a superset of the
+    window's messages, which the full-text table applies while reading its hits."""
+    first, last = (t.astimezone(UTC).strftime("%Y-%m-%d") for t in window)
+    days = search_id_days.c.day.between(first, last)
+    low = select(func.min(search_id_days.c.min_id)).where(days).scalar_subquery()
+    high = select(func.max(search_id_days.c.max_id)).where(days).scalar_subquery()
+    return [rowid >= low, rowid <= high]
+
+
+def hits(
+    dialect: str, query: str, window: tuple[datetime, datetime] | None = None
+) -> Select[tuple[int]]:
+    """The ids of the indexed messages whose document contains `query` (already trimmed;
+    1+ characters), answered by the index: every tenant; SQLite: near `window` if given (a
+    superset of the messages created in it), every time otherwise."""
     folded = fold(query)
-    pattern = like_pattern(folded)
     if dialect == "sqlite":
         if len(folded) >= MIN_TRIGRAM:
-            hits = select(message_fts.c.rowid).where(
-                literal_column("message_fts").op("MATCH")(fts5_phrase(folded))
-            )
-            return Message.id.in_(hits)
-        return exists(
-            select(literal_column("1"))
-            .select_from(message_fts)
-            .where(message_fts.c.rowid == Message.id, message_fts.c.doc.like(pattern, escape="\\"))
-        )
+            fts_table, key = message_fts, fts5_phrase(folded)
+        else:
+            fts_table, key = message_grams, fts5_phrase(gram_token(folded))
+        stmt = select(fts_table.c.rowid).where(literal_column(fts_table.name).op("MATCH")(key))
+        if window is not None:
+            stmt = stmt.where(*_sqlite_id_range(fts_table.c.rowid, window))
+        return stmt
     if len(folded) >= MIN_TRIGRAM:
-        hits = select(message_search.c.message_id).where(
-            message_search.c.doc.like(pattern, escape="\\")
+        return select(message_search.c.message_id).where(
+            message_search.c.doc.like(like_pattern(folded), escape="\\")
         )
-        return Message.id.in_(hits)
-    return exists(
-        select(literal_column("1"))
-        .select_from(message_search)
-        .where(
-            message_search.c.message_id == Message.id,
-            message_search.c.doc.like(pattern, escape="\\"),
-        )
+    grams = func.kefu_search_grams(message_search.c.doc)
+    return select(message_search.c.message_id).where(
+        grams.op("@>")(literal([folded], type_=postgresql.ARRAY(Text)))
     )
+
+
+def matches(
+    dialect: str, query: str, window: tuple[datetime, datetime] | None = None
+) -> ColumnElement[bool]:
+    """A condition on `Message` (in a statement over messages): its document contains `query`
+    (`window`: a hint, the statement filters by the same window itself)."""
+    return Message.id.in_(hits(dialect, query, window))

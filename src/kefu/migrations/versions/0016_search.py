@@ -1,7 +1,9 @@
 """search: the full-text index over message text (§13.1)
 
-SQLite: FTS5 table message_fts (trigram) + triggers. PostgreSQL: table message_search + trigger +
-GIN trigram index (pg_trgm; skipped with a warning when the extension cannot be created).
+Both: table message_search (the folded document of every indexed message) kept by triggers on
+messages. SQLite: FTS5 tables message_fts (trigram, external content) and message_grams
+(1–2 character keys, contentless) + triggers. PostgreSQL: GIN index on kefu_search_grams(doc)
+and GIN trigram index (pg_trgm; skipped with a warning when the extension cannot be created).
 Both: index messages (tenant_id, created_at) for the time-window scans. See kefu.search.fts.
 
 Revision ID: 0016
