@@ -14,7 +14,7 @@ from kefu.access.principal import Principal
 from kefu.api.deps import Db, UnitOfWorkRoute
 from kefu.chat.visitor_api import VisitorIn
 from kefu.core.errors import ApiError
-from kefu.core.schemas import PageOut, PageParams
+from kefu.core.schemas import Line20, Line50, PageOut, PageParams
 from kefu.leave_messages import access, actions, presenters
 from kefu.leave_messages.schemas import (
     AgentView,
@@ -78,10 +78,10 @@ def _filter(
     view: Annotated[AgentView, Query(description="Agent views (mode=agent)")] = "unhandled",
     status: Annotated[Status | None, Query()] = None,
     agent_id: Annotated[int | None, Query(ge=1, le=2**53)] = None,
-    agent: Annotated[str, Query(max_length=50, description="Fuzzy agent nickname (admin)")] = "",
+    agent: Annotated[Line50, Query(description="Fuzzy agent nickname (admin)")] = "",
     assigned: Annotated[bool | None, Query()] = None,
-    sender: Annotated[str, Query(max_length=100)] = "",
-    channel: Annotated[str, Query(max_length=20)] = "",
+    sender: Annotated[Line50, Query()] = "",
+    channel: Annotated[Line20, Query()] = "",
     created_from: Annotated[datetime | None, Query()] = None,
     created_to: Annotated[datetime | None, Query()] = None,
     updated_from: Annotated[datetime | None, Query()] = None,
