@@ -19,7 +19,7 @@ from kefu.access.principal import Principal
 from kefu.api.deps import Db, UnitOfWorkRoute, client_ip
 from kefu.core.db import run_in_own_transaction
 from kefu.core.errors import ApiError
-from kefu.core.schemas import PageOut, PageParams
+from kefu.core.schemas import Line40, PageOut, PageParams
 from kefu.exports import actions
 from kefu.exports.models import ExportJob
 from kefu.exports.runner import runner_of
@@ -69,7 +69,7 @@ async def list_exports(
         Query(description="agent: my files; admin: every file of the tenant (admin.exports)"),
     ] = "agent",
     state: Annotated[ExportState | None, Query()] = None,
-    kind: Annotated[str | None, Query(max_length=40)] = None,
+    kind: Annotated[Line40 | None, Query()] = None,
     principal: Principal = Exports,
 ) -> PageOut[ExportJobOut]:
     everyone = mode == "admin"
