@@ -146,7 +146,7 @@ async def leave_badge(db: Db, principal: Principal = access.AnyLeavePage) -> Bad
 )
 async def lookup_leave_message(
     db: Db,
-    number: Annotated[int, Query(ge=1, le=2**53)],
+    number: Annotated[int, Query(ge=1, le=2**31 - 1)],  # an INTEGER column
     principal: Principal = access.AnyLeavePage,
 ) -> LeaveMessageOut:
     [out] = await presenters.views(db, [await access.by_number(db, principal, number)])
