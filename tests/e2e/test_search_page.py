@@ -66,7 +66,8 @@ def test_admin_searches_messages(server: Server, tenant: Tenant, page: Page) -> 
     second.click()
     drawer = page.get_by_test_id("history-detail")
     # The drawer opens with the keyword: the transcript and the in-drawer hit list both show it.
-    expect(drawer.get_by_role("region", name="聊天记录").get_by_text("你好，我想申请退款")).to_be_visible()
+    transcript = drawer.get_by_role("region", name="聊天记录")
+    expect(transcript.get_by_text("你好，我想申请退款")).to_be_visible()
     expect(drawer.locator(".hd-hit-text", has_text="你好，我想申请退款")).to_be_visible()
     shot(page, "search-detail")
     page.keyboard.press("Escape")
