@@ -14,13 +14,24 @@ _used_steps: dict[str, int] = {}
 
 
 def totp_code(secret: str) -> str:
-    """A code for the current 30-second step, waiting for a new step if this one was used."""
+    """A code the server accepts now and has not seen: the current 30-second step, else the next
+    one (the server allows ±1 step of clock drift), waiting only when both were used."""
     step = int(time.time()) // 30
-    if _used_steps.get(secret, -1) >= step:
+    used = _used_steps.get(secret, -1)
+    if used >= step:
+        step = used + 1
+    if step > int(time.time()) // 30 + 1:
         time.sleep(30 - time.time() % 30 + 0.5)
         step = int(time.time()) // 30
     _used_steps[secret] = step
     return pyotp.TOTP(secret).at(step * 30)
+
+
+def wrong_totp_code(secret: str) -> str:
+    """A code the server refuses: none of the steps it accepts now."""
+    step = int(time.time()) // 30
+    valid = {pyotp.TOTP(secret).at((step + d) * 30) for d in (-1, 0, 1, 2)}
+    return next(c for c in ("000000", "111111", "222222", "333333", "444444") if c not in valid)
 
 
 def login(

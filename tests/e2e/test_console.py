@@ -9,7 +9,16 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import Server, Tenant
-from tests.e2e.helpers import ApiClient, login, logout, nav, toggle, totp_code, user_menu
+from tests.e2e.helpers import (
+    ApiClient,
+    login,
+    logout,
+    nav,
+    toggle,
+    totp_code,
+    user_menu,
+    wrong_totp_code,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -67,7 +76,7 @@ def test_two_factor_enrolment_and_sign_in(page: Page, tenant: Tenant) -> None:
     expect(mfa.get_by_test_id("mfa-uri")).to_contain_text("otpauth://totp/")
     expect(mfa.get_by_role("img", name="两步验证二维码")).to_be_visible()
 
-    mfa.get_by_label("验证码").fill("000000" if totp_code(secret) != "000000" else "111111")
+    mfa.get_by_label("验证码").fill(wrong_totp_code(secret))
     mfa.get_by_role("button", name="验证并开启").click()
     expect(mfa.get_by_role("alert")).to_be_visible()
     mfa.get_by_label("验证码").fill(totp_code(secret))
@@ -80,7 +89,7 @@ def test_two_factor_enrolment_and_sign_in(page: Page, tenant: Tenant) -> None:
     page.get_by_role("button", name="登录", exact=True).click()
     expect(page.get_by_role("heading", name="两步验证")).to_be_visible()
     code = page.get_by_label("验证码")
-    code.fill("000000")
+    code.fill(wrong_totp_code(secret))
     code.press("Enter")
     expect(page.get_by_role("form", name="两步验证").get_by_role("alert")).to_contain_text("验证码")
     code.fill(totp_code(secret))
