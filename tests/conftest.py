@@ -30,7 +30,49 @@ from kefu.core.migrate import upgrade_to_head
 from kefu.models import load_all_models
 from tests.helpers import PLATFORM_KEY, Api
 
+
+def _private_database(url: str) -> str:
+    """A database of this pytest run's own beside the given one (dropped at exit), so runs that
+    share a PostgreSQL server (developers, helpers, CI) never truncate each other's tables."""
+    import atexit
+
+    import asyncpg  # type: ignore[import-untyped]
+
+    base, _, name = url.rpartition("/")
+    private = f"{name}_p{os.getpid()}"
+    dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+    async def create() -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            ctype = await conn.fetchval(
+                "SELECT datctype FROM pg_database WHERE datname = current_database()"
+            )
+            await conn.execute(f'DROP DATABASE IF EXISTS "{private}"')
+            await conn.execute(
+                f"CREATE DATABASE \"{private}\" TEMPLATE template0 ENCODING 'UTF8' "
+                f"LC_COLLATE 'C' LC_CTYPE '{ctype}'"
+            )
+        finally:
+            await conn.close()
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{private}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    atexit.register(lambda: asyncio.run(drop()))
+    return f"{base}/{private}"
+
+
 PG_URL = os.environ.get("KEFU_TEST_DATABASE_URL", "")
+if PG_URL and os.environ.get("KEFU_TEST_PRIVATE_DB") != os.environ.get("KEFU_TEST_DATABASE_URL"):
+    PG_URL = _private_database(PG_URL)
+    # Child processes (servers the tests start) inherit the private database, not the shared one.
+    os.environ["KEFU_TEST_DATABASE_URL"] = os.environ["KEFU_TEST_PRIVATE_DB"] = PG_URL
 
 
 def _settings(data_dir: Path, port: int = 0) -> Settings:
