@@ -276,17 +276,26 @@ def test_limits_failures_and_expiry(
         v = desk.visitor(f"v{i}")
         admin.ok("POST", "/blacklist", json={"visitor_id": v.id, "reason": "r" * 150})
 
-    # The unit cap fails the job before any file is written (History's code for its kind).
-    failed = wait_export(admin, start_export(admin, "test_probe", {"units": 6})["id"])
-    assert failed["state"] == "failed" and failed["error_code"] == "export_too_many_conversations"
-    assert "5" in failed["error_message"] and "缩小" in failed["error_message"]
+    # The unit cap refuses the request (History's code for its kind) before any job exists.
+    r = admin.post("/exports", json={"kind": "test_probe", "params": {"units": 6}})
+    assert r.status_code == 422 and error(r) == "export_too_many_conversations"
+    assert "5" in r.json()["error"]["message"] and "缩小" in r.json()["error"]["message"]
+    # An operator cap lowers every kind's (rows for kinds without a cap of their own); the
+    # runner checks again, for data that grew (or a cap that fell) after the request.
+    stop_runner(server)
+    try:
+        job = start_export(admin, "agents", {})
+        monkeypatch.setenv("KEFU_EXPORT_MAX_UNITS", "2")
+        r = admin.post("/exports", json={"kind": "agents", "params": {}})
+        assert r.status_code == 422 and error(r) == "export_too_many_rows"
+    finally:
+        start_runner(server)
+    failed = wait_export(admin, job["id"])
+    assert failed["state"] == "failed" and failed["error_code"] == "export_too_many_rows"
+    assert "2" in failed["error_message"] and "缩小" in failed["error_message"]
     assert failed["size_bytes"] == 0 and export_files(server, t.id) == []
     r = admin.get(f"/exports/{failed['id']}/download")
     assert r.status_code == 409 and error(r) == "export_not_ready"
-    # An operator cap lowers every kind's (rows for kinds without a cap of their own).
-    monkeypatch.setenv("KEFU_EXPORT_MAX_UNITS", "2")
-    job = wait_export(admin, start_export(admin, "agents", {})["id"])
-    assert job["error_code"] == "export_too_many_rows" and "2" in job["error_message"]
     monkeypatch.delenv("KEFU_EXPORT_MAX_UNITS")
 
     # The byte cap: checked while writing (CSV) and after saving (XLSX); no partial file left.

@@ -218,6 +218,17 @@ async def create_job(
         raise ApiError(
             "validation_error", fields=fields, detail="; ".join(f["message"] for f in fields)
         ) from e
+    # Counting now runs the kind's own rights check (e.g. History's admin mode) and the caps, so
+    # a request that cannot succeed is refused here rather than accepted and failed as a job.
+    total = int(await kind.count(db, principal, checked))
+    cap = max_units(kind)
+    if cap is not None and total > cap:
+        code = (
+            "export_too_many_conversations"
+            if kind.max_units is not None
+            else "export_too_many_rows"
+        )
+        raise ApiError(code, limit=cap)
     pending = await db.scalar(
         select(func.count())
         .select_from(ExportJob)
