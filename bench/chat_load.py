@@ -5,7 +5,8 @@
 
 Three servers are measured in the same run, with the same load generator and offered rates:
 
-* `kefu`: a real `kefu serve` process (SQLite), tenant, agents, widget and visitors created
+* `kefu`: a real `kefu serve` process (SQLite; PostgreSQL with `--database-url`, whose
+  `public` schema is dropped and recreated first), tenant, agents, widget and visitors created
   through the HTTP API; visitors send over their sockets, agents receive over theirs;
 * `relay_bare`: a bare Starlette WebSocket relay with Kefu's frames, no persistence;
 * `relay_sqlite`: the same relay persisting each message to SQLite (WAL) with group commit.
@@ -111,6 +112,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="deflate",
         help="permessage-deflate on the client sockets (browsers negotiate it)",
     )
+    p.add_argument(
+        "--database-url",
+        default="",
+        help="postgresql+asyncpg://… : Kefu runs on this PostgreSQL database; its `public` "
+        "schema is DROPPED and recreated first (use a throwaway database). Default: SQLite",
+    )
     p.add_argument("--json-out", type=Path, help="also write the JSON document here")
     p.add_argument("--keep", action="store_true", help="keep the temporary data directories")
     p.add_argument("--quick", action="store_true", help="smoke check: 1 run, 1 rate, 3 s")
@@ -125,6 +132,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for t in args.target_list:
         if t not in TARGET_CLASSES:
             p.error(f"unknown target {t}")
+    if args.database_url and not args.database_url.startswith("postgresql"):
+        p.error("--database-url must be a postgresql:// or postgresql+asyncpg:// URL")
     if args.visitors < 1 or args.agents < 1 or args.runs < 1 or not args.rate_list:
         p.error("visitors, agents, runs and rates must be positive")
     return args
@@ -144,6 +153,9 @@ def rate_key(rate: float) -> str:
 async def setup_target(t: Target, args: argparse.Namespace) -> None:
     started = time.perf_counter()
     await t.start()
+    # Heartbeats from the start: on a busy machine the REST setup can take longer than the
+    # server's 50-second silence timeout, which would close the agents' sockets meanwhile.
+    t.heartbeat_task = asyncio.create_task(t.fleet.heartbeat())
     await t.prepare(args.visitors, args.agents)
     await asyncio.sleep(0.5)
     rss_before = t.rss_kb()
@@ -176,7 +188,6 @@ async def setup_target(t: Target, args: argparse.Namespace) -> None:
         ),
         **t.prepare_info,
     }
-    t.heartbeat_task = asyncio.create_task(t.fleet.heartbeat())
     log(f"{t.name}: ready {t.setup_info}")
 
 
@@ -353,6 +364,7 @@ def build_report(
             "order": args.order,
             "pinned": args.pin,
             "compression": args.compression,
+            "kefu_database": "postgresql" if args.database_url else "sqlite",
             "p99_target_ms": P99_TARGET_MS,
             "statistic": "median over runs",
         },
@@ -468,6 +480,9 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         )
         for n in args.target_list
     ]
+    for t in targets:
+        if isinstance(t, KefuTarget):
+            t.database_url = args.database_url
     runs: dict[str, list[dict[str, Any]]] = {t.name: [] for t in targets}
 
     async def finish(t: Target) -> None:

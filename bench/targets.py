@@ -248,6 +248,9 @@ def _read_ids(path: Path, sql: str) -> list[str]:
 
 class KefuTarget(Target):
     name = "kefu"
+    # postgresql+asyncpg://… (set by bench.chat_load --database-url): the server runs on it and
+    # its `public` schema is DROPPED and recreated before migrating. Empty: SQLite in data_dir.
+    database_url = ""
 
     def __init__(self, workdir: Path, *, cpu: int | None, compression: str | None) -> None:
         super().__init__(workdir, cpu=cpu, compression=compression)
@@ -261,7 +264,18 @@ class KefuTarget(Target):
             KEFU_PLATFORM_KEY=self.platform_key,
             KEFU_PUBLIC_BASE_URL=self.base_url,
         )
+        if self.database_url:
+            env["KEFU_DATABASE_URL"] = self.database_url
         return env
+
+    def _reset_postgres(self) -> None:
+        """An empty `public` schema (as bench/dispatch.py does): the database is the bench's."""
+
+        async def reset(conn: Any) -> None:
+            await conn.execute("DROP SCHEMA IF EXISTS public CASCADE")
+            await conn.execute("CREATE SCHEMA public")
+
+        _with_postgres(self.database_url, reset)
 
     def command(self) -> list[str]:
         return [
@@ -287,6 +301,8 @@ class KefuTarget(Target):
             )
 
     async def start(self) -> None:
+        if self.database_url:
+            await asyncio.to_thread(self._reset_postgres)
         await asyncio.to_thread(self._migrate)
         await super().start()
 
@@ -373,10 +389,34 @@ class KefuTarget(Target):
         )
 
     def stored_client_ids(self) -> list[str] | None:
-        return _read_ids(
-            self.data_dir / "kefu.db",
-            "SELECT client_msg_id FROM messages WHERE sender_type = 'visitor'",
-        )
+        sql = "SELECT client_msg_id FROM messages WHERE sender_type = 'visitor'"
+        if self.database_url:
+
+            async def read(conn: Any) -> list[str]:
+                return [r[0] for r in await conn.fetch(sql) if r[0] is not None]
+
+            ids: list[str] = _with_postgres(self.database_url, read)
+            return ids
+        return _read_ids(self.data_dir / "kefu.db", sql)
+
+
+def _with_postgres(url: str, fn: Any) -> Any:
+    """fn(asyncpg connection) on its own loop in a thread (callers may be inside a loop)."""
+    import concurrent.futures
+
+    import asyncpg  # type: ignore[import-untyped]
+
+    dsn = "postgresql://" + url.split("://", 1)[1]
+
+    async def run() -> Any:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return await fn(conn)
+        finally:
+            await conn.close()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, run()).result()
 
 
 def _ok(r: httpx.Response) -> httpx.Response:

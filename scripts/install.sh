@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Kefu needs on Debian (12+): Python venv with Kefu, Node.js, and the built web apps.
 #   scripts/install.sh          runtime only
-#   scripts/install.sh --dev    also test tools: chromium, PostgreSQL, Redis, dev Python packages
+#   scripts/install.sh --dev    also test tools: chromium, PostgreSQL, Redis, nginx, dev Python packages
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +25,10 @@ if [ "$DEV" = 1 ]; then
   command -v chromium >/dev/null || need_apt+=(chromium)
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
   command -v redis-server >/dev/null || need_apt+=(redis-server)
+  # tests/test_nginx.py: nginx as a throwaway process (/usr/sbin is not on every user's PATH)
+  # in front of two nodes, with a self-signed certificate made by openssl.
+  { [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null; } || need_apt+=(nginx)
+  command -v openssl >/dev/null || need_apt+=(openssl)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "==> apt-get install ${need_apt[*]}"

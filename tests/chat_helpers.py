@@ -51,7 +51,7 @@ class Visitor:
         url = (
             base_url.replace("http://", "ws://") + f"/api/v1/visitor/ws?widget={self.widget['key']}"
         )
-        ws = connect(url, open_timeout=5, **kw).__enter__()
+        ws = connect(url, open_timeout=20, **kw).__enter__()
         ws.send(json.dumps({"type": "auth", "token": self.token}))
         hello = recv(ws)
         assert hello["type"] == "hello", hello
@@ -63,7 +63,7 @@ def staff_socket(base_url: str, client: Client) -> ClientConnection:
         base_url.replace("http://", "ws://") + "/api/v1/ws",
         additional_headers={"Cookie": f"kefu_session={client.cookies['kefu_session']}"},
         origin=base_url,
-        open_timeout=5,
+        open_timeout=20,
     ).__enter__()
     assert recv(ws)["type"] == "hello"
     return ws

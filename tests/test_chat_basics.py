@@ -154,7 +154,7 @@ def test_token_socket_of_an_idle_session_connects_at_once(api: Api, server: Live
     try:
         started = time.monotonic()
         url = server.base_url.replace("http://", "ws://") + f"/api/v1/ws?token={token}"
-        with connect(url, open_timeout=5) as ws:
+        with connect(url, open_timeout=20) as ws:
             assert json.loads(ws.recv(timeout=5))["type"] == "hello"
         assert time.monotonic() - started < 3
     finally:

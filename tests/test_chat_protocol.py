@@ -263,7 +263,7 @@ def test_visitor_socket_refuses_bad_tokens_and_other_widgets(api: Api, server: L
     v = Visitor(api, w1)
     base = server.base_url.replace("http://", "ws://")
     for widget_key, token, code in ((w1["key"], "x" * 30, 4401), (w2["key"], v.token, 4403)):
-        with connect(f"{base}/api/v1/visitor/ws?widget={widget_key}", open_timeout=5) as ws:
+        with connect(f"{base}/api/v1/visitor/ws?widget={widget_key}", open_timeout=20) as ws:
             ws.send(json.dumps({"type": "auth", "token": token}))
             try:
                 ws.recv(timeout=5)

@@ -68,7 +68,7 @@ def open_ws(server: LiveServer, client: Client) -> tuple[ClientConnection, dict[
         server.base_url.replace("http://", "ws://") + "/api/v1/ws",
         additional_headers={"Cookie": f"kefu_session={client.cookies['kefu_session']}"},
         origin=server.base_url,
-        open_timeout=5,
+        open_timeout=20,
     ).__enter__()
     hello = json.loads(ws.recv(timeout=5))
     assert hello["type"] == "hello", hello

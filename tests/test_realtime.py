@@ -23,7 +23,7 @@ def _cookie(client) -> str:  # type: ignore[no-untyped-def]
 def test_ws_requires_a_session(server: LiveServer) -> None:
     with (
         pytest.raises((InvalidStatus, ConnectionClosed)),
-        connect(_ws_url(server), open_timeout=5) as ws,
+        connect(_ws_url(server), open_timeout=20) as ws,
     ):
         ws.recv(timeout=5)
 
@@ -34,7 +34,7 @@ def test_ws_cookie_with_foreign_origin_refused(api: Api, server: LiveServer) -> 
         _ws_url(server),
         additional_headers={"Cookie": _cookie(t.admin)},
         origin="https://evil.example",
-        open_timeout=5,
+        open_timeout=20,
     ) as ws:
         ws.recv(timeout=5)
 
@@ -46,7 +46,7 @@ def test_ws_hello_ping_and_role_change_event(api: Api, server: LiveServer) -> No
         _ws_url(server),
         additional_headers={"Cookie": _cookie(agent)},
         origin=server.base_url,
-        open_timeout=5,
+        open_timeout=20,
     ) as ws:
         hello = json.loads(ws.recv(timeout=5))
         assert hello["type"] == "hello" and hello["user_id"] == user["id"]
@@ -67,7 +67,7 @@ def test_ws_bearer_token_and_password_change_closes_other_sockets(
     user, agent = api.add_user(t)
     tok = api.token_client(user["email"], PASSWORD)
     token = tok.headers["Authorization"].split()[1]
-    with connect(_ws_url(server) + f"?token={token}", open_timeout=5) as ws:
+    with connect(_ws_url(server) + f"?token={token}", open_timeout=20) as ws:
         assert json.loads(ws.recv(timeout=5))["type"] == "hello"
         agent.ok(
             "POST", "/me/password", json={"old_password": PASSWORD, "new_password": "Another123"}

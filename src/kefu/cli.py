@@ -66,10 +66,17 @@ def serve(
     host: Annotated[Optional[str], typer.Option(help="Interface to listen on.")] = None,  # noqa: UP045
     port: Annotated[Optional[int], typer.Option(help="Port to listen on.")] = None,  # noqa: UP045
     data_dir: DataDir = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Server processes on this machine, each a cluster node (> 1 needs "
+            "PostgreSQL and Redis; docs/cluster.md).",
+        ),
+    ] = 1,
 ) -> None:
     """Apply migrations and start the HTTP API, WebSocket endpoint and web apps."""
-    import logging
-
     import uvicorn
 
     from kefu.core.config import get_settings
@@ -81,9 +88,18 @@ def serve(
     _configure(data_dir)
     settings = get_settings()
     settings.check_for_production()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    if workers > 1 and (settings.is_sqlite or not settings.redis_url):
+        # SQLite has one writer and the processes would not hear each other's socket events.
+        typer.echo(
+            "--workers > 1 needs PostgreSQL (KEFU_DATABASE_URL) and Redis (KEFU_REDIS_URL); "
+            "with SQLite run one process (docs/cluster.md).",
+            err=True,
+        )
+        raise typer.Exit(2)
+    from kefu.observability.logs import configure_logging
+
+    # JSON or text lines, with request/conversation ids; uvicorn's loggers included.
+    log_config = configure_logging(settings)
     _migrate()
     from kefu.api.app import create_app
 
@@ -91,16 +107,25 @@ def serve(
         f"Kefu {__version__} ({'SQLite' if settings.is_sqlite else 'PostgreSQL'}) "
         f"listening; open {settings.base_url}/"
     )
+    from kefu.observability.metrics import prepare_multiprocess, remove_multiprocess_dir
+
+    # Several workers share one metrics directory: /metrics on any answers for the machine.
+    metrics_dir = prepare_multiprocess(workers)
     uvicorn.run(
-        create_app(settings),
+        # Several workers: each process builds its own app (and is its own cluster node).
+        "kefu.api.app:create_app" if workers > 1 else create_app(settings),
+        factory=workers > 1,
+        workers=workers if workers > 1 else None,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        log_config=log_config,
         proxy_headers=True,
         ws_ping_interval=20,
         # Chat frames are small; per-message deflate costs ~40 KB of memory per socket.
         ws_per_message_deflate=False,
     )
+    remove_multiprocess_dir(metrics_dir)
 
 
 @app.command()

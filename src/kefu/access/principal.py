@@ -19,6 +19,7 @@ from kefu.core.db import run_in_own_transaction
 from kefu.core.errors import ApiError
 from kefu.core.i18n import set_language
 from kefu.core.security import token_digest
+from kefu.observability import context as log_context
 from kefu.roles.catalogue import ADMIN_PAGES, AGENT_PAGES
 from kefu.roles.models import Role
 from kefu.tenants.models import Tenant
@@ -120,6 +121,7 @@ async def resolve_principal(request: Request, db: Db, *, websocket: bool = False
     ):
         raise ApiError("unauthenticated")
     principal = await principal_for_session(db, sess)
+    log_context.bind(tenant_id=principal.tenant_id)  # every later log line of this request
     if now - sess.last_seen_at > timedelta(minutes=1):
         if request.method in UNSAFE_METHODS or not settings.is_sqlite:
             _slide(sess, settings)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -131,6 +132,38 @@ def build_api_router() -> APIRouter:
     return api
 
 
+async def _warm_routes(app: FastAPI) -> None:
+    """FastAPI builds each included router's route table on the first request that walks it
+    (≈ 13 MB for all of Kefu's): a request matching nothing walks them all at start-up, so the
+    first sockets and requests do not pay it (and it is not counted per connection)."""
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(_message: Any) -> None:
+        return None
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": f"{API_PREFIX}/-warm-up-",
+        "raw_path": f"{API_PREFIX}/-warm-up-".encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [],
+        "client": ("127.0.0.1", 0),
+        "server": ("127.0.0.1", 0),
+        "app": app,
+    }
+    try:
+        await app.router(scope, receive, send)
+    except Exception:  # an optimisation only
+        logging.getLogger("kefu").debug("route warm-up failed", exc_info=True)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     engine = make_engine(settings)
@@ -143,8 +176,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         # Tests run timers on the server's own loop (engines belong to one loop).
         app.state.loop = asyncio.get_running_loop()
+        await _warm_routes(app)
+        # Cluster (docs/cluster.md): the Redis leg of the bus, then this node's heartbeat.
+        from kefu.presence.nodes import NodeKeeper
+
+        if app.state.relay is not None:
+            await app.state.relay.start()
+        node_keeper = NodeKeeper(app, app.state.node_id)
+        await node_keeper.start()
+        app.state.node_keeper = node_keeper
         scheduler = Scheduler(app.state.sessionmaker, app.state.bus)
         scheduler.start()
+        app.state.scheduler = scheduler  # tests pause it (tests/test_observability.py)
         from kefu.exports.runner import make_runner
 
         export_runner = make_runner(app)  # export jobs (§14), see kefu.exports.runner
@@ -152,7 +195,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         await export_runner.stop()
         await scheduler.stop()
+        await node_keeper.stop()
+        if app.state.relay is not None:
+            await app.state.relay.stop()
         await app.state.hub.close()
+        from kefu.chat.batcher import close_batcher
+
+        await close_batcher(app)  # pending sends written, its own SQLite connection closed
         await engine.dispose()
 
     app = FastAPI(
@@ -175,6 +224,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.bus = EventBus()
     app.state.hub = RealtimeHub()
     app.state.bus.subscribe(app.state.hub.on_event)
+    # Each app is one cluster node; with KEFU_REDIS_URL its socket events reach other nodes.
+    from kefu.events.broker import make_relay
+    from kefu.presence.sockets import new_node_id
+
+    app.state.node_id = new_node_id()
+    app.state.relay = make_relay(settings.redis_url, app.state.node_id, app.state.hub)
+    if app.state.relay is not None:
+        app.state.relay.install(app.state.bus)
     conversation_listeners.install(app)
     app.add_middleware(VisitorCors)
 
@@ -190,6 +247,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_error_handlers(app)
     app.include_router(build_api_router())
+    from kefu.chat.visitor_socket import visitor_socket
+
+    # The same endpoint as a plain Starlette route, first in line (it shadows the API router's):
+    # FastAPI's route wrapper (dependency solving, exit stacks, nested router frames) would
+    # stay alive for each of thousands of open visitor sockets.
+    app.router.add_websocket_route(API_PREFIX + "/visitor/ws", visitor_socket)
+    app.router.routes.insert(0, app.router.routes.pop())
 
     @app.api_route(
         API_PREFIX + "/{path:path}",
@@ -202,5 +266,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from kefu.knowledge.page import page_router as knowledge_page_router
 
     app.include_router(knowledge_page_router)  # /kb/<token>, before the SPA catch-all
+    from kefu import observability
+
+    observability.install(app)  # /metrics /livez /readyz, request ids (docs/observability.md)
     mount_web_apps(app)
     return app

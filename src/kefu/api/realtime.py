@@ -12,10 +12,15 @@ import logging
 from typing import Any, cast
 
 from fastapi import APIRouter, FastAPI, Request, WebSocket, WebSocketDisconnect
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from kefu.access.principal import Principal, resolve_principal
 from kefu.chat import staff_socket
-from kefu.chat.hub import CLOSE_UNAUTHENTICATED, Conn, RealtimeHub
+from kefu.chat.frames import STORAGE_ERRORS, error_frame, resume
+from kefu.chat.hub import CLOSE_TRY_AGAIN, CLOSE_UNAUTHENTICATED, Conn, RealtimeHub
+from kefu.chat.unit import run_unit
+from kefu.conversations.access import conversation_for_staff
+from kefu.conversations.models import Conversation
 from kefu.core.db import sqlite_write_intent
 from kefu.core.errors import ApiError
 from kefu.events.bus import publish_all, take_events
@@ -36,6 +41,12 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     intent = sqlite_write_intent.set(False)
     try:
         principal = await _authenticate(ws, token)
+    except STORAGE_ERRORS:
+        # The database is unreachable: "try again later", not a failed handshake (HTTP 500).
+        log.warning("staff socket refused: database unavailable", exc_info=True)
+        await ws.accept()
+        await ws.close(code=CLOSE_TRY_AGAIN)
+        return
     finally:
         sqlite_write_intent.reset(intent)
     if principal is None:
@@ -45,19 +56,28 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     hub: RealtimeHub = app.state.hub
     try:
         status, events = await _presence_change(app, conn, opened=True)
-    except Exception:
+    except Exception as err:
         log.exception("presence bookkeeping failed on connect")
-        await ws.close(code=1011)
+        await ws.close(code=CLOSE_TRY_AGAIN if isinstance(err, STORAGE_ERRORS) else 1011)
         return
+    # Nothing reaches the socket before its hello: events for it wait until hello is sent.
+    conn.hold()
     hub.add(conn)
-    await conn.send(
-        {
-            "type": "hello",
-            "user_id": principal.user.id,
-            "heartbeat": HEARTBEAT_SECONDS,
-            "status": status,
-        }
-    )
+    conn.rehello = lambda: _hello(app, conn)  # sent again after a broker gap (docs/cluster.md)
+    conn.repair = lambda seqs: _repair(app, conn, seqs)  # gap repair (hub.Conn)
+    try:
+        if hub.settle is not None:
+            await hub.settle()  # other nodes' events for this user now reach this node
+        await conn.send_now(
+            {
+                "type": "hello",
+                "user_id": principal.user.id,
+                "heartbeat": HEARTBEAT_SECONDS,
+                "status": status,
+            }
+        )
+    finally:
+        await conn.release()
     # Published after hello, so this socket hears what coming online caused (assignments).
     # Only these events are hidden from this socket: a status change that happens meanwhile
     # (an admin forcing one) must still reach it, however long the listeners take.
@@ -84,7 +104,12 @@ async def websocket_endpoint(ws: WebSocket) -> None:
             elif msg.get("type") == "ping":
                 await conn.send({"type": "pong", "t": msg.get("t")})
             else:
-                await staff_socket.handle(app, conn, msg)
+                try:
+                    await staff_socket.handle(app, conn, msg)
+                except STORAGE_ERRORS:
+                    # The database is away for a moment: the frame fails, the socket stays.
+                    log.warning("staff frame failed: database unavailable", exc_info=True)
+                    await conn.send(error_frame("error", ApiError("server_busy")))
     except WebSocketDisconnect:
         pass
     finally:
@@ -119,13 +144,39 @@ async def _presence_change(app: FastAPI, conn: Conn, *, opened: bool) -> tuple[s
     user_id = conn.user_id
     assert user_id is not None
     async with app.state.write_gate.hold(), app.state.sessionmaker() as db:
+        node = app.state.node_id
         if opened:
-            status = await presence.socket_opened(db, tenant_id=conn.tenant_id, user_id=user_id)
+            status = await presence.socket_opened(
+                db, tenant_id=conn.tenant_id, user_id=user_id, node_id=node
+            )
         else:
-            await presence.socket_closed(db, tenant_id=conn.tenant_id, user_id=user_id)
+            await presence.socket_closed(
+                db, tenant_id=conn.tenant_id, user_id=user_id, node_id=node
+            )
         await db.commit()
         events = take_events(db)
     return status, events
+
+
+async def _repair(app: FastAPI, conn: Conn, seqs: dict[int, int]) -> None:
+    """Replay events this socket missed, with the user's current rights (as a resume)."""
+
+    async def load(db: AsyncSession, conv_id: int) -> Conversation:
+        return await conversation_for_staff(db, await staff_socket._principal(db, conn), conv_id)
+
+    await resume(app, conn, seqs, "staff", load)
+
+
+async def _hello(app: FastAPI, conn: Conn) -> dict[str, Any]:
+    """A fresh hello for an open socket (its user's status now)."""
+    user_id = conn.user_id
+    assert user_id is not None
+
+    async def read(db: AsyncSession) -> str:
+        return await presence.status_of(db, tenant_id=conn.tenant_id, user_id=user_id)
+
+    status = await run_unit(app, read, write=False)
+    return {"type": "hello", "user_id": user_id, "heartbeat": HEARTBEAT_SECONDS, "status": status}
 
 
 class _WsRequest:

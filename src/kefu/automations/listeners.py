@@ -12,6 +12,7 @@ from kefu.conversations import actions as conversations
 from kefu.conversations.hooks import (
     Ending,
     after_assign,
+    after_assign_many,
     after_end,
     after_message,
     after_open,
@@ -108,6 +109,72 @@ async def on_assign(db: AsyncSession, conv: Conversation, segment: Segment) -> N
         await t.schedule(db, conv, t.AGENT_NO_REPLY, cfg.agent_no_reply.timeout)
     else:
         await t.cancel(db, conv, t.AGENT_NO_REPLY)
+
+
+@after_assign_many(on_assign)
+async def on_assign_many(db: AsyncSession, pairs: list[tuple[Conversation, Segment]]) -> None:
+    """`on_assign` for a drain pass, set-wise: one DELETE of the timers it replaces or cancels,
+    one read of the states and of the last speakers, the new timers inserted together."""
+    from sqlalchemy import and_, delete, func, select
+
+    from kefu.automations.models import AutomationState
+    from kefu.core import clock
+    from kefu.workers.models import Timer
+
+    tenants = {conv.tenant_id for conv, _ in pairs}
+    if not tenants:
+        return
+    if len(tenants) > 1:  # a drain is one tenant's; group the rest by tenant
+        for tenant_id in tenants:
+            await on_assign_many(db, [p for p in pairs if p[0].tenant_id == tenant_id])
+        return
+    convs = {conv.id: conv for conv, _ in pairs}
+    ids = list(convs)
+    cfg = timers_of(await settings_row(db, tenants.pop()))
+    kinds = [t.WAITING_REMINDER, t.WAITING_END, t.AGENT_NO_REPLY]
+    if cfg.inactive.enabled:
+        kinds.append(t.INACTIVE)
+    await db.execute(delete(Timer).where(Timer.kind.in_(kinds), Timer.subject_id.in_(ids)))
+    states = list(
+        await db.scalars(select(AutomationState).where(AutomationState.conversation_id.in_(ids)))
+    )
+    for st in states:
+        st.waiting_asked = False
+        if st.agent_overdue_at is not None:
+            await t.set_overdue(db, convs[st.conversation_id], None)
+    owes: list[int] = []
+    if cfg.agent_no_reply.enabled:
+        spoke = (
+            Message.conversation_id.in_(ids),
+            Message.sender_type.in_(("visitor", "agent")),
+            Message.whisper.is_(False),
+        )
+        last = (
+            select(Message.conversation_id, func.max(Message.seq).label("seq"))
+            .where(*spoke)
+            .group_by(Message.conversation_id)
+            .subquery()
+        )
+        rows = await db.execute(
+            select(Message.conversation_id, Message.sender_type).join(
+                last,
+                and_(Message.conversation_id == last.c.conversation_id, Message.seq == last.c.seq),
+            )
+        )
+        owes = [cid for cid, sender in rows.all() if sender == "visitor"]
+    now = clock.now()
+    timers = [(t.INACTIVE, cid, cfg.inactive.timeout) for cid in ids if cfg.inactive.enabled]
+    timers += [(t.AGENT_NO_REPLY, cid, cfg.agent_no_reply.timeout) for cid in owes]
+    db.add_all(
+        Timer(
+            tenant_id=convs[cid].tenant_id,
+            kind=kind,
+            subject_id=cid,
+            due_at=t.after(seconds),
+            created_at=now,
+        )
+        for kind, cid, seconds in timers
+    )
 
 
 async def _notify_auto_end(db: AsyncSession, conv: Conversation, reason: str) -> None:

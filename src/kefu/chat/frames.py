@@ -10,8 +10,10 @@ from fastapi import FastAPI
 from fastapi.encoders import jsonable_encoder
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kefu.chat.batcher import batcher_of
 from kefu.chat.hub import Conn
 from kefu.chat.unit import run_unit
 from kefu.conversations import log
@@ -21,6 +23,10 @@ from kefu.conversations.schemas import SendIn, parse_send
 from kefu.core.errors import ApiError, validation_fields
 
 logger = logging.getLogger("kefu.realtime")
+
+# The database is unreachable (stopped, restarting, pool exhausted): retryable, not a bug.
+# Connecting to a stopped server raises a raw OSError that SQLAlchemy does not wrap.
+STORAGE_ERRORS: tuple[type[BaseException], ...] = (DBAPIError, OSError, TimeoutError, PoolTimeout)
 
 
 def error_frame(kind: str, err: ApiError, client_msg_id: Any = None) -> dict[str, Any]:
@@ -43,16 +49,26 @@ def parse_send_frame(msg: dict[str, Any]) -> tuple[SendIn, dict[str, Any]]:
     return send, parse_send(send)
 
 
-SendFn = Callable[[AsyncSession], Awaitable[tuple[Message, bool]]]
+SendFn = Callable[[AsyncSession, bool], Awaitable[tuple[Message, bool]]]
 
 
 async def send_and_ack(
-    app: FastAPI, conn: Conn, client_msg_id: str, audience: str, fn: SendFn
+    app: FastAPI,
+    conn: Conn,
+    client_msg_id: str,
+    audience: str,
+    fn: SendFn,
+    *,
+    conversation_id: int | None = None,
 ) -> None:
-    """Persist through `fn`, then ack the sender, then publish the events (persist-then-ack)."""
+    """Persist through `fn` (group-committed with concurrent sends, see `chat.batcher`), then ack
+    the sender, then publish the events (persist-then-ack).
 
-    async def work(db: AsyncSession) -> dict[str, Any]:
-        msg, replayed = await fn(db)
+    `fn(db, fast)`: `fast` lets the send trust the unique index over an idempotency lookup.
+    `conversation_id`: the conversation the send probably writes (the batch's lock order)."""
+
+    async def work(db: AsyncSession, fast: bool) -> dict[str, Any]:
+        msg, replayed = await fn(db, fast)
         view = await message_view(db, msg, "staff" if audience == "staff" else "visitor")
         encoded: dict[str, Any] = jsonable_encoder(
             {
@@ -70,10 +86,10 @@ async def send_and_ack(
         await conn.send(frame)
 
     try:
-        await run_unit(app, work, before_publish=ack)
+        await batcher_of(app).run(work, deliver=ack, order_key=conversation_id)
     except ApiError as err:
         await conn.send(error_frame("nack", err, client_msg_id))
-    except DBAPIError:
+    except STORAGE_ERRORS:
         # Nothing was stored (the transaction rolled back): the client retries with the same id.
         logger.warning("send %s not stored: database unavailable", client_msg_id, exc_info=True)
         await conn.send(error_frame("nack", ApiError("server_busy"), client_msg_id))
@@ -112,6 +128,6 @@ async def resume(
         for frame in await run_unit(app, work, write=False):
             if frame.get("type") == "event":
                 sent.add((frame["conversation_id"], frame["seq"]))
-            await conn.send_now(frame)
+            await conn.send_replayed(frame)  # also what the socket's gap repair knows was sent
     finally:
         await conn.release(sent)

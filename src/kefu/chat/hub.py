@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import WebSocket
@@ -22,13 +24,32 @@ from kefu.events.types import (
     UserSessionsRevoked,
     UserUpdated,
 )
+from kefu.observability import metrics
+
+log = logging.getLogger("kefu.realtime")
 
 # Close code for "signed out elsewhere"; 4401 mirrors HTTP 401.
 CLOSE_UNAUTHENTICATED = 4401
+# "Try again later": the database is unreachable while the socket opens.
+CLOSE_TRY_AGAIN = 1013
+
+
+# A held chat event: (conversation id, seq, encoded frame); other held frames are plain text.
+_HeldEvent = tuple[int, int, str]
+# Replays what a socket missed of conversations (after the given seqs): `frames.resume` with the
+# socket's own loader (staff or visitor rights), set by the socket endpoint.
+Repair = Callable[[dict[int, int]], Awaitable[None]]
 
 
 class Conn:
-    """One open socket: a staff user's (user_id) or a visitor's (visitor_id)."""
+    """One open socket: a staff user's (user_id) or a visitor's (visitor_id).
+
+    Gap repair (docs/protocol.md): the socket remembers the last seq it was sent per
+    conversation. A live event further ahead than the next seq (an event was lost on the way,
+    e.g. while the cluster broker was down) is sent only after the missing ones, replayed from
+    the conversation log through `repair`; an event already sent is not sent again. So a
+    client never sees a conversation's seq jump over an event it is entitled to.
+    """
 
     def __init__(
         self,
@@ -48,8 +69,15 @@ class Conn:
         # A new socket learns its own status from hello, not from the event its arrival caused:
         # ids of the events being published for its arrival.
         self.hidden_events: set[int] = set()
-        # While a resume replays history, live frames wait here so the client sees seq order.
-        self._held: list[str] | None = None
+        # While a resume replays history (or before hello), live frames wait here so the
+        # client sees hello first and every conversation in seq order. Holds nest.
+        self._held: list[str | _HeldEvent] | None = None
+        self._holds = 0
+        # The last seq sent per conversation (live or replayed); see gap repair above.
+        self.seqs: dict[int, int] = {}
+        # Builds a fresh `hello` for this socket; sent with `resync: true` after a broker gap.
+        self.rehello: Callable[[], Awaitable[dict[str, Any]]] | None = None
+        self.repair: Repair | None = None
 
     async def send(self, message: dict[str, Any] | str) -> None:
         text = message if isinstance(message, str) else json.dumps(message, default=str)
@@ -63,17 +91,72 @@ class Conn:
         with contextlib.suppress(Exception):
             await self.ws.send_text(text)
 
-    def hold(self) -> None:
-        self._held = []
+    async def send_event(self, conversation_id: int, seq: int, text: str) -> None:
+        """A live conversation event (encoded frame): in seq order, without gaps or repeats."""
+        if self._held is not None:
+            self._held.append((conversation_id, seq, text))
+            return
+        await self._deliver(conversation_id, seq, text)
 
-    async def release(self, already_sent: set[tuple[int, int]]) -> None:
-        """Send what was held, minus events the replay already delivered."""
-        held, self._held = self._held or [], None
-        for text in held:
-            frame = json.loads(text)
-            if (frame.get("conversation_id"), frame.get("seq")) in already_sent:
-                continue
-            await self.send_now(text)
+    async def send_replayed(self, frame: dict[str, Any]) -> None:
+        """A frame of a resume (replayed event, `resumed`, `resync`): sent at once, even when
+        the socket already had the event (the client asked for it)."""
+        kind = frame.get("type")
+        conv = frame.get("conversation_id")
+        if isinstance(conv, int):
+            if kind in ("event", "resumed"):
+                self.seqs[conv] = max(self.seqs.get(conv, 0), int(frame["seq"]))
+            elif kind == "resync":
+                self.seqs.pop(conv, None)  # the client reloads it; the next event starts over
+        await self.send_now(frame)
+
+    async def _deliver(self, conv: int, seq: int, text: str) -> None:
+        last = self.seqs.get(conv)
+        if last is not None and seq <= last:
+            return  # already sent (a replay covered it)
+        if last is not None and seq > last + 1 and self.repair is not None:
+            # Missing events first. A visitor's seqs skip staff-only events, so this may find
+            # nothing to add; the replay then only confirms the seq.
+            self.hold()
+            try:
+                await self.repair({conv: last})
+            except Exception:
+                # Storage unavailable: keep the gap unfilled rather than skip it; the next
+                # event of the conversation (or the client's next resume) repairs it.
+                log.warning("gap repair of conversation %s failed", conv, exc_info=True)
+                await self.release()
+                return
+            after = self.seqs.get(conv)
+            if after is None or seq > after:
+                await self.send_now(text)
+                self.seqs[conv] = seq
+            await self.release()
+            return
+        self.seqs[conv] = seq
+        await self.send_now(text)
+
+    def hold(self) -> None:
+        self._holds += 1
+        if self._held is None:
+            self._held = []
+
+    async def release(self, already_sent: set[tuple[int, int]] | None = None) -> None:
+        """End a hold; the last one sends what was held (events not sent since, in order).
+
+        `already_sent` is accepted for older callers: replayed events are known by `seqs`."""
+        self._holds = max(0, self._holds - 1)
+        if self._holds:
+            return
+        while self._held:
+            item = self._held.pop(0)
+            if isinstance(item, tuple):
+                await self._deliver(*item)  # may hold again (a repair): new frames queue behind
+            else:
+                await self.send_now(item)
+            if self._holds:
+                return  # a nested hold took over; its release sends the rest
+        if not self._holds:
+            self._held = None
 
 
 class RealtimeHub:
@@ -82,22 +165,43 @@ class RealtimeHub:
         self._staff_by_tenant: dict[int, set[Conn]] = defaultdict(set)
         self._by_visitor: dict[int, set[Conn]] = defaultdict(set)
         self._watchers: dict[int, set[Conn]] = defaultdict(set)
+        # Cross-node broker hooks (kefu.events.broker): recipient keys ("u:1", "v:2", "t:3",
+        # "w:4") that gained their first / lost their last local socket, and a wait until the
+        # broker listens for new keys (called before a socket's hello).
+        self.on_keys: Callable[[list[str], list[str]], None] | None = None
+        self.settle: Callable[[], Awaitable[None]] | None = None
 
     def add(self, conn: Conn) -> None:
-        if conn.visitor_id is not None:
-            self._by_visitor[conn.visitor_id].add(conn)
-        if conn.user_id is not None:
-            self._by_user[conn.user_id].add(conn)
-            self._staff_by_tenant[conn.tenant_id].add(conn)
+        added: list[str] = []
+        for index, key, prefix in (
+            (self._by_visitor, conn.visitor_id, "v"),
+            (self._by_user, conn.user_id, "u"),
+            (self._staff_by_tenant, conn.tenant_id if conn.user_id is not None else None, "t"),
+        ):
+            if key is not None:
+                if not index.get(key):
+                    added.append(f"{prefix}:{key}")
+                index[key].add(conn)
+        if added and self.on_keys is not None:
+            self.on_keys(added, [])
+        metrics.socket_opened(conn)
+
+    def conns(self) -> list[Conn]:
+        """Every local socket, once."""
+        out = {c for group in self._by_user.values() for c in group}
+        out |= {c for group in self._by_visitor.values() for c in group}
+        return list(out)
 
     def remove(self, conn: Conn) -> None:
-        pairs: list[tuple[dict[int, set[Conn]], int | None]] = [
-            (self._by_user, conn.user_id),
-            (self._staff_by_tenant, conn.tenant_id if conn.user_id is not None else None),
-            (self._by_visitor, conn.visitor_id),
-            *((self._watchers, cid) for cid in conn.watching),
+        pairs: list[tuple[dict[int, set[Conn]], int | None, str]] = [
+            (self._by_user, conn.user_id, "u"),
+            (self._staff_by_tenant, conn.tenant_id if conn.user_id is not None else None, "t"),
+            (self._by_visitor, conn.visitor_id, "v"),
+            *((self._watchers, cid, "w") for cid in conn.watching),
         ]
-        for index, key in pairs:
+        removed: list[str] = []
+        metrics.socket_closed(conn)
+        for index, key, prefix in pairs:
             if key is None:
                 continue
             conns = index.get(key)
@@ -105,18 +209,26 @@ class RealtimeHub:
                 conns.discard(conn)
                 if not conns:
                     index.pop(key, None)
+                    removed.append(f"{prefix}:{key}")
+        if removed and self.on_keys is not None:
+            self.on_keys([], removed)
 
     def watch(self, conn: Conn, conversation_id: int) -> None:
         conn.watching.add(conversation_id)
+        if not self._watchers.get(conversation_id) and self.on_keys is not None:
+            self.on_keys([f"w:{conversation_id}"], [])
         self._watchers[conversation_id].add(conn)
 
     def unwatch(self, conn: Conn, conversation_id: int) -> None:
         conn.watching.discard(conversation_id)
+        conn.seqs.pop(conversation_id, None)  # a later watch starts over (the client reloads)
         conns = self._watchers.get(conversation_id)
         if conns is not None:
             conns.discard(conn)
             if not conns:
                 self._watchers.pop(conversation_id, None)
+                if self.on_keys is not None:
+                    self.on_keys([], [f"w:{conversation_id}"])
 
     def connection_count(self) -> int:
         return sum(len(c) for c in self._by_user.values()) + sum(
@@ -171,14 +283,22 @@ class RealtimeHub:
         staff: set[Conn] = set(self._watchers.get(event.conversation_id, ()))
         for agent_id in event.agent_ids:
             staff |= {c for c in self._by_user.get(agent_id, ()) if c.tenant_id == event.tenant_id}
-        await self._send_all(staff, event.staff_frame)
+        conv, seq = event.conversation_id, int(event.staff_frame["seq"])
+        await self._send_events(staff, conv, seq, event.staff_frame)
         if event.visitor_frame is not None:
             visitors = {
                 c
                 for c in self._by_visitor.get(event.visitor_id, ())
                 if c.tenant_id == event.tenant_id
             }
-            await self._send_all(visitors, event.visitor_frame)
+            await self._send_events(visitors, conv, seq, event.visitor_frame)
+
+    async def _send_events(
+        self, conns: set[Conn], conv: int, seq: int, frame: dict[str, Any]
+    ) -> None:
+        text = json.dumps(frame, default=str)
+        for conn in list(conns):
+            await conn.send_event(conv, seq, text)
 
     async def _revoke(self, event: UserSessionsRevoked) -> None:
         for conn in list(self._by_user.get(event.user_id, ())):
@@ -195,6 +315,7 @@ class RealtimeHub:
         conns = {c for group in self._by_user.values() for c in group}
         conns |= {c for group in self._by_visitor.values() for c in group}
         for conn in conns:
+            metrics.socket_closed(conn)
             with contextlib.suppress(Exception):
                 await conn.ws.close(code=1001)
         for index in (self._by_user, self._staff_by_tenant, self._by_visitor, self._watchers):

@@ -18,6 +18,7 @@ from kefu.conversations.access import conversation_for_staff, may_monitor
 from kefu.conversations.models import Conversation, Message
 from kefu.conversations.schemas import ClientMsgId, MessageText
 from kefu.core.errors import ApiError
+from kefu.observability import context as log_context
 
 _conv_id = TypeAdapter(int)
 _client_id = TypeAdapter(ClientMsgId)
@@ -47,6 +48,7 @@ def _id(value: Any) -> int:
 
 async def handle(app: FastAPI, conn: Conn, msg: dict[str, Any]) -> None:
     kind = msg.get("type")
+    log_context.frame_scope(tenant_id=conn.tenant_id, conversation_id=msg.get("conversation_id"))
     try:
         if kind == "send":
             await _send(app, conn, msg)
@@ -80,7 +82,7 @@ async def _send(app: FastAPI, conn: Conn, msg: dict[str, Any]) -> None:
         await conn.send(error_frame("nack", err, client_msg_id))
         return
 
-    async def work(db: AsyncSession) -> tuple[Message, bool]:
+    async def work(db: AsyncSession, fast: bool) -> tuple[Message, bool]:
         principal = await _principal(db, conn)
         conv = await conversation_for_staff(db, principal, conv_id)
         if msg.get("whisper"):
@@ -91,7 +93,7 @@ async def _send(app: FastAPI, conn: Conn, msg: dict[str, Any]) -> None:
             db, principal.user, conv, client_msg_id=send.client_msg_id, kind=send.kind, body=body
         )
 
-    await send_and_ack(app, conn, str(client_msg_id), "staff", work)
+    await send_and_ack(app, conn, str(client_msg_id), "staff", work, conversation_id=conv_id)
 
 
 async def _resume(app: FastAPI, conn: Conn, msg: dict[str, Any]) -> None:

@@ -7,28 +7,37 @@ import contextlib
 import json
 import logging
 import time
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, WebSocket, WebSocketDisconnect
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kefu.chat.frames import error_frame, parse_send_frame, resume, send_and_ack
-from kefu.chat.hub import CLOSE_UNAUTHENTICATED, Conn, RealtimeHub
+from kefu.chat.frames import STORAGE_ERRORS, error_frame, parse_send_frame, resume, send_and_ack
+from kefu.chat.hub import CLOSE_TRY_AGAIN, CLOSE_UNAUTHENTICATED, Conn, RealtimeHub
 from kefu.chat.unit import run_unit
 from kefu.chat.visitor_api import visitor_conversation
 from kefu.conversations import actions
 from kefu.conversations.access import conversation_for_visitor
 from kefu.conversations.models import Conversation, Message
+from kefu.core import clock
 from kefu.core.errors import ApiError
 from kefu.core.i18n import from_accept_language, set_language
 from kefu.events.bus import publish_all
 from kefu.events.types import ChatTyping
-from kefu.visitors.actions import VisitorPrincipal, principal_for_token
+from kefu.observability import context as log_context
+from kefu.visitors.actions import (
+    SharedRows,
+    VisitorPrincipal,
+    principal_for_token,
+    reread_principal,
+)
 
 log = logging.getLogger("kefu.realtime")
 visitor_ws_router = APIRouter()
 
 HEARTBEAT_SECONDS = 25
+PRINCIPAL_TTL = timedelta(seconds=10)
 AUTH_SECONDS = 10
 CLOSE_REFUSED = 4403
 TYPING_MIN_INTERVAL = 0.25  # at most 4 previews a second reach the agent
@@ -57,12 +66,16 @@ async def _authenticate(ws: WebSocket) -> VisitorPrincipal | None:
         return None
 
     async def load(db: AsyncSession) -> VisitorPrincipal:
-        return await principal_for_token(db, token)
+        return await principal_for_token(db, token, shared_rows(app))
 
     try:
         vp = await run_unit(app, load, write=False)
     except ApiError:
         await _close(ws, CLOSE_UNAUTHENTICATED)
+        return None
+    except STORAGE_ERRORS:
+        log.warning("visitor socket refused: database unavailable", exc_info=True)
+        await _close(ws, CLOSE_TRY_AGAIN)
         return None
     if vp.widget.key != ws.query_params.get("widget") or not _origin_ok(ws, vp):
         await _close(ws, CLOSE_REFUSED)
@@ -75,6 +88,8 @@ async def _close(ws: WebSocket, code: int) -> None:
         await ws.close(code=code)
 
 
+# kefu.api.app also mounts this endpoint as a plain Starlette route in front of this one, which
+# it shadows (less memory per open socket); this route stays for the route walkers.
 @visitor_ws_router.websocket("/visitor/ws")
 async def visitor_socket(ws: WebSocket) -> None:
     app: FastAPI = ws.app
@@ -87,6 +102,7 @@ async def visitor_socket(ws: WebSocket) -> None:
         return
     conn = Conn(ws, vp.tenant_id, visitor_id=vp.visitor.id)
     hub: RealtimeHub = app.state.hub
+    conn.hold()  # nothing reaches the socket before its hello
     hub.add(conn)
 
     async def hello(db: AsyncSession) -> dict[str, Any]:
@@ -97,12 +113,24 @@ async def visitor_socket(ws: WebSocket) -> None:
             "conversation": await visitor_conversation(db, vp),
         }
 
-    state = _State()
+    state = _State(vp)
+    state.shared = shared_rows(app)
+    conn.rehello = lambda: run_unit(app, hello, write=False)  # after a broker gap
+    conn.repair = lambda seqs: resume(  # gap repair (hub.Conn), with the visitor's rights
+        app, conn, seqs, "visitor", lambda db, cid: conversation_for_visitor(db, state.vp, cid)
+    )
     try:
-        await conn.send(await run_unit(app, hello, write=False))
+        if hub.settle is not None:
+            await hub.settle()  # other nodes' events for this visitor now reach this node
+        first = await run_unit(app, hello, write=False)
+        state.conversation_id = (first.get("conversation") or {}).get("id")  # a batch's order
+        await conn.send_now(first)
+        await conn.release()
         while True:
             try:
-                raw = await asyncio.wait_for(ws.receive_text(), timeout=HEARTBEAT_SECONDS * 2)
+                # asyncio.timeout, not wait_for: no extra task (and its frames) per socket.
+                async with asyncio.timeout(HEARTBEAT_SECONDS * 2):
+                    raw = await ws.receive_text()
             except TimeoutError:
                 await ws.close(code=1001)
                 break
@@ -113,9 +141,12 @@ async def visitor_socket(ws: WebSocket) -> None:
             if not isinstance(msg, dict):
                 await conn.send({"type": "error", "code": "bad_request"})
                 continue
-            await _handle(app, conn, vp, state, msg)
+            await _handle(app, conn, state.vp, state, msg)
     except WebSocketDisconnect:
         pass
+    except STORAGE_ERRORS:
+        log.warning("visitor socket closed: database unavailable", exc_info=True)
+        await _close(ws, CLOSE_TRY_AGAIN)
     except Exception:
         log.exception("visitor socket failed")
         await _close(ws, 1011)
@@ -124,19 +155,26 @@ async def visitor_socket(ws: WebSocket) -> None:
 
 
 class _State:
-    def __init__(self) -> None:
+    def __init__(self, vp: VisitorPrincipal) -> None:
         self.last_typing = 0.0
+        # The socket's visitor, device, widget and tenant rows, re-read when older than
+        # PRINCIPAL_TTL (a rename, a widget's settings or the tenant's switches then apply).
+        self.vp = vp
+        self.loaded_at = clock.now()
+        self.shared: SharedRows | None = None  # the process's tenant/widget rows
+        self.conversation_id: int | None = None  # of the last send (a batch's lock order)
 
 
 async def _handle(
     app: FastAPI, conn: Conn, vp: VisitorPrincipal, state: _State, msg: dict[str, Any]
 ) -> None:
     kind = msg.get("type")
+    log_context.frame_scope(tenant_id=conn.tenant_id, conversation_id=msg.get("conversation_id"))
     try:
         if kind == "ping":
             await conn.send({"type": "pong", "t": msg.get("t")})
         elif kind == "send":
-            await _send(app, conn, vp, msg)
+            await _send(app, conn, state, msg)
         elif kind == "resume":
             conv_id, after = msg.get("conversation_id"), msg.get("after_seq")
             if not isinstance(conv_id, int) or not isinstance(after, int) or after < 0:
@@ -152,9 +190,12 @@ async def _handle(
             await conn.send({"type": "error", "code": "bad_request", "frame": str(kind)[:40]})
     except ApiError as err:
         await conn.send(error_frame("error", err))
+    except STORAGE_ERRORS:  # the database is away for a moment: the frame fails, not the socket
+        log.warning("visitor frame failed: database unavailable", exc_info=True)
+        await conn.send(error_frame("error", ApiError("server_busy")))
 
 
-async def _send(app: FastAPI, conn: Conn, vp: VisitorPrincipal, msg: dict[str, Any]) -> None:
+async def _send(app: FastAPI, conn: Conn, state: _State, msg: dict[str, Any]) -> None:
     client_msg_id = msg.get("client_msg_id")
     try:
         send, body = parse_send_frame(msg)
@@ -162,24 +203,40 @@ async def _send(app: FastAPI, conn: Conn, vp: VisitorPrincipal, msg: dict[str, A
         await conn.send(error_frame("nack", err, client_msg_id))
         return
 
-    async def work(db: AsyncSession) -> tuple[Message, bool]:
-        fresh = await principal_for_token_or_same(db, vp)
-        return await actions.visitor_send(
-            db, fresh, client_msg_id=send.client_msg_id, kind=send.kind, body=body
+    async def work(db: AsyncSession, fast: bool) -> tuple[Message, bool]:
+        vp = await current_principal(db, state)
+        sent = await actions.visitor_send(
+            db,
+            vp,
+            client_msg_id=send.client_msg_id,
+            kind=send.kind,
+            body=body,
+            trust_unique_index=fast,
         )
+        state.conversation_id = sent[0].conversation_id
+        return sent
 
-    await send_and_ack(app, conn, send.client_msg_id, "visitor", work)
-
-
-async def principal_for_token_or_same(db: AsyncSession, vp: VisitorPrincipal) -> VisitorPrincipal:
-    """The socket's visitor rows attached to this transaction's session, without re-reading them
-    (they were read when the socket authenticated; sends do not change them)."""
-    return VisitorPrincipal(
-        visitor=await db.merge(vp.visitor, load=False),
-        device=vp.device,
-        widget=await db.merge(vp.widget, load=False),
-        tenant=await db.merge(vp.tenant, load=False),
+    await send_and_ack(
+        app, conn, send.client_msg_id, "visitor", work, conversation_id=state.conversation_id
     )
+
+
+def shared_rows(app: FastAPI) -> SharedRows:
+    """The tenant and widget rows this process's visitor sockets share (PRINCIPAL_TTL)."""
+    rows: SharedRows | None = getattr(app.state, "visitor_shared_rows", None)
+    if rows is None:
+        rows = app.state.visitor_shared_rows = SharedRows(PRINCIPAL_TTL)
+    return rows
+
+
+async def current_principal(db: AsyncSession, state: _State) -> VisitorPrincipal:
+    """The socket's principal; its rows are not re-read for every send, only once they are
+    older than PRINCIPAL_TTL (then in this transaction; gone rows end the sign-in)."""
+    if clock.now() - state.loaded_at < PRINCIPAL_TTL:
+        return state.vp
+    state.vp = await reread_principal(db, state.vp, state.shared)
+    state.loaded_at = clock.now()
+    return state.vp
 
 
 async def _typing(app: FastAPI, vp: VisitorPrincipal, state: _State, msg: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ from kefu.access.scopes import visible_agent_ids
 from kefu.conversations.log import broadcast_members
 from kefu.conversations.models import Conversation
 from kefu.core.errors import ApiError
+from kefu.observability import context as log_context
 from kefu.visitors.actions import VisitorPrincipal
 
 MONITOR_PAGE = "admin.current_sessions"
@@ -50,6 +51,7 @@ async def conversation_for_staff(
     )
     if conv is None or not await staff_can_see(db, principal, conv):
         raise ApiError("not_found")
+    log_context.bind(tenant_id=conv.tenant_id, conversation_id=conv.id)
     return conv
 
 
@@ -65,4 +67,5 @@ async def conversation_for_visitor(
     )
     if conv is None:
         raise ApiError("not_found")
+    log_context.bind(tenant_id=conv.tenant_id, conversation_id=conv.id)
     return conv

@@ -9,10 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, insert, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from kefu.accounts.models import User
 from kefu.attachments.actions import attachment_for_send
@@ -21,7 +22,7 @@ from kefu.channels.models import Association, Widget
 from kefu.conversations import dispatch, log
 from kefu.conversations.hooks import HOOKS, Ending
 from kefu.conversations.models import Conversation, Message, Segment
-from kefu.conversations.presenters import conversation_view
+from kefu.conversations.presenters import conversation_view, conversations_view
 from kefu.core import clock
 from kefu.core.errors import ApiError
 from kefu.events.bus import emit
@@ -32,6 +33,25 @@ from kefu.visitors.actions import VisitorPrincipal
 from kefu.visitors.models import Visitor
 
 RECALL_WINDOW = timedelta(minutes=2)
+_MESSAGES: Table = Message.__table__  # type: ignore[assignment]
+_CONVERSATIONS: Table = Conversation.__table__  # type: ignore[assignment]
+# The send path's statements, built once (Core: no ORM bulk-update machinery, cached compiles).
+_INSERT_MESSAGE = insert(_MESSAGES).returning(_MESSAGES.c.id)
+_LAST_FIELDS = ("last_message_at", "last_message_kind", "last_message_sender")
+_NEXT_SEQ = [
+    update(_CONVERSATIONS)
+    .where(_CONVERSATIONS.c.id == bindparam("p_id"))
+    .values(
+        last_seq=_CONVERSATIONS.c.last_seq + 1,
+        **{k: bindparam("p_" + k) for k in fields},
+    )
+    .returning(_CONVERSATIONS.c.last_seq)
+    for fields in (
+        (),  # a whisper: the seq only
+        (*_LAST_FIELDS, "last_message_preview"),
+        (*_LAST_FIELDS, "last_message_preview", "last_visitor_message_at"),
+    )
+]
 PREVIEW_KINDS = {"text", "system"}
 
 
@@ -106,34 +126,56 @@ async def _store_message(
     whisper: bool = False,
     segment: Segment | None = None,
 ) -> Message:
+    """Store one message: ONE conversations UPDATE (next seq and, unless a whisper, the last
+    message fields) and ONE messages INSERT (Core: the message is not an ORM-tracked row of the
+    session), then the event and the after_message hooks."""
     now = clock.now()
-    seq = await log.next_seq(db, conv)
-    msg = Message(
-        tenant_id=conv.tenant_id,
-        conversation_id=conv.id,
-        seq=seq,
-        sender_type=sender_type,
-        sender_id=sender_id,
-        sender_name=sender_name[:50],
-        kind=kind,
-        body=body,
-        whisper=whisper,
-        client_msg_id=client_msg_id,
-        content_digest=content,
-        segment_id=segment.id if segment is not None else None,
-        created_at=now,
-    )
-    db.add(msg)
-    await db.flush()
+    values: dict[str, Any] = {}
+    later: dict[str, Any] = {}
     if not whisper:
-        conv.last_message_at = now
-        conv.last_message_kind = kind
-        conv.last_message_sender = sender_type
-        conv.last_message_preview = (body.get("text") or "")[:100] if kind in PREVIEW_KINDS else ""
+        values = {
+            "last_message_at": now,
+            "last_message_kind": kind,
+            "last_message_sender": sender_type,
+            "last_message_preview": (
+                (body.get("text") or "")[:100] if kind in PREVIEW_KINDS else ""
+            ),
+        }
+        if sender_type == "visitor":
+            # Stored now; the hooks still see the previous value (a first visitor message).
+            later["last_visitor_message_at"] = now
+    params = {"p_id": conv.id, **{"p_" + k: v for k, v in (values | later).items()}}
+    stmt = _NEXT_SEQ[(not whisper) + bool(later)]
+    seq = (await db.execute(stmt, params)).scalar()
+    assert seq is not None
+    set_committed_value(conv, "last_seq", int(seq))
+    for key, value in values.items():
+        set_committed_value(conv, key, value)
+    row = {
+        "tenant_id": conv.tenant_id,
+        "conversation_id": conv.id,
+        "seq": int(seq),
+        "sender_type": sender_type,
+        "sender_id": sender_id,
+        "sender_name": sender_name[:50],
+        "kind": kind,
+        "body": body,
+        "whisper": whisper,
+        "client_msg_id": client_msg_id,
+        "content_digest": content,
+        "segment_id": segment.id if segment is not None else None,
+        "created_at": now,
+        "recalled_at": None,
+    }
+    msg_id = (await db.execute(_INSERT_MESSAGE, row)).scalar()
+    assert msg_id is not None
+    msg = Message(id=int(msg_id), **row)
     await log.append(db, conv, "message.created", message=msg, staff_only=whisper)
     if not whisper:
         for _, hook in HOOKS.after_message:
             await hook(db, conv, msg)
+    for key, value in later.items():
+        set_committed_value(conv, key, value)
     return msg
 
 
@@ -265,6 +307,101 @@ async def assign(
     return segment
 
 
+ASSIGNED_COLUMNS = ("state", "agent_id", "transferred_from_id", "accepted_at", "agent_read_seq")
+
+
+async def assign_many(
+    db: AsyncSession, items: list[tuple[Conversation, User]], reason: str
+) -> None:
+    """`assign` for many waiting conversations at once (a drain pass), written set-wise.
+
+    The caller holds the conversations' rows with their current `last_seq` (a drain locks
+    them) and announces the queue once. The effect is that of `assign` per item with
+    `announce_queue=False`: same rows, the same `conversation.assigned` event and payload,
+    and every after_assign hook (its bulk form when it has one, else per assignment).
+    """
+    if not items:
+        return
+    now = clock.now()
+    rows: list[dict[str, Any]] = []
+    changes: list[dict[str, Any]] = []
+    for conv, agent in items:
+        # Written below in one executemany; the objects take the values as already stored
+        # (an ORM flush of hundreds of dirty objects costs more than the assignment itself).
+        values = {
+            "state": "ongoing",
+            "agent_id": agent.id,
+            "transferred_from_id": None,
+            "accepted_at": conv.accepted_at or now,
+            "agent_read_seq": 0,
+        }
+        for key, value in values.items():
+            set_committed_value(conv, key, value)
+        changes.append({"b_id": conv.id, **{f"b_{k}": v for k, v in values.items()}})
+        rows.append(
+            {
+                "tenant_id": conv.tenant_id,
+                "conversation_id": conv.id,
+                "agent_id": agent.id,
+                "start_reason": reason,
+                "skill_group_id": conv.skill_group_id,
+                "started_at": now,
+            }
+        )
+    table = cast(Table, Conversation.__table__)
+    await db.execute(
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values({col: bindparam(f"b_{col}", type_=table.c[col].type) for col in ASSIGNED_COLUMNS}),
+        changes,
+    )
+    # One multi-row INSERT … RETURNING id; the bulk hooks get each segment as inserted (not
+    # loaded into the session: building hundreds of ORM rows costs more than the INSERT).
+    seg_table = cast(Table, Segment.__table__)
+    inserted = await db.execute(
+        insert(seg_table).returning(seg_table.c.id, seg_table.c.conversation_id), rows
+    )
+    seg_ids = {conv_id: seg_id for seg_id, conv_id in inserted.all()}
+    convs = [conv for conv, _ in items]
+    views = await conversations_view(db, convs, "staff")
+    await log.append_many(
+        db,
+        [
+            (
+                conv,
+                "conversation.assigned",
+                {
+                    "conversation": view,
+                    "agent": {"id": agent.id, "nickname": agent.nickname},
+                    "reason": reason,
+                },
+                (),
+            )
+            for (conv, agent), view in zip(items, views, strict=True)
+        ],
+    )
+    segments: dict[int, Segment] | None = None
+    pairs = [
+        (conv, Segment(id=seg_ids[conv.id], **row)) for conv, row in zip(convs, rows, strict=True)
+    ]
+    for _, hook in HOOKS.after_assign:
+        bulk = HOOKS.after_assign_many.get(hook)
+        if bulk is not None:
+            await bulk(db, pairs)
+            continue
+        if segments is None:
+            # A hook without a bulk form gets each new segment, as `assign` gives it.
+            found = await db.scalars(
+                select(Segment).where(
+                    Segment.conversation_id.in_([c.id for c in convs]),
+                    Segment.ended_at.is_(None),
+                )
+            )
+            segments = {seg.conversation_id: seg for seg in found}
+        for conv in convs:
+            await hook(db, conv, segments[conv.id])
+
+
 async def open_conversation_of(db: AsyncSession, visitor_id: int) -> Conversation | None:
     return await db.scalar(
         select(Conversation).where(
@@ -306,6 +443,18 @@ async def _resolve_attachment(
     return att
 
 
+async def _attached(db: AsyncSession, vp: VisitorPrincipal) -> VisitorPrincipal:
+    """The principal's rows in this session (a socket keeps them detached between sends)."""
+    if not inspect(vp.visitor).detached:
+        return vp
+    return VisitorPrincipal(
+        visitor=await db.merge(vp.visitor, load=False),
+        device=await db.merge(vp.device, load=False),
+        widget=await db.merge(vp.widget, load=False),
+        tenant=await db.merge(vp.tenant, load=False),
+    )
+
+
 async def visitor_send(
     db: AsyncSession,
     vp: VisitorPrincipal,
@@ -314,19 +463,27 @@ async def visitor_send(
     kind: str,
     body: dict[str, Any],
     entry: dict[str, Any] | None = None,
+    trust_unique_index: bool = False,
 ) -> tuple[Message, bool]:
-    """A visitor's message (opening a conversation if none is open); (message, replayed)."""
+    """A visitor's message (opening a conversation if none is open); (message, replayed).
+
+    `trust_unique_index`: in an open conversation, skip the idempotency lookup and let the
+    unique index refuse a repeated `client_msg_id` (the caller then runs again without it:
+    see `kefu.chat.batcher`). `vp` may be detached (a socket's); it is attached when needed."""
     await _lock_visitor(db, vp.visitor.id)
     content = digest(kind, body)
-    found = await _replay_or_conflict(
-        db,
-        tenant_id=vp.tenant_id,
-        sender_type="visitor",
-        sender_id=vp.visitor.id,
-        client_msg_id=client_msg_id,
-        content=content,
-    )
-    if found is not None:
+
+    async def replayed() -> Message | None:
+        return await _replay_or_conflict(
+            db,
+            tenant_id=vp.tenant_id,
+            sender_type="visitor",
+            sender_id=vp.visitor.id,
+            client_msg_id=client_msg_id,
+            content=content,
+        )
+
+    if not trust_unique_index and (found := await replayed()) is not None:
         return found, True
     await _resolve_attachment(
         db,
@@ -340,6 +497,9 @@ async def visitor_send(
     conv = await open_conversation_of(db, vp.visitor.id)
     created = conv is None
     if conv is None:
+        if trust_unique_index and (found := await replayed()) is not None:
+            return found, True
+        vp = await _attached(db, vp)
         # Blacklisted (§3.9): the message is kept apart and opens nothing; the visitor is not told.
         from kefu.blacklist.actions import intercept
 
@@ -364,7 +524,6 @@ async def visitor_send(
         client_msg_id=client_msg_id,
         content=content,
     )
-    conv.last_visitor_message_at = msg.created_at
     if created:
         # Imported here: routing builds on this module (greetings, assignment).
         from kefu.routing.queueing import place

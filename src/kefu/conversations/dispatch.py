@@ -13,7 +13,7 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, time
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, text
@@ -148,8 +148,10 @@ class Agent:
 
     @property
     def free(self) -> bool:
-        """Idle with room for one more by auto-dispatch."""
-        return self.status == "idle" and eligible(self.candidate())
+        """Idle with room for one more by auto-dispatch (`eligible`, without building a
+        Candidate: it is asked for every agent of a pool on every choice)."""
+        mc, ongoing = self.max_concurrent, self.ongoing
+        return self.status == "idle" and mc > 0 and ongoing < HARD_CAP and ongoing < mc
 
 
 @dataclass
@@ -168,6 +170,8 @@ class Snapshot:
     _pools: dict[int, set[int]] = field(default_factory=dict)
     # Groups whose conversations waited only because they are outside working time.
     closed_groups: set[int | None] = field(default_factory=set)
+    # visitor -> previous agents, read for a whole drain pass at once (see `prefetch_history`).
+    history: dict[int, list[int]] = field(default_factory=dict)
 
     @property
     def switches(self) -> dict[str, Any]:
@@ -258,6 +262,53 @@ async def snapshot(db: AsyncSession, tenant: Tenant) -> Snapshot:
     )
 
 
+class Waiting(Protocol):
+    """What choosing an agent reads of a waiting conversation (a row or a Conversation)."""
+
+    @property
+    def visitor_id(self) -> int: ...
+    @property
+    def skill_group_id(self) -> int | None: ...
+    @property
+    def target_agent_id(self) -> int | None: ...
+    @property
+    def transferred_from_id(self) -> int | None: ...
+    @property
+    def broadcast(self) -> bool: ...
+
+
+def wants_history(snap: Snapshot) -> bool:
+    """Whether choosing may look at who served a visitor before (§5.7, §5.12 a)."""
+    if snap.switches.get("returning_customer_first", False):
+        return True
+    return any(
+        g.assignment_mode == "least_loaded" and g.prefer_previous for g in snap.groups.values()
+    )
+
+
+async def prefetch_history(db: AsyncSession, snap: Snapshot, visitor_ids: set[int]) -> None:
+    """`previous_agents` of many visitors in one query, kept on the snapshot for the pass."""
+    todo = visitor_ids - snap.history.keys()
+    if not todo or not wants_history(snap):
+        return
+    rows = await db.execute(
+        select(Conversation.visitor_id, Segment.agent_id)
+        .join(Conversation, Conversation.id == Segment.conversation_id)
+        .where(
+            Conversation.tenant_id == snap.tenant.id,
+            Conversation.visitor_id.in_(todo),
+            Segment.agent_id.is_not(None),
+        )
+        .order_by(Conversation.visitor_id, Segment.started_at.desc(), Segment.id.desc())
+    )
+    found: dict[int, list[int]] = {v: [] for v in todo}
+    for visitor_id, agent_id in rows.all():
+        seen = found[visitor_id]
+        if agent_id is not None and len(seen) < 500:
+            seen.append(agent_id)
+    snap.history.update(found)
+
+
 async def previous_agents(db: AsyncSession, tenant_id: int, visitor_id: int) -> list[int]:
     """Agents who served the visitor before, most recent first (one entry per segment)."""
     rows = await db.scalars(
@@ -275,13 +326,15 @@ async def previous_agents(db: AsyncSession, tenant_id: int, visitor_id: int) -> 
 
 
 async def preferred_agent(
-    db: AsyncSession, snap: Snapshot, conv: Conversation, group: SkillGroup
+    db: AsyncSession, snap: Snapshot, conv: Waiting, group: SkillGroup
 ) -> int | None:
     """Returning-customer preference (§5.7) or the group's 'prefer previous agent' (§5.12 a)."""
     by_group = group.assignment_mode == "least_loaded" and group.prefer_previous
     if not by_group and not snap.switches.get("returning_customer_first", False):
         return None
-    history = await previous_agents(db, snap.tenant.id, conv.visitor_id)
+    history = snap.history.get(conv.visitor_id)
+    if history is None:
+        history = await previous_agents(db, snap.tenant.id, conv.visitor_id)
     if not history:
         return None
     if by_group or snap.settings.returning_customer != "most":
@@ -293,7 +346,7 @@ async def preferred_agent(
 
 
 async def pick(
-    db: AsyncSession, snap: Snapshot, conv: Conversation, *, exclude: int | None = None
+    db: AsyncSession, snap: Snapshot, conv: Waiting, *, exclude: int | None = None
 ) -> int | None:
     """The agent a waiting conversation goes to now, or None to keep it waiting.
 
@@ -317,11 +370,18 @@ async def pick(
     preferred = await preferred_agent(db, snap, conv, group)
     if preferred is not None and any(a.user_id == preferred for a in free):
         return preferred
-    candidates = [a.candidate() for a in free]
+    # Only the agents the rule can still choose from go to it (in the same order): it then
+    # draws from the very list it would have built from all of them.
     if group.assignment_mode == "least_loaded":
-        chosen = choose_least_loaded(candidates, snap.rng)
+        least = min(a.ongoing for a in free)
+        top = [a.candidate() for a in free if a.ongoing == least]
+        chosen = choose_least_loaded(top, snap.rng)
     else:
-        chosen = choose(candidates, snap.rng)
+        best = max((a.max_concurrent - a.ongoing) / a.max_concurrent for a in free)
+        tied = [a for a in free if (a.max_concurrent - a.ongoing) / a.max_concurrent == best]
+        fewest = min(a.accepted_today for a in tied)
+        top = [a.candidate() for a in tied if a.accepted_today == fewest]
+        chosen = choose(top, snap.rng)
     return chosen.user_id if chosen is not None else None
 
 

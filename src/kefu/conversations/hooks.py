@@ -37,6 +37,10 @@ AfterEnd = Callable[[AsyncSession, "Conversation", Ending], Awaitable[None]]
 AfterMessage = Callable[[AsyncSession, "Conversation", "Message"], Awaitable[None]]
 AfterOpen = Callable[[AsyncSession, "Conversation"], Awaitable[None]]
 AfterAssign = Callable[[AsyncSession, "Conversation", "Segment"], Awaitable[None]]
+# The bulk form of an after_assign hook: a dispatch pass calls it once with all its
+# assignments, in place of the per-assignment hook it stands for (same effect). The segments
+# are as inserted (id and values set), not loaded into the session.
+AfterAssignMany = Callable[[AsyncSession, list[tuple["Conversation", "Segment"]]], Awaitable[None]]
 
 
 @dataclass
@@ -51,6 +55,8 @@ class _Hooks:
     after_requeue: list[tuple[int, AfterOpen]] = field(default_factory=list)
     # An agent received the conversation (dispatch, pickup, transfer, callback, reassign).
     after_assign: list[tuple[int, AfterAssign]] = field(default_factory=list)
+    # Bulk forms of some after_assign hooks, keyed by the hook they replace in a drain pass.
+    after_assign_many: dict[AfterAssign, AfterAssignMany] = field(default_factory=dict)
 
 
 HOOKS = _Hooks()
@@ -88,3 +94,13 @@ def after_requeue(order: int = 100) -> Callable[[AfterOpen], AfterOpen]:
 
 def after_assign(order: int = 100) -> Callable[[AfterAssign], AfterAssign]:
     return lambda fn: _add(HOOKS.after_assign, order, fn)
+
+
+def after_assign_many(per_item: AfterAssign) -> Callable[[AfterAssignMany], AfterAssignMany]:
+    """Register the bulk form of the after_assign hook `per_item` (see `actions.assign_many`)."""
+
+    def register(fn: AfterAssignMany) -> AfterAssignMany:
+        HOOKS.after_assign_many[per_item] = fn
+        return fn
+
+    return register

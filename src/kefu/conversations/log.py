@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import Any, cast
 
 from fastapi.encoders import jsonable_encoder
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from kefu.channels.models import Widget
 from kefu.conversations.models import Conversation, ConversationEvent, Message
@@ -28,6 +29,9 @@ async def next_seq(db: AsyncSession, conv: Conversation) -> int:
         .where(Conversation.id == conv.id)
         .values(last_seq=Conversation.last_seq + 1)
         .returning(Conversation.last_seq)
+        # `conv` is updated below; the default "evaluate" sync walks the whole identity map
+        # (every conversation the session holds, e.g. a drain's queue) on each call.
+        .execution_options(synchronize_session=False)
     )
     assert seq is not None
     conv.last_seq = int(seq)
@@ -137,6 +141,87 @@ async def append(
         ),
     )
     return seq
+
+
+async def append_many(
+    db: AsyncSession, items: list[tuple[Conversation, str, dict[str, Any], tuple[int, ...]]]
+) -> list[int]:
+    """`append` for many (conversation, name, data, extra_agent_ids) non-message events at once.
+
+    The caller holds every conversation's row (a drain locks them) and has its current
+    `last_seq` loaded: each event takes `last_seq + 1` in memory, written by the next flush with
+    the event rows (no per-event round trip). Widgets are read once for the whole batch.
+    """
+    now = clock.now()
+    at = jsonable_encoder(now)
+    widget_ids = {c.widget_id for c, *_ in items if c.widget_id is not None}
+    shows: dict[int, bool] = {}
+    if widget_ids:
+        rows = await db.execute(
+            select(Widget.id, Widget.show_agent_nickname).where(Widget.id.in_(widget_ids))
+        )
+        shows = {wid: bool(show) for wid, show in rows.all()}
+    rows_out: list[dict[str, Any]] = []
+    seqs: list[int] = []
+    for conv, name, data, extra_agent_ids in items:
+        seq = conv.last_seq + 1
+        set_committed_value(conv, "last_seq", seq)  # stored below, with the others
+        seqs.append(seq)
+        stored = plain_json(data)
+        rows_out.append(
+            {
+                "tenant_id": conv.tenant_id,
+                "conversation_id": conv.id,
+                "seq": seq,
+                "name": name,
+                "message_id": None,
+                "data": stored,
+                "staff_only": False,
+                "created_at": now,
+            }
+        )
+        show = shows.get(conv.widget_id, True) if conv.widget_id is not None else True
+        agents = [a for a in (conv.agent_id, *extra_agent_ids) if a is not None]
+        if conv.broadcast:
+            agents += await broadcast_members(db, conv)
+        head = {"type": "event", "conversation_id": conv.id, "seq": seq, "name": name}
+        emit(
+            db,
+            ChatEvent(
+                tenant_id=conv.tenant_id,
+                conversation_id=conv.id,
+                visitor_id=conv.visitor_id,
+                agent_ids=sorted(set(agents)),
+                # The same frames as `frame()`, from the already encoded data.
+                staff_frame={**head, "data": stored, "at": at},
+                visitor_frame={**head, "data": visitor_data(name, stored, show), "at": at},
+            ),
+        )
+    if rows_out:
+        table = cast(Table, Conversation.__table__)
+        await db.execute(
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values(last_seq=bindparam("b_seq")),
+            [{"b_id": r["conversation_id"], "b_seq": r["seq"]} for r in rows_out],
+        )
+        await db.execute(insert(ConversationEvent), rows_out)  # one executemany
+    return seqs
+
+
+def plain_json(value: Any) -> Any:
+    """`jsonable_encoder` for the plain values event payloads hold (dicts, lists, scalars,
+    datetimes), with the same result; anything else goes to `jsonable_encoder`."""
+    kind = type(value)
+    if value is None or kind in (str, int, float, bool):
+        return value
+    if kind is dict:
+        return {k: plain_json(v) for k, v in value.items()}
+    if kind in (list, tuple):
+        return [plain_json(v) for v in value]
+    if kind in (datetime, date):
+        return value.isoformat()
+    return jsonable_encoder(value)
 
 
 async def replay(

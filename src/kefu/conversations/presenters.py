@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,7 +21,12 @@ from kefu.visitors.models import Visitor
 Audience = Literal["staff", "visitor"]
 
 
-def visitor_name(visitor: Visitor | None, visitor_id: int) -> str:
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+def visitor_name(visitor: _Named | None, visitor_id: int) -> str:
     if visitor is not None and visitor.name:
         return visitor.name
     return pick(f"访客{visitor_id}", f"Visitor {visitor_id}")
@@ -101,11 +106,18 @@ async def conversations_view(
         return []
     visitor_ids = {c.visitor_id for c in convs}
     agent_ids = {c.agent_id for c in convs if c.agent_id is not None}
+    # Only the columns shown: many conversations (a drain pass) would load whole rows.
     visitors = {
-        v.id: v for v in await db.scalars(select(Visitor).where(Visitor.id.in_(visitor_ids)))
+        v.id: v
+        for v in await db.execute(
+            select(Visitor.id, Visitor.name).where(Visitor.id.in_(visitor_ids))
+        )
     }
     agents = (
-        {u.id: u for u in await db.scalars(select(User).where(User.id.in_(agent_ids)))}
+        {
+            u.id: u
+            for u in await db.execute(select(User.id, User.nickname).where(User.id.in_(agent_ids)))
+        }
         if agent_ids
         else {}
     )

@@ -57,7 +57,15 @@ class Settings(BaseSettings):
     # Extra browser origins allowed to call the API with the session cookie (comma separated).
     allowed_origins: str = ""
     log_level: str = "info"
+    # JSON lines or text; unset: JSON in production, text in development (docs/observability.md).
+    log_format: Literal["json", "text"] | None = None
+    # Bearer token for /metrics from other hosts (loopback needs none); unset: loopback only.
+    metrics_token: SecretStr | None = None
     session_hours: int = Field(default=24, ge=1, le=24 * 30)
+    # Cluster nodes (docs/cluster.md): each process heartbeats every `node_heartbeat_seconds`;
+    # a node silent for `node_dead_seconds` is reaped by a surviving one.
+    node_heartbeat_seconds: float = Field(default=10.0, ge=0.1, le=300)
+    node_dead_seconds: float = Field(default=30.0, ge=0.3, le=3600)
 
     @classmethod
     def settings_customise_sources(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kefu.conversations.hooks import Ending, after_assign, after_end
+from kefu.conversations.hooks import Ending, after_assign, after_assign_many, after_end
 from kefu.conversations.models import Conversation, Segment
 
 
@@ -23,3 +23,20 @@ async def reattribute_on_assign(db: AsyncSession, conv: Conversation, segment: S
     from kefu.csat import actions
 
     await actions.reattribute(db, conv)
+
+
+@after_assign_many(reattribute_on_assign)
+async def reattribute_on_assign_many(
+    db: AsyncSession, pairs: list[tuple[Conversation, Segment]]
+) -> None:
+    """`reattribute_on_assign` for a drain pass: the ratings are read in one query."""
+    from sqlalchemy import select
+
+    from kefu.csat import actions
+    from kefu.csat.models import CsatRating
+
+    by_id = {conv.id: conv for conv, _ in pairs}
+    rated = await db.scalars(select(CsatRating).where(CsatRating.conversation_id.in_(by_id)))
+    for rec in list(rated):
+        if rec.score is not None:
+            await actions.attribute(db, by_id[rec.conversation_id], rec)

@@ -20,11 +20,16 @@ class EventBus:
 
     def __init__(self) -> None:
         self._handlers: list[Handler] = []
+        # The cross-node leg (kefu.events.broker.RedisRelay) when KEFU_REDIS_URL is set: it
+        # takes a copy of socket-bound events for the other nodes without waiting on Redis.
+        self.remote: Any = None
 
     def subscribe(self, handler: Handler) -> None:
         self._handlers.append(handler)
 
     async def publish(self, event: BaseModel) -> None:
+        if self.remote is not None:
+            self.remote.offer(event)
         for handler in list(self._handlers):
             try:
                 await handler(event)

@@ -17,6 +17,7 @@ from kefu.core.errors import ApiError
 from kefu.events.bus import emit
 from kefu.events.types import PresenceChanged
 from kefu.presence.models import Presence, PresenceInterval
+from kefu.presence.sockets import count_sockets, local_node_id
 from kefu.workers.scheduler import cancel_timer, schedule_timer
 
 OFFLINE_AFTER = timedelta(seconds=30)
@@ -93,21 +94,30 @@ async def status_of(db: AsyncSession, *, tenant_id: int, user_id: int) -> str:
     return (await statuses(db, tenant_id=tenant_id, user_ids=[user_id]))[user_id]
 
 
-async def socket_opened(db: AsyncSession, *, tenant_id: int, user_id: int) -> str:
+async def socket_opened(
+    db: AsyncSession, *, tenant_id: int, user_id: int, node_id: str | None = None, count: int = 1
+) -> str:
     """A socket of the user connected: cancel a pending offline, come online if offline."""
     row = await _locked(db, tenant_id=tenant_id, user_id=user_id)
-    row.sockets += 1
+    # Counted per node (kefu.presence.nodes), so a dead node's sockets can be dropped.
+    row.sockets = await count_sockets(
+        db, tenant_id=tenant_id, user_id=user_id, node_id=node_id or local_node_id(), delta=count
+    )
     await cancel_timer(db, kind=OFFLINE_TIMER, subject_id=user_id)
     if row.status == "offline":
         await _set(db, row, row.resume_status)
     return row.status
 
 
-async def socket_closed(db: AsyncSession, *, tenant_id: int, user_id: int) -> None:
+async def socket_closed(
+    db: AsyncSession, *, tenant_id: int, user_id: int, node_id: str | None = None
+) -> None:
     """A socket closed; with none left the user goes offline 30 s later unless one reconnects."""
     row = await _locked(db, tenant_id=tenant_id, user_id=user_id)
     now = clock.now()
-    row.sockets = max(0, row.sockets - 1)
+    row.sockets = await count_sockets(
+        db, tenant_id=tenant_id, user_id=user_id, node_id=node_id or local_node_id(), delta=-1
+    )
     row.last_socket_closed_at = now
     if row.sockets == 0 and row.status != "offline":
         await schedule_timer(
@@ -127,6 +137,7 @@ async def go_offline_if_unconnected(db: AsyncSession, *, tenant_id: int, user_id
     if exists is None:
         return  # the user was deleted
     row = await _locked(db, tenant_id=tenant_id, user_id=user_id)
+    row.sockets = await count_sockets(db, tenant_id=tenant_id, user_id=user_id, delta=0)
     if row.sockets > 0 or row.status == "offline":
         return
     row.resume_status = row.status

@@ -42,3 +42,26 @@ class PresenceInterval(IdMixin, Base):
     status: Mapped[str] = mapped_column(String(10))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ClusterNode(Base):
+    """A running server process (node); a node silent past the dead time is reaped (issue 7)."""
+
+    __tablename__ = "cluster_nodes"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class PresenceSocket(Base):
+    """Open staff sockets of a user on one node; `Presence.sockets` is their sum."""
+
+    __tablename__ = "presence_sockets"
+
+    user_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    node_id: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    tenant_id: Mapped[int] = mapped_column(BigId, ForeignKey("tenants.id", ondelete="CASCADE"))
+    sockets: Mapped[int] = mapped_column(default=0)

@@ -6,7 +6,9 @@ caller's transaction.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, func, or_, select
+from typing import Any
+
+from sqlalchemy import ColumnElement, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kefu.access.principal import Principal
@@ -17,6 +19,7 @@ from kefu.core import clock
 from kefu.core.errors import ApiError
 from kefu.events.bus import emit
 from kefu.events.types import CapacityFreed
+from kefu.observability.metrics import timed_drain
 from kefu.routing import greetings, membership, overflow
 from kefu.routing.plan_clock import next_opening, wake_queue_at
 from kefu.routing.priority import priority_rank
@@ -120,8 +123,11 @@ async def wake_when_open(db: AsyncSession, snap: dispatch.Snapshot) -> None:
 
 
 # Assignments per drain transaction: bounds how long one drain holds the write lock; a full
-# drain continues in a fresh transaction (CapacityFreed again).
-MAX_PER_DRAIN = 100
+# drain continues in a fresh transaction (CapacityFreed again). A pass has a fixed cost (the
+# snapshot, the queue read, ~25 statements) and a small one per assignment (bulk writes):
+# 250 keeps a pass near 0.1–0.25 s on 2 cores while amortising the fixed part (bench/README.md,
+# "Bulk dispatch").
+MAX_PER_DRAIN = 250
 
 
 def _reachable(snap: dispatch.Snapshot, free: set[int]) -> ColumnElement[bool] | None:
@@ -142,8 +148,121 @@ def _reachable(snap: dispatch.Snapshot, free: set[int]) -> ColumnElement[bool] |
     return or_(*conds) if conds else None
 
 
+async def _plan(
+    db: AsyncSession,
+    snap: dispatch.Snapshot,
+    queue: list[Any],
+    free: set[int],
+    limit: int,
+) -> tuple[list[tuple[Any, int | None]], bool]:
+    """Choose a pass's assignments in queue order, in memory: (row, agent or None to share).
+
+    Exactly what one-at-a-time dispatch would do on the same snapshot: each choice is `pick`
+    (§5.5 idle ratio → today's workload → random, returning customers, group modes) on the
+    loads the earlier choices left. The second value: the limit cut the pass short.
+    """
+    plan: list[tuple[Any, int | None]] = []
+    for row in queue:
+        if len(plan) >= limit:
+            return plan, True
+        if _broadcasts(snap, row.skill_group_id) and row.target_agent_id is None:
+            plan.append((row, None))
+            continue
+        if not free:
+            break
+        if not snap.pool(row.skill_group_id, row.target_agent_id) & free:
+            continue
+        agent_id = await dispatch.pick(db, snap, row)
+        if agent_id is None:
+            continue
+        snap.took(agent_id)
+        if not snap.agents[agent_id].free:
+            free.discard(agent_id)
+        plan.append((row, agent_id))
+    return plan, False
+
+
+async def _take(db: AsyncSession, ids: set[int]) -> dict[int, Conversation]:
+    """The chosen conversations still waiting, row-locked (PostgreSQL: skipping rows another
+    transaction holds, e.g. a visitor ending it), loaded with their current `last_seq`."""
+    if not ids:
+        return {}
+    query = (
+        select(Conversation)
+        .where(Conversation.id.in_(ids), Conversation.state == "waiting")
+        .execution_options(populate_existing=True)
+    )
+    if db.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return {c.id: c for c in await db.scalars(query)}
+
+
+QUEUE_COLUMNS = (
+    Conversation.id,
+    Conversation.visitor_id,
+    Conversation.skill_group_id,
+    Conversation.target_agent_id,
+    Conversation.transferred_from_id,
+    Conversation.broadcast,
+    Conversation.priority_rank,
+    Conversation.queued_at,
+)
+
+
+async def _queue(
+    db: AsyncSession, snap: dispatch.Snapshot, reachable: ColumnElement[bool], window: int
+) -> list[Any]:
+    """The first `window` waiting rows free agents could take, in dispatch order (§3.3, §5.6)."""
+    order: list[Any] = [
+        Conversation.priority_rank,
+        Conversation.queued_at,
+        Conversation.id,
+    ]
+    if snap.settings.capacity_allocation:
+        # Prioritised groups first (§5.6), in SQL too: the window is then the head of the queue.
+        ranked = [int(g) for g in (snap.settings.group_priority or [])][:5]
+        whens: list[tuple[ColumnElement[bool], int]] = [
+            (Conversation.skill_group_id == g, snap.group_rank(g)) for g in ranked
+        ]
+        whens.append(
+            (Conversation.skill_group_id.is_(None), snap.group_rank(None)),
+        )
+        order.insert(0, case(*whens, else_=len(ranked)))
+    rows: list[Any] = list(
+        (
+            await db.execute(
+                select(*QUEUE_COLUMNS)
+                .where(
+                    Conversation.tenant_id == snap.tenant.id,
+                    Conversation.state == "waiting",
+                    Conversation.broadcast.is_(False),
+                    reachable,
+                )
+                .order_by(*order)
+                .limit(window)
+            )
+        ).all()
+    )
+    ranks = {g: snap.group_rank(g) for g in {row.skill_group_id for row in rows}}
+    rows.sort(key=lambda c: (ranks[c.skill_group_id], c.priority_rank, c.queued_at, c.id))
+    await dispatch.prefetch_history(db, snap, {row.visitor_id for row in rows})
+    return rows
+
+
+def _restore(snap: dispatch.Snapshot, loads: dict[int, tuple[int, int]]) -> None:
+    """Undo the in-memory loads of a plan that is chosen again."""
+    for uid, (ongoing, today) in loads.items():
+        snap.agents[uid].ongoing, snap.agents[uid].accepted_today = ongoing, today
+
+
+@timed_drain  # kefu_queue_drain_duration_seconds (docs/observability.md)
 async def drain(db: AsyncSession, tenant_id: int, limit: int = MAX_PER_DRAIN) -> int:
-    """Assign waiting conversations in queue order while agents have room."""
+    """Assign waiting conversations in queue order while agents have room.
+
+    One pass: the queue a free agent can take is read once (plain rows), every assignment is
+    chosen in memory from one snapshot, the chosen conversations are locked, then written
+    set-wise (`actions.assign_many`) and the queue is announced once.
+    """
     tenant = await db.get(Tenant, tenant_id)
     if tenant is None:
         return 0
@@ -153,50 +272,55 @@ async def drain(db: AsyncSession, tenant_id: int, limit: int = MAX_PER_DRAIN) ->
     reachable = _reachable(snap, free)
     if reachable is None:
         return 0
+    loads = {uid: (a.ongoing, a.accepted_today) for uid, a in snap.agents.items()}
     # Only conversations a free agent could take: the rest of the queue is not read at all.
-    convs = list(
-        await db.scalars(
-            select(Conversation)
-            .where(
-                Conversation.tenant_id == tenant_id,
-                Conversation.state == "waiting",
-                Conversation.broadcast.is_(False),
-                reachable,
-            )
-            .order_by(Conversation.priority_rank, Conversation.queued_at, Conversation.id)
-            .limit(max(limit * 20, 1000))
+    # Most of those are assignable, so a window of a few times the limit usually fills the
+    # pass; when it does not, the pass is chosen again from the full window (×20).
+    window = max(limit * 4, 400)
+    queue = await _queue(db, snap, reachable, window)
+    plan, more = await _plan(db, snap, queue, set(free), limit)
+    if not more and len(queue) == window and any(snap.agents[u].free for u in free):
+        _restore(snap, loads)
+        queue = await _queue(db, snap, reachable, max(limit * 20, 1000))
+        plan, more = await _plan(db, snap, queue, set(free), limit)
+    taken: dict[int, Conversation] = {}
+    skipped: set[int] = set()
+    while True:
+        wanted = {row.id for row, _ in plan} - taken.keys()
+        got = await _take(db, wanted)
+        taken.update(got)
+        if len(got) == len(wanted):
+            break
+        # Another transaction holds or changed some (ended meanwhile): choose again without them.
+        skipped |= wanted - got.keys()
+        _restore(snap, loads)
+        plan, more = await _plan(
+            db, snap, [r for r in queue if r.id not in skipped], set(free), limit
         )
+    agent_ids = {a for _, a in plan if a is not None}
+    agents = (
+        {u.id: u for u in await db.scalars(select(User).where(User.id.in_(agent_ids)))}
+        if agent_ids
+        else {}
     )
-    convs.sort(
-        key=lambda c: (snap.group_rank(c.skill_group_id), c.priority_rank, c.queued_at, c.id)
-    )
-    assigned = 0
-    for conv in convs:
-        if assigned >= limit:
-            # More may fit: carry on in a new transaction.
-            emit(db, CapacityFreed(tenant_id=tenant_id))
-            break
-        if _broadcasts(snap, conv.skill_group_id) and conv.target_agent_id is None:
-            await actions.share_with_group(db, conv, announce_queue=False)
-            assigned += 1
-            continue
-        if not free:
-            break
-        if not snap.pool(conv.skill_group_id, conv.target_agent_id) & free:
-            continue
-        agent_id = await dispatch.pick(db, snap, conv)
+    gives: list[tuple[Conversation, User]] = []
+    for row, agent_id in plan:
         if agent_id is None:
-            continue
-        await give(
-            db, snap, conv, agent_id, reason="assigned", transfer=False, announce_queue=False
-        )
-        if not snap.agents[agent_id].free:
-            free.discard(agent_id)
-        assigned += 1
+            await actions.share_with_group(db, taken[row.id], announce_queue=False)
+        else:
+            gives.append((taken[row.id], agents[agent_id]))
+    await actions.assign_many(db, gives, "assigned")
+    for conv, agent in gives:
+        if agent.greeting_enabled and agent.greeting_text.strip():  # else on_agent does nothing
+            working = await snap.working(db, conv.skill_group_id)
+            await greetings.on_agent(db, snap.tenant, conv, agent, working=working, transfer=False)
+    if more:
+        # More may fit: carry on in a new transaction.
+        emit(db, CapacityFreed(tenant_id=tenant_id))
     await wake_when_open(db, snap)
-    if assigned:
+    if plan:
         await actions.queue_changed(db, tenant_id)
-    return assigned
+    return len(plan)
 
 
 def is_queue_admin(principal: Principal) -> bool:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +21,7 @@ from kefu.visitors.schemas import IdentityIn, VisitorPatch, VisitorSessionIn
 from kefu.visitors.web_info import web_info
 
 IDENTITY_TTL = timedelta(hours=24)
+_Row = TypeVar("_Row", Widget, Tenant)
 
 
 @dataclass
@@ -129,17 +131,73 @@ async def register(
     return VisitorPrincipal(visitor=visitor, device=device, widget=widget, tenant=tenant)
 
 
-async def principal_for_token(db: AsyncSession, token: str) -> VisitorPrincipal:
-    """The visitor behind a token sent with a request or a socket's auth frame."""
+class SharedRows:
+    """Tenant and widget rows shared by a process's visitor sockets (read-only between sends).
+
+    Thousands of sockets of one widget would otherwise each keep their own copies (a widget's
+    JSON settings are kilobytes); a row here is re-read once it is older than `ttl`, as a
+    socket's own rows were, so a renamed tenant or a widget's new settings still apply."""
+
+    MAX_ROWS = 20_000
+
+    def __init__(self, ttl: timedelta) -> None:
+        self.ttl = ttl
+        self._rows: dict[tuple[type, int], tuple[datetime, Any]] = {}
+
+    async def get(self, db: AsyncSession, cls: type[_Row], row_id: int) -> _Row | None:
+        now = clock.now()
+        hit = self._rows.get((cls, row_id))
+        if hit is not None and now - hit[0] < self.ttl:
+            row: _Row = hit[1]
+            return row
+        fresh = await db.get(cls, row_id, populate_existing=True)
+        if fresh is None:
+            self._rows.pop((cls, row_id), None)
+            return None
+        if len(self._rows) >= self.MAX_ROWS:
+            self._rows = {k: v for k, v in self._rows.items() if now - v[0] < self.ttl}
+            if len(self._rows) >= self.MAX_ROWS:
+                self._rows.clear()
+        self._rows[(cls, row_id)] = (now, fresh)
+        return fresh
+
+
+async def principal_for_token(
+    db: AsyncSession, token: str, shared: SharedRows | None = None
+) -> VisitorPrincipal:
+    """The visitor behind a token sent with a request or a socket's auth frame (a socket passes
+    its process's `shared` rows: its tenant and widget are then shared with other sockets)."""
     device = await db.scalar(
         select(VisitorDevice).where(VisitorDevice.token_digest == token_digest(token))
     )
     if device is None:
         raise ApiError("unauthenticated")
     visitor = await db.get(Visitor, device.visitor_id)
-    widget = await db.get(Widget, device.widget_id)
-    tenant = await db.get(Tenant, device.tenant_id)
+    if shared is None:
+        widget = await db.get(Widget, device.widget_id)
+        tenant = await db.get(Tenant, device.tenant_id)
+    else:
+        widget = await shared.get(db, Widget, device.widget_id)
+        tenant = await shared.get(db, Tenant, device.tenant_id)
     if visitor is None or widget is None or tenant is None:
+        raise ApiError("unauthenticated")
+    return VisitorPrincipal(visitor=visitor, device=device, widget=widget, tenant=tenant)
+
+
+async def reread_principal(
+    db: AsyncSession, old: VisitorPrincipal, shared: SharedRows | None = None
+) -> VisitorPrincipal:
+    """A socket's principal read again (its own visitor and device rows; tenant and widget from
+    `shared` when given, re-read there once older than its TTL). Gone rows end the sign-in."""
+    device = await db.get(VisitorDevice, old.device.id, populate_existing=True)
+    visitor = await db.get(Visitor, old.visitor.id, populate_existing=True)
+    if shared is None:
+        widget = await db.get(Widget, old.widget.id, populate_existing=True)
+        tenant = await db.get(Tenant, old.tenant.id, populate_existing=True)
+    else:
+        widget = await shared.get(db, Widget, old.widget.id)
+        tenant = await shared.get(db, Tenant, old.tenant.id)
+    if device is None or visitor is None or widget is None or tenant is None:
         raise ApiError("unauthenticated")
     return VisitorPrincipal(visitor=visitor, device=device, widget=widget, tenant=tenant)
 

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from kefu.core import clock
 from kefu.core.db import sqlite_write_intent
 from kefu.events.bus import EventBus, publish_all, take_events
+from kefu.observability.metrics import timer_ran
 from kefu.workers.models import Timer
 
 log = logging.getLogger("kefu.scheduler")
@@ -122,6 +123,7 @@ async def run_due_timers(
                 else:
                     await handler(db, due)
                 await db.commit()
+                timer_ran(due.kind, due.due_at)  # lag metric (kefu.observability)
                 events: list[Any] = take_events(db)
         finally:
             sqlite_write_intent.reset(token)

@@ -1,0 +1,299 @@
+"""Group commit of socket sends (kefu.chat.batcher) and the socket's cached principal.
+
+Concurrent sends share one transaction; one bad send in a batch fails alone (its nack), the
+others commit and are acked; a retried `client_msg_id` in a batch is replayed, not stored twice.
+The visitor rows a socket keeps are re-read once they are older than the TTL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+import time
+from typing import Any
+
+import pytest
+from sqlalchemy.exc import DBAPIError
+
+from kefu.chat.batcher import batcher_of
+from kefu.chat.visitor_socket import PRINCIPAL_TTL
+from kefu.core.clock import Clock, FakeClock, set_clock
+from kefu.core.config import Settings
+from tests.chat_helpers import Visitor, cid, new_widget, recv_until, staff_socket
+from tests.conftest import PG_URL, LiveServer, free_port
+from tests.helpers import Api, Client
+from tests.test_chat_crash import ServerProcess
+from tests.test_dispatch_multiprocess import sql
+
+
+def _send(ws: Any, text: str, client_msg_id: str) -> None:
+    ws.send(
+        json.dumps(
+            {"type": "send", "client_msg_id": client_msg_id, "kind": "text", "body": {"text": text}}
+        )
+    )
+
+
+def _answer(ws: Any, client_msg_id: str, timeout: float = 5) -> dict[str, Any]:
+    return recv_until(
+        ws,
+        lambda f: f.get("type") in ("ack", "nack") and f.get("client_msg_id") == client_msg_id,
+        timeout=timeout,
+    )
+
+
+def test_one_bad_send_in_a_batch_fails_alone(api: Api, server: LiveServer) -> None:
+    t = api.provision()
+    widget = new_widget(t)
+    visitors = [Visitor(api, widget) for _ in range(5)]
+    first_ids = [cid() for _ in visitors]
+    for v, first in zip(visitors, first_ids, strict=True):
+        v.send("hello", client_msg_id=first)  # opens the conversation (REST)
+    sockets = [v.socket(server.base_url) for v in visitors]
+
+    batcher = batcher_of(server.app)
+    release, entered = threading.Event(), threading.Event()
+    original = batcher._write
+
+    async def gated(jobs: Any) -> Any:
+        entered.set()
+        while not release.is_set():  # noqa: ASYNC110 (set from the test's thread)
+            await asyncio.sleep(0.01)
+        return await original(jobs)
+
+    batcher._write = gated  # type: ignore[method-assign]
+    try:
+        before = (batcher.stats.batches, batcher.stats.retried_batches)
+        primer = cid()
+        _send(sockets[0], "primer", primer)  # the writer takes it alone, then waits
+        assert entered.wait(10)
+        ok1, ok2 = cid(), cid()
+        _send(sockets[1], "not what was sent first", first_ids[1])  # same id, other content
+        _send(sockets[2], "fine", ok1)
+        _send(sockets[3], "hello", first_ids[3])  # a retry: same id, same content
+        _send(sockets[4], "also fine", ok2)
+        deadline = time.monotonic() + 10
+        while len(batcher._pending) < 4:
+            assert time.monotonic() < deadline, "the sends did not reach the batcher"
+            time.sleep(0.01)
+        release.set()
+        assert _answer(sockets[0], primer)["type"] == "ack"
+        nack = _answer(sockets[1], first_ids[1])
+        assert nack["type"] == "nack" and nack["code"] == "client_msg_id_conflict", nack
+        acked = _answer(sockets[2], ok1)
+        assert acked["type"] == "ack" and not acked["replayed"]
+        replay = _answer(sockets[3], first_ids[3])
+        assert replay["type"] == "ack" and replay["replayed"] is True
+        assert _answer(sockets[4], ok2)["type"] == "ack"
+        # Two batches: the primer, then the four (run again with savepoints after the failure).
+        assert batcher.stats.batches - before[0] == 2
+        assert batcher.stats.retried_batches - before[1] == 1
+        assert batcher.stats.largest >= 4
+    finally:
+        batcher._write = original  # type: ignore[method-assign]
+        release.set()
+        for ws in sockets:
+            ws.close()
+
+    # Stored once each, in seq order; the conflicting send stored nothing.
+    for v, texts in (
+        (visitors[1], ["hello"]),
+        (visitors[2], ["hello", "fine"]),
+        (visitors[3], ["hello"]),
+        (visitors[4], ["hello", "also fine"]),
+    ):
+        conv = v.http.ok("GET", "/visitor/conversation")
+        msgs = v.http.ok("GET", "/visitor/messages", params={"conversation_id": conv["id"]})
+        mine = [m for m in msgs if m["sender"]["type"] == "visitor"]
+        assert [m["body"]["text"] for m in mine] == texts
+        seqs = [m["seq"] for m in msgs]
+        assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+
+
+def test_socket_principal_is_reread_after_its_ttl(api: Api, server: LiveServer) -> None:
+    clock = FakeClock()
+    set_clock(clock)
+    try:
+        t = api.provision()
+        widget = new_widget(t)
+        v = Visitor(api, widget)
+        v.send("hello")
+        ws = v.socket(server.base_url)
+        t.admin.ok("PATCH", f"/visitors/{v.id}", json={"name": "Renamed Rita"})
+
+        first = cid()
+        _send(ws, "one", first)
+        ack = _answer(ws, first)
+        # Within the TTL the socket's rows are used as they were read at sign-in.
+        assert ack["message"]["sender"]["name"] != "Renamed Rita"
+
+        clock.advance(seconds=PRINCIPAL_TTL.total_seconds() + 1)
+        second = cid()
+        _send(ws, "two", second)
+        ack = _answer(ws, second)
+        assert ack["type"] == "ack"
+        assert ack["message"]["sender"]["name"] == "Renamed Rita"
+        ws.close()
+    finally:
+        set_clock(Clock())
+
+
+VISITORS, TABS = 10, 8
+
+
+@pytest.mark.skipif(not PG_URL.startswith("postgresql"), reason="needs PostgreSQL")
+def test_batches_of_two_processes_share_conversations_on_postgresql(settings: Settings) -> None:
+    """Visitors on one `kefu serve`, their agent's tabs on another: each process group-commits
+    sends into the same conversations at once (row locks across processes). Every send is
+    acked once (none refused by a deadlock), stored once, and each conversation's seqs stay
+    unique and gap-free."""
+    procs: list[ServerProcess] = []
+    visitor_sockets: list[Any] = []
+    tabs: list[Any] = []
+    try:
+        for i in range(2):
+            data_dir = settings.data_dir / f"node{i}"
+            data_dir.mkdir()
+            port = free_port()
+            node = settings.model_copy(
+                update={
+                    "data_dir": data_dir,
+                    "port": port,
+                    "public_base_url": f"http://127.0.0.1:{port}",
+                }
+            )
+            procs.append(ServerProcess(node))
+            procs[-1].start()
+        api_a, api_b = Api(procs[0].base_url), Api(procs[1].base_url)
+        t = api_a.provision()
+        _, agent = api_a.add_user(t, max_concurrent=VISITORS)
+        widget = new_widget(t)
+        online = staff_socket(procs[1].base_url, _on(api_b, agent))  # the agent is Idle
+        tabs = [online] + [
+            staff_socket(procs[1].base_url, _on(api_b, agent)) for _ in range(TABS - 1)
+        ]
+        visitors = [Visitor(api_a, widget) for _ in range(VISITORS)]
+        for v in visitors:
+            v.send("hello")  # REST: opens the conversation, assigned to the agent
+        conv_ids = [v.http.ok("GET", "/visitor/conversation")["id"] for v in visitors]
+        visitor_sockets = [v.socket(procs[0].base_url) for v in visitors]
+
+        rounds = 8
+        stored_ids: dict[str, int] = {}  # client_msg_id -> conversation
+
+        def send_acked(ws: Any, frame: dict[str, Any], conv_id: int) -> None:
+            client_id = cid()
+            ws.send(json.dumps({**frame, "client_msg_id": client_id, "kind": "text"}))
+            answer = _answer(ws, client_id, timeout=60)
+            assert answer["type"] == "ack", answer
+            assert answer["conversation_id"] == conv_id
+            stored_ids[client_id] = conv_id
+
+        def visitor_burst(i: int) -> None:
+            for r in range(rounds):
+                frame = {"type": "send", "body": {"text": f"v{i} r{r}"}}
+                send_acked(visitor_sockets[i], frame, conv_ids[i])
+
+        def tab_burst(k: int) -> None:
+            # Each tab walks the conversations in its own order: unordered batches would
+            # lock the same rows in opposite orders on the two processes.
+            order = conv_ids[k:] + conv_ids[:k]
+            if k % 2:
+                order.reverse()
+            for r in range(2):
+                for conv_id in order:
+                    frame = {
+                        "type": "send",
+                        "conversation_id": conv_id,
+                        "body": {"text": f"tab{k} r{r}"},
+                    }
+                    send_acked(tabs[k], frame, conv_id)
+
+        errors: list[BaseException] = []
+
+        def run(fn: Any, arg: int) -> None:
+            try:
+                fn(arg)
+            except BaseException as err:  # reported below
+                errors.append(err)
+
+        threads = [threading.Thread(target=run, args=(visitor_burst, i)) for i in range(VISITORS)]
+        threads += [threading.Thread(target=run, args=(tab_burst, k)) for k in range(len(tabs))]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        assert not errors, errors
+        assert len(stored_ids) == VISITORS * rounds + TABS * 2 * VISITORS
+
+        rows = sql(
+            settings,
+            "SELECT conversation_id, seq, client_msg_id FROM messages WHERE conversation_id "
+            "= ANY(:ids) ORDER BY conversation_id, seq",
+            ids=conv_ids,
+        )
+        stored = [(r[2], r[0]) for r in rows if r[2] in stored_ids]
+        assert sorted(stored) == sorted(stored_ids.items()), "every send stored exactly once"
+        events = sql(
+            settings,
+            "SELECT conversation_id, seq FROM conversation_events WHERE conversation_id "
+            "= ANY(:ids) ORDER BY conversation_id, seq",
+            ids=conv_ids,
+        )
+        for conv_id in conv_ids:
+            seqs = [s for c, s in events if c == conv_id]
+            assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), (conv_id, seqs)
+    finally:
+        for ws in [*visitor_sockets, *tabs]:
+            with contextlib.suppress(Exception):
+                ws.close()
+        for p in procs:
+            p.stop()
+
+
+def _on(api: Api, client: Client) -> Client:
+    """The same signed-in user on another process (sessions live in the database)."""
+    c = api.client()
+    c.cookies.set("kefu_session", client.cookies["kefu_session"])
+    return c
+
+
+def test_a_send_that_lost_a_lock_race_runs_again_and_is_delivered_after(
+    server: LiveServer,
+) -> None:
+    """PostgreSQL answers a deadlock (40P01) or a serialization failure (40001) by aborting one
+    side; the batcher runs that send again in a later transaction (the others commit first)
+    and delivers it after them, so acks and events follow commit order."""
+    batcher = batcher_of(server.app)
+    order: list[str] = []
+    attempts = {"lost": 0}
+
+    class Deadlock(Exception):
+        sqlstate = "40P01"
+
+    async def lost(db: Any, fast: bool) -> str:
+        attempts["lost"] += 1
+        if attempts["lost"] <= 2:  # the fast pass and the first savepoint pass
+            raise DBAPIError("UPDATE conversations …", {}, Deadlock())
+        return "lost"
+
+    async def fine(db: Any, fast: bool) -> str:
+        return "fine"
+
+    async def delivered(result: str) -> None:
+        order.append(result)
+
+    async def both() -> list[Any]:
+        before = batcher.stats.lock_retries
+        results = await asyncio.gather(
+            batcher.run(lost, deliver=delivered), batcher.run(fine, deliver=delivered)
+        )
+        return [*results, batcher.stats.lock_retries - before]
+
+    loop = server.app.state.loop
+    results = asyncio.run_coroutine_threadsafe(both(), loop).result(timeout=30)
+    assert results == ["lost", "fine", 1]
+    assert attempts["lost"] == 3
+    assert order == ["fine", "lost"]
