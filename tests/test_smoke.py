@@ -25,7 +25,7 @@ def test_openapi_lists_routes(api: Api) -> None:
 def test_console_shell_served_for_app_paths(api: Api) -> None:
     import httpx
 
-    r = httpx.get(api.base_url + "/admin/members/agents")
+    r = httpx.get(api.base_url + "/admin/members/agents", timeout=30)
     assert r.status_code == 200 and "text/html" in r.headers["content-type"]
 
 
