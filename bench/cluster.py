@@ -46,7 +46,7 @@ import httpx
 
 from bench.connections import raise_fd_limit
 from bench.loadgen import Fleet, summarize
-from bench.targets import AGENT_PASSWORD, KefuTarget, free_port
+from bench.targets import AGENT_PASSWORD, KefuTarget, _ok, free_port
 
 
 def log(msg: str) -> None:
@@ -121,12 +121,6 @@ async def reset_schema(database_url: str) -> None:
         raise RuntimeError("could not empty the benchmark database")
     finally:
         await conn.close()
-
-
-def _ok(r: httpx.Response) -> httpx.Response:
-    if r.status_code >= 300:
-        raise RuntimeError(f"{r.request.method} {r.request.url} -> {r.status_code} {r.text[:300]}")
-    return r
 
 
 async def prepare(nodes: list[ClusterNode], fleet: Fleet, visitors: int, agents: int) -> str:
