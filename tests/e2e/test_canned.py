@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -106,9 +107,14 @@ def test_suggestions_insert_and_send_then_panel(server: Server, tenant: Tenant, 
     box.press("Tab")
     expect(box).to_have_value(GREETING)
     box.fill("")
-    used = {
-        r["text"]: r["use_count"] for r in agent_api.http.get("/canned/public").json()["replies"]
-    }
+    # The use is recorded by a request the page sends after the insertion: wait for it.
+    deadline = time.monotonic() + 10
+    while True:
+        replies = agent_api.http.get("/canned/public").json()["replies"]
+        used = {r["text"]: r["use_count"] for r in replies}
+        if (used[REFUND], used[GREETING]) == (1, 1) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert used[REFUND] == 1 and used[GREETING] == 1
 
     # The side panel: a click puts a reply into the box, the Send button sends one at once.
