@@ -3,9 +3,11 @@ and the texts other domains use (enterprise welcome, Dispatcher nickname, saluta
 
 from __future__ import annotations
 
+import json
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kefu.access.principal import Principal
@@ -17,17 +19,39 @@ from kefu.tenants.models import Tenant
 
 DEFAULT_DISPATCHER = "调度员"
 DEFAULT_SALUTATION = "亲"
+_SETTINGS_KEY = "automation_settings"  # db.info: tenant id → row or None
 
 
 async def settings_row(db: AsyncSession, tenant_id: int) -> AutomationSettings | None:
-    return await db.scalar(
+    """The tenant's stored row, or None (defaults). Every message reads it (timers), so the
+    answer is kept for the rest of the session (a request, or a batch of socket sends): a row
+    is the object the identity map would answer with anyway; `replace` records a new one."""
+    known: dict[int, AutomationSettings | None] = db.info.setdefault(_SETTINGS_KEY, {})
+    if tenant_id in known:
+        row = known[tenant_id]
+        if row is None:
+            return None
+        state = inspect(row)
+        if not state.expired_attributes and state.persistent:  # not rolled back or deleted
+            return row
+    row = await db.scalar(
         select(AutomationSettings).where(AutomationSettings.tenant_id == tenant_id)
     )
+    known[tenant_id] = row
+    return row
 
 
 def timers_of(row: AutomationSettings | None) -> Timers:
-    """The stored timer settings over the defaults (unknown or broken keys fall back)."""
+    """The stored timer settings over the defaults (unknown or broken keys fall back).
+
+    Shared for equal stored values (every message asks): callers read it, never change it."""
     stored: dict[str, Any] = dict(row.timers or {}) if row is not None else {}
+    return _timers_from(json.dumps(stored, sort_keys=True, default=str))
+
+
+@lru_cache(maxsize=256)
+def _timers_from(stored_json: str) -> Timers:
+    stored: dict[str, Any] = json.loads(stored_json)
     out = Timers()
     for name, field in Timers.model_fields.items():
         value = stored.get(name)
@@ -81,6 +105,7 @@ async def replace(
     if row is None:
         row = AutomationSettings(tenant_id=principal.tenant_id, updated_at=clock.now())
         db.add(row)
+        db.info.setdefault(_SETTINGS_KEY, {})[principal.tenant_id] = row
     row.welcome_text = body.welcome_text
     row.greeting_text = body.greeting_text
     row.end_message = body.end_message

@@ -20,6 +20,7 @@ from kefu.routing.models import SkillGroupMember
 
 # A client further behind than this reloads over REST instead of replaying (docs/protocol.md).
 RESUME_LIMIT = 200
+_INSERT_EVENT = insert(cast(Table, ConversationEvent.__table__))
 
 
 async def next_seq(db: AsyncSession, conv: Conversation) -> int:
@@ -100,17 +101,19 @@ async def append(
     now = clock.now()
     seq = message.seq if message is not None else await next_seq(db, conv)
     stored = jsonable_encoder(data or {})
-    db.add(
-        ConversationEvent(
-            tenant_id=conv.tenant_id,
-            conversation_id=conv.id,
-            seq=seq,
-            name=name,
-            message_id=message.id if message is not None else None,
-            data=stored,
-            staff_only=staff_only,
-            created_at=now,
-        )
+    # A Core INSERT: no ORM object, no unit-of-work flush per event (every message logs one).
+    await db.execute(
+        _INSERT_EVENT,
+        {
+            "tenant_id": conv.tenant_id,
+            "conversation_id": conv.id,
+            "seq": seq,
+            "name": name,
+            "message_id": message.id if message is not None else None,
+            "data": stored,
+            "staff_only": staff_only,
+            "created_at": now,
+        },
     )
     staff_data, visitor_payload = stored, None
     if message is not None:

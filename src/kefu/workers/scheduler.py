@@ -51,7 +51,12 @@ def timer_handler(kind: str) -> Callable[[TimerHandler], TimerHandler]:
 
 async def cancel_timer(db: AsyncSession, *, kind: str, subject_id: int) -> None:
     """Drop any pending timer of `kind` for `subject_id` (in the caller's transaction)."""
-    await db.execute(delete(Timer).where(Timer.kind == kind, Timer.subject_id == subject_id))
+    # No identity-map sync: nothing keeps Timer objects around (every message cancels one).
+    await db.execute(
+        delete(Timer)
+        .where(Timer.kind == kind, Timer.subject_id == subject_id)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def schedule_timer(
