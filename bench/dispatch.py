@@ -69,6 +69,7 @@ from kefu.accounts.models import AuthSession, User
 from kefu.api.app import build_api_router
 from kefu.channels.models import Widget
 from kefu.conversations import actions as conv_actions
+from kefu.conversations import assignment as conv_assignment
 from kefu.conversations import dispatch as conv_dispatch
 from kefu.conversations import log as conv_log
 from kefu.conversations.models import Conversation, Segment
@@ -251,8 +252,8 @@ class Profile:
         self.wrap(conv_dispatch, "snapshot", "snapshot")
         self.wrap(conv_dispatch, "pick", "pick")
         self.wrap(queueing, "give", "give")
-        self.wrap(conv_actions, "assign", "assign")
-        self.wrap(conv_actions, "_conversation_event", "event_log")
+        self.wrap(conv_assignment, "assign", "assign")
+        self.wrap(conv_assignment, "log_event", "event_log")
         self.wrap(conv_actions, "conversation_view", "conversation_view")
         self.wrap(conv_log, "append", "log_append")
         self.wrap(conv_dispatch, "waiting_count", "waiting_count")

@@ -162,7 +162,9 @@ async def _repair(app: FastAPI, conn: Conn, seqs: dict[int, int]) -> None:
     """Replay events this socket missed, with the user's current rights (as a resume)."""
 
     async def load(db: AsyncSession, conv_id: int) -> Conversation:
-        return await conversation_for_staff(db, await staff_socket._principal(db, conn), conv_id)
+        return await conversation_for_staff(
+            db, await staff_socket.socket_principal(db, conn), conv_id
+        )
 
     await resume(app, conn, seqs, "staff", load)
 

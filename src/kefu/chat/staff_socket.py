@@ -25,7 +25,7 @@ _client_id = TypeAdapter(ClientMsgId)
 _text = TypeAdapter(MessageText)
 
 
-async def _principal(db: AsyncSession, conn: Conn) -> Principal:
+async def socket_principal(db: AsyncSession, conn: Conn) -> Principal:
     """The caller's rights now (a role change or sign-out applies to the next frame)."""
     sess = await db.get(AuthSession, conn.session_id)
     if sess is None or sess.revoked_at is not None:
@@ -83,7 +83,7 @@ async def _send(app: FastAPI, conn: Conn, msg: dict[str, Any]) -> None:
         return
 
     async def work(db: AsyncSession, fast: bool) -> tuple[Message, bool]:
-        principal = await _principal(db, conn)
+        principal = await socket_principal(db, conn)
         conv = await conversation_for_staff(db, principal, conv_id)
         if msg.get("whisper"):
             if not may_monitor(principal):
@@ -107,7 +107,7 @@ async def _resume(app: FastAPI, conn: Conn, msg: dict[str, Any]) -> None:
         seqs[_id(key)] = value
 
     async def load(db: AsyncSession, conv_id: int) -> Conversation:
-        return await conversation_for_staff(db, await _principal(db, conn), conv_id)
+        return await conversation_for_staff(db, await socket_principal(db, conn), conv_id)
 
     await resume(app, conn, seqs, "staff", load)
 
@@ -119,7 +119,7 @@ async def _watch(app: FastAPI, conn: Conn, kind: str, conv_id: int) -> None:
         return
 
     async def check(db: AsyncSession) -> None:
-        principal = await _principal(db, conn)
+        principal = await socket_principal(db, conn)
         if not may_monitor(principal):
             raise ApiError("forbidden")
         await conversation_for_staff(db, principal, conv_id)
@@ -136,7 +136,7 @@ async def _read(app: FastAPI, conn: Conn, msg: dict[str, Any]) -> None:
         raise ApiError("bad_request")
 
     async def work(db: AsyncSession) -> None:
-        principal = await _principal(db, conn)
+        principal = await socket_principal(db, conn)
         conv = await conversation_for_staff(db, principal, conv_id)
         if conv.agent_id == principal.user.id:
             await actions.mark_read(db, conv, seq)

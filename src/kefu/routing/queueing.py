@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kefu.access.principal import Principal
 from kefu.accounts.models import User
-from kefu.conversations import actions, dispatch
+from kefu.conversations import actions, assignment, dispatch
 from kefu.conversations.models import Conversation
 from kefu.core import clock
 from kefu.core.errors import ApiError
@@ -55,7 +55,7 @@ async def give(
     """Assign to an agent chosen under the lock, and greet for them."""
     agent = await db.get(User, agent_id)
     assert agent is not None
-    await actions.assign(
+    await assignment.assign(
         db, conv, agent, reason, extra_agent_ids=extra_agent_ids, announce_queue=announce_queue
     )
     snap.took(agent_id)
@@ -261,7 +261,7 @@ async def drain(db: AsyncSession, tenant_id: int, limit: int = MAX_PER_DRAIN) ->
 
     One pass: the queue a free agent can take is read once (plain rows), every assignment is
     chosen in memory from one snapshot, the chosen conversations are locked, then written
-    set-wise (`actions.assign_many`) and the queue is announced once.
+    set-wise (`assignment.assign_many`) and the queue is announced once.
     """
     tenant = await db.get(Tenant, tenant_id)
     if tenant is None:
@@ -309,7 +309,7 @@ async def drain(db: AsyncSession, tenant_id: int, limit: int = MAX_PER_DRAIN) ->
             await actions.share_with_group(db, taken[row.id], announce_queue=False)
         else:
             gives.append((taken[row.id], agents[agent_id]))
-    await actions.assign_many(db, gives, "assigned")
+    await assignment.assign_many(db, gives, "assigned")
     for conv, agent in gives:
         if agent.greeting_enabled and agent.greeting_text.strip():  # else on_agent does nothing
             working = await snap.working(db, conv.skill_group_id)
