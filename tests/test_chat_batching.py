@@ -22,9 +22,9 @@ from kefu.chat.visitor_socket import PRINCIPAL_TTL
 from kefu.core.clock import Clock, FakeClock, set_clock
 from kefu.core.config import Settings
 from tests.chat_helpers import Visitor, cid, new_widget, recv_until, staff_socket
+from tests.cluster_helpers import NodeProcess
 from tests.conftest import PG_URL, LiveServer, free_port
 from tests.helpers import Api, Client
-from tests.test_chat_crash import ServerProcess
 from tests.test_dispatch_multiprocess import sql
 
 
@@ -149,7 +149,7 @@ def test_batches_of_two_processes_share_conversations_on_postgresql(settings: Se
     sends into the same conversations at once (row locks across processes). Every send is
     acked once (none refused by a deadlock), stored once, and each conversation's seqs stay
     unique and gap-free."""
-    procs: list[ServerProcess] = []
+    procs: list[NodeProcess] = []
     visitor_sockets: list[Any] = []
     tabs: list[Any] = []
     try:
@@ -164,7 +164,7 @@ def test_batches_of_two_processes_share_conversations_on_postgresql(settings: Se
                     "public_base_url": f"http://127.0.0.1:{port}",
                 }
             )
-            procs.append(ServerProcess(node))
+            procs.append(NodeProcess(node))
             procs[-1].start()
         api_a, api_b = Api(procs[0].base_url), Api(procs[1].base_url)
         t = api_a.provision()

@@ -10,14 +10,9 @@ client message ids must not create duplicates.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,63 +21,8 @@ from websockets.exceptions import ConnectionClosed
 
 from kefu.core.config import Settings
 from tests.chat_helpers import Visitor, new_widget, staff_socket
-from tests.helpers import PLATFORM_KEY, Api, Client
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-class ServerProcess:
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.base_url = f"http://127.0.0.1:{settings.port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log = settings.data_dir / "server.log"
-
-    def start(self) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("KEFU_")}
-        env.update(
-            KEFU_DATA_DIR=str(self.settings.data_dir),
-            KEFU_DATABASE_URL=self.settings.database_url,
-            KEFU_PLATFORM_KEY=PLATFORM_KEY,
-            KEFU_PUBLIC_BASE_URL=self.base_url,
-        )
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "kefu",
-                    "serve",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(self.settings.port),
-                ],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=ROOT,
-            )
-        deadline = time.monotonic() + 60
-        while True:
-            assert self.proc.poll() is None, self.log.read_text(errors="replace")
-            try:
-                if httpx.get(self.base_url + "/api/v1/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=15)
+from tests.cluster_helpers import NodeProcess
+from tests.helpers import Api, Client
 
 
 def all_messages(client: Client, conv_id: int) -> list[dict[str, Any]]:
@@ -102,14 +42,14 @@ def all_messages(client: Client, conv_id: int) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def process(settings: Settings) -> Iterator[ServerProcess]:
-    p = ServerProcess(settings)
+def process(settings: Settings) -> Iterator[NodeProcess]:
+    p = NodeProcess(settings)
     p.start()
     yield p
     p.stop()
 
 
-def test_sigkill_loses_no_acknowledged_message(process: ServerProcess) -> None:
+def test_sigkill_loses_no_acknowledged_message(process: NodeProcess) -> None:
     api = Api(process.base_url)
     t = api.provision(seats=20)
     agents = [api.add_user(t)[1] for _ in range(2)]

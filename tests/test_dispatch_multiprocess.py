@@ -34,9 +34,9 @@ from sqlalchemy import text
 from kefu.core.config import Settings
 from kefu.core.db import make_engine
 from tests.chat_helpers import Visitor, new_widget, staff_socket
+from tests.cluster_helpers import NodeProcess
 from tests.conftest import PG_URL, free_port
 from tests.helpers import Api, Client, Tenant
-from tests.test_chat_crash import ServerProcess
 from tests.test_dispatch_state_machine import keep_online
 
 pytestmark = pytest.mark.skipif(
@@ -52,7 +52,7 @@ RACE_GROUP = "抢接"
 
 
 @pytest.fixture
-def cluster(settings: Settings) -> Iterator[list[ServerProcess]]:
+def cluster(settings: Settings) -> Iterator[list[NodeProcess]]:
     procs = []
     try:
         for i in range(PROCESSES):
@@ -66,7 +66,7 @@ def cluster(settings: Settings) -> Iterator[list[ServerProcess]]:
                     "public_base_url": f"http://127.0.0.1:{port}",
                 }
             )
-            p = ServerProcess(node)
+            p = NodeProcess(node)
             procs.append(p)
             p.start()
         yield procs
@@ -102,7 +102,7 @@ def sql(settings: Settings, query: str, **params: Any) -> list[Any]:
 
 
 def test_many_processes_never_overfill_or_assign_twice(
-    settings: Settings, cluster: list[ServerProcess]
+    settings: Settings, cluster: list[NodeProcess]
 ) -> None:
     urls = [p.base_url for p in cluster]
     apis = [Api(u) for u in urls]
