@@ -7,7 +7,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.encoders import jsonable_encoder
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -70,7 +69,7 @@ async def send_and_ack(
     async def work(db: AsyncSession, fast: bool) -> dict[str, Any]:
         msg, replayed = await fn(db, fast)
         view = await message_view(db, msg, "staff" if audience == "staff" else "visitor")
-        encoded: dict[str, Any] = jsonable_encoder(
+        encoded: dict[str, Any] = log.plain_json(
             {
                 "type": "ack",
                 "client_msg_id": client_msg_id,

@@ -54,7 +54,7 @@ def visitor_data(name: str, data: dict[str, Any], show_agent: bool) -> dict[str,
 
 
 def frame(conv_id: int, seq: int, name: str, data: dict[str, Any], at: datetime) -> dict[str, Any]:
-    encoded: dict[str, Any] = jsonable_encoder(
+    encoded: dict[str, Any] = plain_json(
         {
             "type": "event",
             "conversation_id": conv_id,
@@ -100,7 +100,7 @@ async def append(
     """Log one event under the next seq and queue its delivery for after commit."""
     now = clock.now()
     seq = message.seq if message is not None else await next_seq(db, conv)
-    stored = jsonable_encoder(data or {})
+    stored = plain_json(data or {})
     # A Core INSERT: no ORM object, no unit-of-work flush per event (every message logs one).
     await db.execute(
         _INSERT_EVENT,
@@ -117,11 +117,11 @@ async def append(
     )
     staff_data, visitor_payload = stored, None
     if message is not None:
-        staff_data = {"message": jsonable_encoder(await message_view(db, message, "staff"))}
+        staff_data = {"message": plain_json(await message_view(db, message, "staff"))}
         if not staff_only:
             alias = await agent_alias_for(db, conv.widget_id)
             visitor_payload = {
-                "message": jsonable_encoder(await message_view(db, message, "visitor", alias))
+                "message": plain_json(await message_view(db, message, "visitor", alias))
             }
     elif not staff_only:
         visitor_payload = visitor_data(name, stored, await _show_agent(db, conv))
