@@ -111,12 +111,14 @@ async def one_run(name: str, args: argparse.Namespace, workdir: Path) -> dict[st
         )
         await asyncio.sleep(1)
         rss_before = target.rss_kb()
+        # Heartbeats from the first socket on: opening 10,000 can take longer than the
+        # server's silence timeout, which would close the first ones before the hold.
+        heartbeat = asyncio.create_task(target.fleet.heartbeat())
         started = time.perf_counter()
         await target.open_visitor_sockets(concurrency=args.open_concurrency)
         opened_in = time.perf_counter() - started
         out["opened"] = target.fleet.open_connections()
         out["open_per_s"] = round(out["opened"] / opened_in, 1)
-        heartbeat = asyncio.create_task(target.fleet.heartbeat())
         cpu0, _ = target.sched()
         t0 = time.perf_counter()
         await asyncio.sleep(args.hold)
