@@ -12,6 +12,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from kefu import __version__
+from kefu.api import openapi_errors
 from kefu.api.deps import UnitOfWorkRoute
 from kefu.api.static import mount_web_apps
 from kefu.chat.cors import VisitorCors
@@ -21,25 +22,10 @@ from kefu.core.config import Settings, get_settings
 from kefu.core.db import WriteGate, make_engine, make_sessionmaker
 from kefu.core.errors import ApiError, install_error_handlers
 from kefu.core.i18n import from_accept_language, set_language
-from kefu.core.schemas import ErrorOut
 from kefu.events.bus import EventBus
 from kefu.workers.scheduler import Scheduler
 
 API_PREFIX = "/api/v1"
-
-# Documented on every route: all errors share one shape (see kefu.core.errors).
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorOut, "description": text}
-    for status, text in (
-        (400, "Bad request"),
-        (401, "Not signed in (code `unauthenticated`) or bad credentials"),
-        (403, "Signed in but not allowed (code `forbidden`)"),
-        (404, "Unknown id, or an id of another tenant (code `not_found`)"),
-        (409, "Conflicts with current state (e.g. `seats_exceeded`, `email_taken`)"),
-        (422, "Invalid input (code `validation_error`, with `fields`)"),
-        (429, "Too many attempts (code `too_many_attempts`)"),
-    )
-}
 
 
 def build_api_router() -> APIRouter:
@@ -126,7 +112,7 @@ def build_api_router() -> APIRouter:
         leave_messages_router,
         search_router,
     ):
-        api.include_router(r, responses=ERROR_RESPONSES)
+        api.include_router(r)  # error answers: kefu.api.openapi_errors
     api.include_router(ws_router)
     api.include_router(visitor_ws_router)
     return api
@@ -247,6 +233,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_error_handlers(app)
     app.include_router(build_api_router())
+    openapi_errors.install(app, skip_paths={API_PREFIX + "/health"})
     from kefu.chat.visitor_socket import visitor_socket
 
     # The same endpoint as a plain Starlette route, first in line (it shadows the API router's):
