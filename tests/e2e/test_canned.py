@@ -147,6 +147,10 @@ def test_agent_and_admin_pages(server: Server, tenant: Tenant, new_page) -> None
     agent.get_by_role("button", name="添加子分类").click()
     agent.get_by_role("dialog").get_by_role("textbox").fill("常用问候")
     agent.get_by_role("dialog").get_by_role("button", name="保存").click()
+    # The new sub-category becomes the selected one; a new reply then goes into it.
+    expect(agent.get_by_role("button", name=re.compile("^常用问候"))).to_have_attribute(
+        "aria-pressed", "true"
+    )
     agent.get_by_role("button", name="新建常用语").click()
     dialog = agent.get_by_role("dialog", name="新建常用语")
     dialog.get_by_role("textbox", name="常用语内容").fill(MINE)
