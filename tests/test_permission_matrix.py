@@ -1613,36 +1613,52 @@ def _denial(access: Access, caller: str) -> tuple[int, str]:
 
 
 def _live_problems(w: World, key: tuple[str, str], access: Access) -> tuple[list[str], int]:
-    """Every caller of the route, each with a valid request: (problems, requests sent)."""
-    problems: list[str] = []
-    calls = 0
+    """Every caller of the route, each with a valid request: (problems, requests sent).
+
+    Refused callers go first, their requests (and sessions) made before the first snapshot,
+    since making them may create objects. A refused call must leave the tenant exactly as it
+    found it, so the snapshot after one is the snapshot before the next: n refused calls take
+    n + 1 snapshots, not 2n. Allowed callers follow (they may change the tenant)."""
+    attempts: list[tuple[str, bool, bool]] = []  # caller, with the platform key, allowed
     for caller in callers_for(access):
         # Platform routes: the key, not the session, decides; try each caller both ways.
         for with_key in ((True, False) if access.kind == "platform" else (False,)):
-            req = REQUESTS[key](w, caller)
-            session = w.session_of(caller) if req.session is OWN else req.session
             ok = allowed(access, caller) if access.kind != "platform" else with_key
-            headers = {**req.headers, **(KEY if with_key else {})}
-            label = f"{key[0]} {key[1]} as {caller}{' with the key' if with_key else ''}"
-            before = w.snapshot() if not ok and key[0] != "GET" else None
-            with w.client(session, headers) as c:
-                r = c.request(req.method, req.url, json=req.json, files=req.files,
-                              data=req.data, params=req.params)
-            calls += 1
-            if ok:
-                if not 200 <= r.status_code < 300:
-                    problems.append(f"{label}: allowed by the matrix, got {describe(r)}")
-            else:
-                status, code = _denial(access, caller)
-                if r.status_code != status or error_code(r) != code:
-                    problems.append(f"{label}: should be refused with {status} {code}, "
-                                    f"got {describe(r)}")
-                after = w.snapshot() if before is not None else None
-                if before is not None and after is not None and not _unchanged(before, after):
-                    changed = sorted(k for k in before if before[k] != after[k])
-                    problems.append(f"{label}: refused, yet the tenant's data changed "
-                                    f"({', '.join(changed)})")
-    return problems, calls
+            attempts.append((caller, with_key, ok))
+    refused = [a for a in attempts if not a[2]]
+    prepared = [(a, REQUESTS[key](w, a[0])) for a in refused]
+    sessions = [w.session_of(a[0]) if req.session is OWN else req.session for a, req in prepared]
+    state = w.snapshot() if prepared and key[0] != "GET" else None
+    problems: list[str] = []
+    for ((caller, with_key, _), req), session in zip(prepared, sessions, strict=True):
+        label = f"{key[0]} {key[1]} as {caller}{' with the key' if with_key else ''}"
+        r = _send(w, req, session, with_key)
+        status, code = _denial(access, caller)
+        if r.status_code != status or error_code(r) != code:
+            problems.append(f"{label}: should be refused with {status} {code}, "
+                            f"got {describe(r)}")
+        if state is not None:
+            after = w.snapshot()
+            if not _unchanged(state, after):
+                changed = sorted(k for k in state if state[k] != after[k])
+                problems.append(f"{label}: refused, yet the tenant's data changed "
+                                f"({', '.join(changed)})")
+            state = after
+    for caller, with_key, _ in (a for a in attempts if a[2]):
+        label = f"{key[0]} {key[1]} as {caller}{' with the key' if with_key else ''}"
+        req = REQUESTS[key](w, caller)
+        session = w.session_of(caller) if req.session is OWN else req.session
+        r = _send(w, req, session, with_key)
+        if not 200 <= r.status_code < 300:
+            problems.append(f"{label}: allowed by the matrix, got {describe(r)}")
+    return problems, len(attempts)
+
+
+def _send(w: World, req: Req, session: str | None, with_key: bool) -> httpx.Response:
+    headers = {**req.headers, **(KEY if with_key else {})}
+    with w.client(session, headers) as c:
+        return c.request(req.method, req.url, json=req.json, files=req.files, data=req.data,
+                         params=req.params)
 
 
 # The live walk checks guards and access rules, which no SQL dialect changes; it is the longest
