@@ -3,7 +3,8 @@
 Schemathesis 4.x generates valid and invalid requests from the schema (examples, fuzzing and
 coverage phases) and sends them to a real server, authenticated as a tenant admin with a bearer
 token. The only check is "not a server error". The run is bounded (max_examples per operation, a
-fixed seed, no example database): about 2,000 requests, the same ones on every run, in ~30 s.
+fixed seed, no example database): the same requests on every run, 25 examples per operation
+per phase, which takes 5-7 minutes on a 2-core CI machine (the longest test of each run).
 
 A few requests would destroy the session every later example relies on; the test keeps them
 away from the admin's own account and tenant (see `_protect_session`) instead of excluding the
