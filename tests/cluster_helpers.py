@@ -31,6 +31,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kefu.core.config import Settings
 from kefu.core.db import make_engine
@@ -220,9 +221,13 @@ def nodes(settings: Settings, redis_server: RedisServer) -> Iterator[list[NodePr
 
 def sql(settings: Settings, query: str, **params: Any) -> list[Any]:
     """Run one statement on the test database (committed); its rows, if any."""
+    return run_sql(make_engine(settings), query, params)
+
+
+def run_sql(engine: AsyncEngine, query: str, params: dict[str, Any]) -> list[Any]:
+    """One committed statement on a fresh engine (disposed after); its rows, if any."""
 
     async def run() -> list[Any]:
-        engine = make_engine(settings)
         try:
             async with engine.begin() as conn:
                 result = await conn.execute(text(query), params)

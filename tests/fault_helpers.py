@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import itertools
 import json
@@ -29,13 +28,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Origin
 
 from tests.chat_helpers import Visitor
+from tests.cluster_helpers import run_sql
 from tests.helpers import Client
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,17 +62,8 @@ def pg_bin() -> Path | None:
 
 def sql(url: str, query: str, **params: Any) -> list[Any]:
     """Run one statement on the database at `url` (postgresql://…) and return its rows."""
-
-    async def run() -> list[Any]:
-        engine = create_async_engine(url.replace("postgresql://", "postgresql+asyncpg://", 1))
-        try:
-            async with engine.begin() as conn:
-                result = await conn.execute(text(query), params)
-                return list(result.all()) if result.returns_rows else []
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(run())
+    engine = create_async_engine(url.replace("postgresql://", "postgresql+asyncpg://", 1))
+    return run_sql(engine, query, params)
 
 
 # --- PostgreSQL ------------------------------------------------------------------------------
