@@ -22,8 +22,8 @@ from kefu.chat.visitor_socket import PRINCIPAL_TTL
 from kefu.core.clock import Clock, FakeClock, set_clock
 from kefu.core.config import Settings
 from tests.chat_helpers import Visitor, cid, new_widget, recv_until, staff_socket
-from tests.cluster_helpers import NodeProcess
-from tests.conftest import PG_URL, LiveServer, free_port
+from tests.cluster_helpers import NodeProcess, node_settings
+from tests.conftest import PG_URL, LiveServer
 from tests.helpers import Api, Client
 from tests.test_dispatch_multiprocess import sql
 
@@ -154,16 +154,7 @@ def test_batches_of_two_processes_share_conversations_on_postgresql(settings: Se
     tabs: list[Any] = []
     try:
         for i in range(2):
-            data_dir = settings.data_dir / f"node{i}"
-            data_dir.mkdir()
-            port = free_port()
-            node = settings.model_copy(
-                update={
-                    "data_dir": data_dir,
-                    "port": port,
-                    "public_base_url": f"http://127.0.0.1:{port}",
-                }
-            )
+            node = node_settings(settings, f"node{i}")
             procs.append(NodeProcess(node))
             procs[-1].start()
         api_a, api_b = Api(procs[0].base_url), Api(procs[1].base_url)

@@ -34,8 +34,8 @@ from sqlalchemy import text
 from kefu.core.config import Settings
 from kefu.core.db import make_engine
 from tests.chat_helpers import Visitor, new_widget, staff_socket
-from tests.cluster_helpers import NodeProcess
-from tests.conftest import PG_URL, free_port
+from tests.cluster_helpers import NodeProcess, node_settings
+from tests.conftest import PG_URL
 from tests.helpers import Api, Client, Tenant
 from tests.test_dispatch_state_machine import keep_online
 
@@ -56,16 +56,7 @@ def cluster(settings: Settings) -> Iterator[list[NodeProcess]]:
     procs = []
     try:
         for i in range(PROCESSES):
-            data_dir = settings.data_dir / f"node{i}"
-            data_dir.mkdir()
-            port = free_port()
-            node = settings.model_copy(
-                update={
-                    "data_dir": data_dir,
-                    "port": port,
-                    "public_base_url": f"http://127.0.0.1:{port}",
-                }
-            )
+            node = node_settings(settings, f"node{i}")
             p = NodeProcess(node)
             procs.append(p)
             p.start()
