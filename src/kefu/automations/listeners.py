@@ -17,6 +17,8 @@ from kefu.conversations.hooks import (
     after_message,
     after_open,
     after_requeue,
+    defer,
+    in_batch,
 )
 from kefu.conversations.models import Conversation, Message, Segment
 from kefu.notifications.actions import notify
@@ -42,10 +44,24 @@ async def _greet(db: AsyncSession, conv: Conversation, text: str) -> None:
     )
 
 
+_VISITOR_WROTE = "automations.visitor_wrote"  # db.info: conv id → conversation, this batch
+
+
 @after_message(order=60)
 async def on_message(db: AsyncSession, conv: Conversation, msg: Message) -> None:
     if msg.sender_type not in ("visitor", "agent"):
         return  # system prompts belong to neither side (§10.1)
+    if (
+        msg.sender_type == "visitor"
+        and in_batch(db)
+        and conv.state == "ongoing"
+        and conv.last_visitor_message_at is not None  # not the first: no greeting
+    ):
+        # The common case of a busy chat: done for the whole batch before it commits.
+        db.info.setdefault(_VISITOR_WROTE, {})[conv.id] = conv
+        defer(db, _visitors_wrote)
+        return
+    await _visitors_wrote(db)  # what this batch gathered comes first
     row = await settings_row(db, conv.tenant_id)
     cfg = timers_of(row)
     ongoing = conv.state == "ongoing"
@@ -81,9 +97,57 @@ async def on_message(db: AsyncSession, conv: Conversation, msg: Message) -> None
         await t.schedule(db, conv, t.INACTIVE, cfg.inactive.timeout)
 
 
+async def _visitors_wrote(db: AsyncSession) -> None:
+    """`on_message` for visitor messages in ongoing conversations, set-wise (one batch's): one
+    DELETE of the visitor timeouts, one read of the states, the agent no-reply and inactivity
+    timers together. The same effect as running it message by message."""
+    from sqlalchemy import delete, select
+
+    from kefu.automations.models import AutomationState
+    from kefu.workers.models import Timer
+
+    convs: dict[int, Conversation] = db.info.pop(_VISITOR_WROTE, {})
+    # Still ongoing: anything that changed a conversation since ran `_visitors_wrote` first.
+    by_tenant: dict[int, list[Conversation]] = {}
+    for conv in convs.values():
+        by_tenant.setdefault(conv.tenant_id, []).append(conv)
+    if not by_tenant:
+        return
+    ids = list(convs)
+    await db.execute(
+        delete(Timer)
+        .where(Timer.kind == t.VISITOR_TIMEOUT, Timer.subject_id.in_(ids))
+        .execution_options(synchronize_session=False)
+    )
+    states = await db.scalars(
+        select(AutomationState).where(AutomationState.conversation_id.in_(ids))
+    )
+    for st in states:
+        st.visitor_prompts = 0
+    for tenant_id, group in by_tenant.items():
+        cfg = timers_of(await settings_row(db, tenant_id))
+        if cfg.agent_no_reply.enabled:
+            owed = [c.id for c in group if c.agent_id is not None]
+            # Counted from the first unanswered message: a pending timer stays.
+            running = set(
+                await db.scalars(
+                    select(Timer.subject_id).where(
+                        Timer.kind == t.AGENT_NO_REPLY, Timer.subject_id.in_(owed)
+                    )
+                )
+            )
+            for cid in owed:
+                if cid not in running:
+                    await t.schedule(db, convs[cid], t.AGENT_NO_REPLY, cfg.agent_no_reply.timeout)
+        if cfg.inactive.enabled:
+            for conv in group:
+                await t.schedule(db, conv, t.INACTIVE, cfg.inactive.timeout)
+
+
 @after_requeue(order=60)
 @after_open(order=60)
 async def on_open(db: AsyncSession, conv: Conversation) -> None:
+    await _visitors_wrote(db)
     cfg = timers_of(await settings_row(db, conv.tenant_id))
     if cfg.waiting_reminder.enabled:
         await t.schedule(db, conv, t.WAITING_REMINDER, cfg.waiting_reminder.first_after)
@@ -96,6 +160,7 @@ async def on_open(db: AsyncSession, conv: Conversation) -> None:
 
 @after_assign(order=60)
 async def on_assign(db: AsyncSession, conv: Conversation, segment: Segment) -> None:
+    await _visitors_wrote(db)
     await t.cancel(db, conv, t.WAITING_REMINDER, t.WAITING_END)
     st = await t.existing_state(db, conv)
     if st is not None:
@@ -121,6 +186,7 @@ async def on_assign_many(db: AsyncSession, pairs: list[tuple[Conversation, Segme
     from kefu.core import clock
     from kefu.workers.models import Timer
 
+    await _visitors_wrote(db)
     tenants = {conv.tenant_id for conv, _ in pairs}
     if not tenants:
         return
@@ -198,6 +264,7 @@ async def _notify_auto_end(db: AsyncSession, conv: Conversation, reason: str) ->
 
 @after_end(order=50)
 async def on_end(db: AsyncSession, conv: Conversation, ending: Ending) -> None:
+    await _visitors_wrote(db)
     await t.cancel(db, conv, *t.ALL_KINDS)
     st = await t.existing_state(db, conv)
     if st is not None:

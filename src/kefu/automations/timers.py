@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kefu.automations.actions import timers as timer_settings
@@ -55,7 +55,7 @@ def after(seconds: int) -> datetime:
 
 
 async def state_of(db: AsyncSession, conv: Conversation) -> AutomationState:
-    st = await db.scalar(select(AutomationState).where(AutomationState.conversation_id == conv.id))
+    st = await existing_state(db, conv)
     if st is None:
         st = AutomationState(tenant_id=conv.tenant_id, conversation_id=conv.id)
         db.add(st)
@@ -63,10 +63,14 @@ async def state_of(db: AsyncSession, conv: Conversation) -> AutomationState:
     return st
 
 
+_STATE_OF = select(AutomationState).where(
+    AutomationState.conversation_id == bindparam("conversation_id")
+)  # built once: every message reads it
+
+
 async def existing_state(db: AsyncSession, conv: Conversation) -> AutomationState | None:
-    return await db.scalar(
-        select(AutomationState).where(AutomationState.conversation_id == conv.id)
-    )
+    st: AutomationState | None = await db.scalar(_STATE_OF, {"conversation_id": conv.id})
+    return st
 
 
 async def schedule(db: AsyncSession, conv: Conversation, kind: str, seconds: int) -> None:
@@ -75,10 +79,13 @@ async def schedule(db: AsyncSession, conv: Conversation, kind: str, seconds: int
     )
 
 
+_PENDING = select(Timer.id).where(
+    Timer.kind == bindparam("kind"), Timer.subject_id == bindparam("subject_id")
+)
+
+
 async def pending(db: AsyncSession, kind: str, conv_id: int) -> bool:
-    return (
-        await db.scalar(select(Timer.id).where(Timer.kind == kind, Timer.subject_id == conv_id))
-    ) is not None
+    return (await db.scalar(_PENDING, {"kind": kind, "subject_id": conv_id})) is not None
 
 
 async def cancel(db: AsyncSession, conv: Conversation, *kinds: str) -> None:

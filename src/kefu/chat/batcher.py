@@ -34,6 +34,7 @@ from sqlalchemy import event, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
+from kefu.conversations.hooks import begin_batch, run_deferred
 from kefu.core.db import _sqlite_begin, _sqlite_pragmas, make_sessionmaker, sqlite_write_intent
 from kefu.events.bus import publish_all
 
@@ -190,6 +191,8 @@ class SendBatcher:
             async with app.state.write_gate.hold(True), self._maker() as db:
                 try:
                     events: list[Any] = db.info.setdefault("events", [])
+                    if fast:
+                        begin_batch(db)
                     for job in jobs:
                         start = len(events)
                         if isolate:
@@ -210,6 +213,11 @@ class SendBatcher:
                                 del events[start:]
                                 continue
                         job.events = events[start:]
+                    done = len(events)
+                    await run_deferred(db)  # the hooks' set-wise work for the whole batch
+                    if len(events) > done and jobs:
+                        # Delivered with the batch's last send, after everything it follows.
+                        jobs[-1].events += events[done:]
                     await db.commit()
                     if self._inline is not None:
                         self._inline.committed(len(jobs))

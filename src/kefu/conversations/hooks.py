@@ -104,3 +104,36 @@ def after_assign_many(per_item: AfterAssign) -> Callable[[AfterAssignMany], Afte
         return fn
 
     return register
+
+
+# Deferred set-wise work. In a group-committed batch of socket sends (`kefu.chat.batcher`),
+# a hook may gather what each message asks of it and do it once for the whole batch, just
+# before the batch commits (e.g. one timers DELETE for every conversation a visitor wrote in).
+# Outside a batch nothing is deferred: hooks run their work at once.
+_BATCH = "send_batch"
+_DEFERRED = "deferred_hooks"
+Deferred = Callable[[AsyncSession], Awaitable[None]]
+
+
+def begin_batch(db: AsyncSession) -> None:
+    """The session runs a batch of sends without savepoints: hooks may defer (see above)."""
+    db.info[_BATCH] = True
+
+
+def in_batch(db: AsyncSession) -> bool:
+    return bool(db.info.get(_BATCH))
+
+
+def defer(db: AsyncSession, fn: Deferred) -> None:
+    """Run `fn(db)` before the batch commits (once, however often it is deferred)."""
+    pending: dict[Deferred, None] = db.info.setdefault(_DEFERRED, {})
+    pending[fn] = None
+
+
+async def run_deferred(db: AsyncSession) -> None:
+    """Run the deferred work (the batcher, before its commit)."""
+    pending: dict[Deferred, None] = db.info.get(_DEFERRED, {})
+    while pending:
+        fn = next(iter(pending))
+        del pending[fn]
+        await fn(db)

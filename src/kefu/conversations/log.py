@@ -14,6 +14,7 @@ from kefu.channels.models import Widget
 from kefu.conversations.models import Conversation, ConversationEvent, Message
 from kefu.conversations.presenters import agent_alias_for, message_view, messages_view
 from kefu.core import clock
+from kefu.core.db import kept_get
 from kefu.events.bus import emit
 from kefu.events.types import ChatEvent
 from kefu.routing.models import SkillGroupMember
@@ -70,7 +71,7 @@ def frame(conv_id: int, seq: int, name: str, data: dict[str, Any], at: datetime)
 async def _show_agent(db: AsyncSession, conv: Conversation) -> bool:
     if conv.widget_id is None:
         return True
-    widget = await db.get(Widget, conv.widget_id)
+    widget = await kept_get(db, Widget, conv.widget_id)
     return widget.show_agent_nickname if widget is not None else True
 
 

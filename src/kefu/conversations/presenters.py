@@ -13,7 +13,7 @@ from kefu.attachments.actions import attachment_view
 from kefu.attachments.models import Attachment
 from kefu.channels.models import Widget
 from kefu.conversations.models import Conversation, Message
-from kefu.core.db import settings_of
+from kefu.core.db import kept_get, settings_of
 from kefu.core.i18n import pick
 from kefu.tenants.models import Tenant
 from kefu.visitors.models import Visitor
@@ -91,7 +91,7 @@ async def agent_alias_for(db: AsyncSession, widget_id: int | None) -> str | None
     """The company name when the widget hides agent nicknames from visitors, else None."""
     if widget_id is None:
         return None
-    widget = await db.get(Widget, widget_id)
+    widget = await kept_get(db, Widget, widget_id)
     if widget is None or widget.show_agent_nickname:
         return None
     tenant = await db.get(Tenant, widget.tenant_id)

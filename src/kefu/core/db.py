@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event
 from sqlalchemy.engine import Dialect
@@ -21,6 +21,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from kefu.core.config import Settings
+
+T = TypeVar("T")
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -129,6 +131,20 @@ def settings_of(db: AsyncSession) -> Settings:
     if settings is None:
         raise RuntimeError("session made without settings (make_sessionmaker(engine, settings))")
     return settings  # type: ignore[no-any-return]
+
+
+_KEPT = "kept_rows"  # db.info: (model, primary key) → row
+
+
+async def kept_get(db: AsyncSession, model: type[T], pk: Any) -> T | None:
+    """`db.get`, but the row stays in the session for the session's life.
+
+    The identity map holds rows weakly: a row every message looks up (its widget) but nothing
+    keeps is read again by each message of a batch. Kept, the later lookups cost no SQL."""
+    row = await db.get(model, pk)
+    if row is not None:
+        db.info.setdefault(_KEPT, {})[(model, pk)] = row
+    return row
 
 
 async def session_scope(

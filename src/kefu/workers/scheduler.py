@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kefu.core import clock
@@ -49,14 +49,18 @@ def timer_handler(kind: str) -> Callable[[TimerHandler], TimerHandler]:
     return register
 
 
+# Built once (every message cancels a timer). No identity-map sync: nothing keeps Timer
+# objects around.
+_CANCEL = (
+    delete(Timer)
+    .where(Timer.kind == bindparam("kind"), Timer.subject_id == bindparam("subject_id"))
+    .execution_options(synchronize_session=False)
+)
+
+
 async def cancel_timer(db: AsyncSession, *, kind: str, subject_id: int) -> None:
     """Drop any pending timer of `kind` for `subject_id` (in the caller's transaction)."""
-    # No identity-map sync: nothing keeps Timer objects around (every message cancels one).
-    await db.execute(
-        delete(Timer)
-        .where(Timer.kind == kind, Timer.subject_id == subject_id)
-        .execution_options(synchronize_session=False)
-    )
+    await db.execute(_CANCEL, {"kind": kind, "subject_id": subject_id})
 
 
 async def schedule_timer(

@@ -1,0 +1,192 @@
+"""The §7 timers when messages arrive over sockets in group-committed batches.
+
+A batch does the automation work of visitor messages in ongoing conversations once for the
+whole batch (`kefu.automations.listeners._visitors_wrote`, run before the batch commits). These
+tests check that the effect is the same as message by message, also when a visitor and an agent
+write in one conversation within one batch, and that the batch really saves the statements.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from kefu.chat.batcher import batcher_of
+from kefu.core.clock import Clock, FakeClock, set_clock
+from tests.chat_helpers import Visitor, cid, new_widget, recv_until, staff_socket
+from tests.conftest import LiveServer
+from tests.helpers import Api
+from tests.routing_helpers import eventually, ongoing_ids, system_texts
+from tests.test_automations import configure, say, tick
+
+
+@pytest.fixture
+def fake_clock() -> Iterator[FakeClock]:
+    clock = FakeClock()
+    set_clock(clock)
+    yield clock
+    set_clock(Clock())
+
+
+def _visitor_frame(text: str, client_msg_id: str) -> str:
+    return json.dumps(
+        {"type": "send", "client_msg_id": client_msg_id, "kind": "text", "body": {"text": text}}
+    )
+
+
+def _agent_frame(conv: int, text: str, client_msg_id: str) -> str:
+    return json.dumps(
+        {
+            "type": "send",
+            "conversation_id": conv,
+            "client_msg_id": client_msg_id,
+            "kind": "text",
+            "body": {"text": text},
+        }
+    )
+
+
+def _acked(ws: Any, client_msg_id: str) -> None:
+    frame = recv_until(
+        ws,
+        lambda f: f.get("type") in ("ack", "nack") and f.get("client_msg_id") == client_msg_id,
+        timeout=10,
+    )
+    assert frame["type"] == "ack", frame
+
+
+@contextlib.contextmanager
+def one_batch(server: LiveServer, expected: int) -> Iterator[None]:
+    """The sends made inside the block are written as ONE batch once it ends: a no-op job
+    holds the writer until `expected` sends wait behind it."""
+    batcher = batcher_of(server.app)
+    release, holding = threading.Event(), threading.Event()
+
+    async def hold(_db: Any, _fast: bool) -> None:
+        holding.set()
+        while not release.is_set():  # noqa: ASYNC110 (set from the test's thread)
+            await asyncio.sleep(0.005)
+
+    held = asyncio.run_coroutine_threadsafe(batcher.run(hold), server.app.state.loop)
+    try:
+        assert holding.wait(10)
+        yield
+        deadline = time.monotonic() + 10
+        while len(batcher._pending) < expected:
+            assert time.monotonic() < deadline, "the sends did not reach the batcher"
+            time.sleep(0.01)
+    finally:
+        release.set()
+        held.result(10)
+
+
+def test_socket_sends_run_the_timers_as_rest_sends_do(
+    api: Api, server: LiveServer, fake_clock: FakeClock
+) -> None:
+    t = api.provision()
+    _, agent = api.add_user(t)
+    configure(
+        t,
+        visitor_timeout={"enabled": True, "first_timeout": 60, "count": 1, "text": "还在吗？"},
+        agent_no_reply={
+            "enabled": True,
+            "timeout": 100,
+            "remind_visitor": True,
+            "visitor_text": "马上来",
+        },
+    )
+    with staff_socket(server.base_url, agent):
+        v = Visitor(api, new_widget(t))
+        conv = v.send("question")["conversation_id"]
+        eventually(lambda: ongoing_ids(agent) == [conv])
+        ws = v.socket(server.base_url)
+        say(agent, conv, "how can I help?")  # the visitor's countdown starts
+        tick(server, fake_clock, 50)
+        first = cid()
+        ws.send(_visitor_frame("still here", first))  # stops it; the agent now owes a reply
+        _acked(ws, first)
+        tick(server, fake_clock, 50)
+        second = cid()
+        ws.send(_visitor_frame("hello??", second))  # the first unanswered message still counts
+        _acked(ws, second)
+        tick(server, fake_clock, 30)
+        assert system_texts(agent, conv, "visitor_timeout_prompt") == []
+        assert system_texts(agent, conv, "agent_no_reply") == []
+        tick(server, fake_clock, 25)  # 105 s after the first unanswered message
+        eventually(lambda: system_texts(agent, conv, "agent_no_reply") == ["马上来"])
+        assert system_texts(agent, conv, "visitor_timeout_prompt") == []
+        ws.close()
+
+
+def test_visitor_then_agent_in_one_batch_leaves_the_visitor_countdown(
+    api: Api, server: LiveServer, fake_clock: FakeClock
+) -> None:
+    t = api.provision()
+    _, agent = api.add_user(t)
+    configure(
+        t, visitor_timeout={"enabled": True, "first_timeout": 60, "count": 1, "text": "还在吗？"}
+    )
+    with staff_socket(server.base_url, agent) as aws:
+        v = Visitor(api, new_widget(t))
+        conv = v.send("question")["conversation_id"]
+        eventually(lambda: ongoing_ids(agent) == [conv])
+        ws = v.socket(server.base_url)
+        say(agent, conv, "how can I help?")
+        mine, theirs = cid(), cid()
+        with one_batch(server, expected=2):
+            ws.send(_visitor_frame("a question", mine))
+            time.sleep(0.2)  # in this order
+            aws.send(_agent_frame(conv, "the answer", theirs))
+        _acked(ws, mine)
+        _acked(aws, theirs)
+        # The agent wrote last: the visitor's countdown runs from the agent's answer.
+        tick(server, fake_clock, 61)
+        eventually(lambda: system_texts(agent, conv, "visitor_timeout_prompt") == ["还在吗？"])
+        ws.close()
+
+
+def test_a_batch_of_visitor_sends_shares_the_automation_statements(
+    api: Api, server: LiveServer
+) -> None:
+    t = api.provision()
+    _, agent = api.add_user(t)
+    widget = new_widget(t)
+    n = 8  # within the agent's default capacity: all ongoing
+    with staff_socket(server.base_url, agent):
+        visitors = [Visitor(api, widget) for _ in range(n)]
+        convs = [v.send("hi")["conversation_id"] for v in visitors]
+        eventually(lambda: sorted(ongoing_ids(agent)) == sorted(convs))
+        sockets = [v.socket(server.base_url) for v in visitors]
+        batcher = batcher_of(server.app)
+        inline = batcher._inline
+        engine = inline.engine if inline is not None else server.app.state.engine
+        statements: list[str] = []
+
+        def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            statements.append(statement)
+
+        ids = [cid() for _ in sockets]
+        event.listen(engine.sync_engine, "before_cursor_execute", count)
+        try:
+            with one_batch(server, expected=n):
+                for ws, client_msg_id in zip(sockets, ids, strict=True):
+                    ws.send(_visitor_frame("more", client_msg_id))
+            for ws, client_msg_id in zip(sockets, ids, strict=True):
+                _acked(ws, client_msg_id)
+        finally:
+            event.remove(engine.sync_engine, "before_cursor_execute", count)
+        timer_deletes = [s for s in statements if s.startswith("DELETE FROM timers")]
+        # Per message: find the conversation, take its seq, store the message and its event.
+        # The timers DELETE and the automation states read are made once for the batch.
+        assert len(timer_deletes) <= 2, timer_deletes
+        assert len(statements) <= 4 * n + 8, "\n".join(statements)
+        for ws in sockets:
+            ws.close()
