@@ -16,7 +16,7 @@ from datetime import datetime, time
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kefu.accounts.models import User
@@ -220,6 +220,16 @@ class Snapshot:
         return order.index(key) if key in order else len(order)
 
 
+def accepted_since(tenant_id: int, since: datetime) -> Select[int | None, int]:
+    """Conversations each agent accepted since `since` (every pass asks for today's): a range
+    of `ix_segments_tenant_started`, read from the index alone, however long the history."""
+    return (
+        select(Segment.agent_id, func.count(func.distinct(Segment.conversation_id)))
+        .where(Segment.tenant_id == tenant_id, Segment.started_at >= since)
+        .group_by(Segment.agent_id)
+    )
+
+
 async def snapshot(db: AsyncSession, tenant: Tenant) -> Snapshot:
     """Read agents, loads, groups and settings (call after taking the dispatch lock)."""
     agent_ids = await membership.agent_ids(db, tenant.id)
@@ -231,11 +241,7 @@ async def snapshot(db: AsyncSession, tenant: Tenant) -> Snapshot:
         )
     ).all()
     ongoing = await ongoing_counts(db, tenant.id)
-    today = await db.execute(
-        select(Segment.agent_id, func.count(func.distinct(Segment.conversation_id)))
-        .where(Segment.tenant_id == tenant.id, Segment.started_at >= start_of_today(tenant))
-        .group_by(Segment.agent_id)
-    )
+    today = await db.execute(accepted_since(tenant.id, start_of_today(tenant)))
     accepted = {agent: n for agent, n in today.all() if agent is not None}
     agents = {
         uid: Agent(uid, mc, status or "offline", ongoing.get(uid, 0), accepted.get(uid, 0))
@@ -360,11 +366,18 @@ async def pick(
     ):
         snap.closed_groups.add(conv.skill_group_id)
         return None
-    pool = snap.pool(conv.skill_group_id, conv.target_agent_id) - {
-        exclude,
-        conv.transferred_from_id,
-    }
-    free = [snap.agents[u] for u in pool if snap.agents[u].free]
+    pool = snap.pool(conv.skill_group_id, conv.target_agent_id)
+    if exclude is not None or conv.transferred_from_id is not None:
+        pool = pool - {exclude, conv.transferred_from_id}
+    agents = snap.agents
+    # `Agent.free`, inlined: this runs for every agent of the pool on every choice of a pass.
+    free = [
+        a
+        for u in pool
+        if (a := agents[u]).status == "idle"
+        and a.ongoing < a.max_concurrent
+        and a.ongoing < HARD_CAP
+    ]
     if not free:
         return None
     preferred = await preferred_agent(db, snap, conv, group)
@@ -377,11 +390,15 @@ async def pick(
         top = [a.candidate() for a in free if a.ongoing == least]
         chosen = choose_least_loaded(top, snap.rng)
     else:
-        best = max((a.max_concurrent - a.ongoing) / a.max_concurrent for a in free)
-        tied = [a for a in free if (a.max_concurrent - a.ongoing) / a.max_concurrent == best]
-        fewest = min(a.accepted_today for a in tied)
-        top = [a.candidate() for a in tied if a.accepted_today == fewest]
-        chosen = choose(top, snap.rng)
+        # One pass: the highest idle ratio, then the fewest accepted today among those.
+        best, fewest, tied = -1.0, 0, list[Agent]()
+        for a in free:
+            ratio = (a.max_concurrent - a.ongoing) / a.max_concurrent
+            if ratio > best or (ratio == best and a.accepted_today < fewest):
+                best, fewest, tied = ratio, a.accepted_today, [a]
+            elif ratio == best and a.accepted_today == fewest:
+                tied.append(a)
+        chosen = choose([a.candidate() for a in tied], snap.rng)
     return chosen.user_id if chosen is not None else None
 
 

@@ -91,7 +91,13 @@ class Segment(IdMixin, Base):
     """One agent's participation in a conversation, from acceptance to transfer-out or end."""
 
     __tablename__ = "conversation_segments"
-    __table_args__ = (Index("ix_segments_agent_started", "agent_id", "started_at"),)
+    __table_args__ = (
+        Index("ix_segments_agent_started", "agent_id", "started_at"),
+        # The dispatch snapshot's "accepted today" per agent: today's range, index only.
+        Index(
+            "ix_segments_tenant_started", "tenant_id", "started_at", "agent_id", "conversation_id"
+        ),
+    )
 
     tenant_id: Mapped[int] = mapped_column(
         BigId, ForeignKey("tenants.id", ondelete="CASCADE"), index=True
