@@ -340,3 +340,41 @@ def test_groups_records_import_and_export(api: Api, server: LiveServer) -> None:
     r = a.post("/exports", json={"kind": "customers", "params": {}})
     assert r.status_code == 403
     assert a_user["id"]
+
+
+def test_current_sessions_monitor_reads_and_edits_live_customers(
+    api: Api, server: LiveServer
+) -> None:
+    """§3.11, §12.2: Current sessions shows the profile (admin mode) of the customer in each live
+    conversation it may monitor, and may edit it; nobody else's."""
+    desk = Desk(api, server.base_url)
+    admin = desk.t.admin
+    _, agent = api.add_user(desk.t, nickname="Alice")
+    live, _conv = desk.held(agent, desk.visitor("Wang Wu"))
+    done, _ = desk.ended(agent, desk.visitor("Zhao Liu"))
+    role = admin.ok(
+        "POST",
+        "/roles",
+        json={
+            "name": "Monitor only",
+            "pages": ["admin.current_sessions"],
+            "data_scopes": {"current_sessions": "tenant"},
+        },
+    )
+    _, monitor = api.add_user(desk.t, role_id=role["id"])
+    got = monitor.ok("GET", f"/customers/{live.id}", params={"mode": "admin"})
+    assert _field(got, "name")["value"] == "Wang Wu"  # type: ignore[index]
+    out = monitor.ok(
+        "PATCH",
+        f"/customers/{live.id}",
+        params={"mode": "admin"},
+        json={"fields": {"phone": "13800000000"}},
+    )
+    assert _field(out, "phone")["value"] == "13800000000"  # type: ignore[index]
+    # An ended conversation's customer is not on the monitor's page: unknown to it.
+    for method in ("GET", "PATCH"):
+        r = monitor.request(method, f"/customers/{done.id}", json={"fields": {"phone": "1"}})
+        assert r.status_code == 404 and error(r) == "not_found", r.text
+    # Its list of customers stays the Customer center's.
+    r = monitor.get("/customers")
+    assert r.status_code == 403 and error(r) == "forbidden"

@@ -155,7 +155,7 @@ CANNED_READ = any_page("agent.sessions", "agent.canned", "admin.settings.canned"
 CANNED_USE = any_page("agent.sessions", "agent.canned")
 CUSTOMERS = any_page("agent.customers", "admin.customers")
 PROFILE = any_page("agent.customers", "admin.customers", "agent.sessions", "agent.history",
-                   "admin.history")
+                   "admin.history", "admin.current_sessions")
 CUSTOMER_SETTINGS = page("admin.settings.customer_settings")
 LEAVE = any_page("agent.leave_messages", "admin.leave_messages")
 

@@ -23,9 +23,11 @@ def _visitor_of(w: Any, conv: int) -> int:
 
 
 def served(w: Any, caller: str) -> tuple[int, int]:
-    """(visitor, conversation) the caller's pages show: admins and admin-page roles (tenant
-    scope) any customer; workbench roles one they hold; agent History / Customers roles one
-    they took part in (transferred to them, then ended)."""
+    """(visitor, conversation) the caller's pages show: a monitor one in a live conversation;
+    admins and admin-page roles (tenant scope) any customer; workbench roles one they hold;
+    agent History / Customers roles one they took part in (transferred to them, then ended)."""
+    if caller == "custom_page:admin.current_sessions":  # one in a live conversation
+        return int(w.shared.visitor.id), int(w.shared.conversation_id)
     if caller == "admin" or caller.startswith("custom_page:admin."):
         conv = int(w.routing.ended_conversation())
         return _visitor_of(w, conv), conv

@@ -6,9 +6,10 @@ their conversations. Admin mode (page `admin.customers`): the customers served b
 the caller's Customers data scope; with the whole tenant in scope, every customer who ever
 opened a conversation plus the imported ones (§12.5).
 
-A single profile (`GET/PATCH /customers/{id}`) is also open to the workbench and History pages
-for the customers those pages show: a customer the caller served, or, with admin History, one
-served by an agent of the caller's History scope.
+A single profile (`GET/PATCH /customers/{id}`) is also open to the workbench, History and
+Current sessions pages for the customers those pages show: a customer the caller served; with
+admin History, one served by an agent of the caller's History scope; with Current sessions, one
+in an ongoing conversation the caller may monitor (§3.11, §12.2).
 """
 
 from __future__ import annotations
@@ -27,9 +28,18 @@ from kefu.visitors.models import Visitor
 Mode = Literal["agent", "admin"]
 AGENT_PAGE = "agent.customers"
 ADMIN_PAGE = "admin.customers"
-# Pages whose screens show a customer's profile (§12.2: Session, History, Customer center).
-PROFILE_PAGES = (AGENT_PAGE, ADMIN_PAGE, "agent.sessions", "agent.history", "admin.history")
-ADMIN_PROFILE_PAGES = frozenset({ADMIN_PAGE, "admin.history"})
+MONITOR_PAGE = "admin.current_sessions"
+# Pages whose screens show a customer's profile (§12.2: Session, History, Customer center,
+# Current sessions).
+PROFILE_PAGES = (
+    AGENT_PAGE,
+    ADMIN_PAGE,
+    "agent.sessions",
+    "agent.history",
+    "admin.history",
+    MONITOR_PAGE,
+)
+ADMIN_PROFILE_PAGES = frozenset({ADMIN_PAGE, "admin.history", MONITOR_PAGE})
 
 
 def served_by(agent_ids: set[int]) -> ColumnElement[bool]:
@@ -92,6 +102,12 @@ async def customer_for_staff(db: AsyncSession, principal: Principal, visitor_id:
         )
     if pages & {AGENT_PAGE, "agent.sessions", "agent.history"}:
         conditions.append(served_by({principal.user.id}))
+    if MONITOR_PAGE in pages:
+        agents = await visible_agent_ids(db, principal, "current_sessions")
+        live = [Conversation.visitor_id == Visitor.id, Conversation.state == "ongoing"]
+        if agents is not None:
+            live.append(Conversation.agent_id.in_(agents))  # as `staff_can_see`
+        conditions.append(exists(select(Conversation.id).where(*live)))
     if conditions:
         seen = await db.scalar(select(Visitor.id).where(Visitor.id == visitor.id, or_(*conditions)))
         if seen is not None:

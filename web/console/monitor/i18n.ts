@@ -49,6 +49,8 @@ const zhCN = {
       liveHint: '每 {s} 秒自动更新',
       live: '实时更新中',
       messagesLabel: '会话消息',
+      tabMessages: '会话消息',
+      tabProfile: '客户资料',
     },
     whisper: {
       label: '耳语',
@@ -126,6 +128,8 @@ const en: typeof zhCN = {
       liveHint: 'Updates every {s} s',
       live: 'Live',
       messagesLabel: 'Conversation messages',
+      tabMessages: 'Messages',
+      tabProfile: 'Customer profile',
     },
     whisper: {
       label: 'Whisper',

@@ -92,6 +92,10 @@ function start(script: HTMLScriptElement | null): void {
   let ui: WidgetUi | null = null
   let wantOpen = false
   let registered = false
+  // A profile change made while the first registration is on its way is sent right after it
+  // (that request already carries the older profile).
+  let registering = false
+  let changedWhileRegistering = false
   let api: Api | null = null
   let chatRef: Chat | null = null
   // Structured sends made before the chat is ready wait here.
@@ -107,6 +111,7 @@ function start(script: HTMLScriptElement | null): void {
   const register = async (): Promise<void> => {
     if (!api) return
     const basic = { widget_key: entry.key, token: api.token, page: pageInfo() }
+    registering = true
     try {
       await api.session({
         ...basic,
@@ -120,13 +125,22 @@ function start(script: HTMLScriptElement | null): void {
       if (!(e instanceof ApiError) || e.status < 400 || e.status >= 500 || e.code === 'widget_not_found') throw e
       console.warn('[kefu] visitor details refused:', e.code, e.message)
       await api.session(basic)
+    } finally {
+      registering = false
     }
     registered = true
+    if (changedWhileRegistering) {
+      changedWhileRegistering = false
+      reregister()
+    }
   }
   // Profile changes after registration are sent at once (coalesced within a tick).
   let pending: number | undefined
   const reregister = () => {
-    if (!registered) return
+    if (!registered) {
+      if (registering) changedWhileRegistering = true
+      return
+    }
     window.clearTimeout(pending)
     pending = window.setTimeout(() => void register().catch(() => undefined), 0)
   }
