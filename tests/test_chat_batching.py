@@ -288,3 +288,28 @@ def test_a_send_that_lost_a_lock_race_runs_again_and_is_delivered_after(
     assert results == ["lost", "fine", 1]
     assert attempts["lost"] == 3
     assert order == ["fine", "lost"]
+
+
+def test_a_conversation_opened_over_a_socket_uses_the_current_settings(
+    api: Api, server: LiveServer
+) -> None:
+    """Sockets share their tenant and widget rows for up to PRINCIPAL_TTL; a conversation the
+    first message over a socket opens must still follow the settings saved just before."""
+    t = api.provision()
+    widget = new_widget(t, welcome_text="old welcome")
+    early = Visitor(api, widget)
+    early_ws = early.socket(server.base_url)  # this process now shares the widget row
+    t.admin.ok("PATCH", f"/widgets/{widget['id']}", json={"welcome_text": "new welcome"})
+    late = Visitor(api, widget)
+    ws = late.socket(server.base_url)  # within the TTL: signed in with the shared rows
+    first = cid()
+    _send(ws, "hello", first)
+    ack = _answer(ws, first)
+    assert ack["type"] == "ack", ack
+    msgs = late.http.ok(
+        "GET", "/visitor/messages", params={"conversation_id": ack["conversation_id"]}
+    )
+    welcome = [m["body"]["text"] for m in msgs if m["kind"] == "system"]
+    assert welcome == ["new welcome"], welcome
+    ws.close()
+    early_ws.close()

@@ -31,7 +31,7 @@ from kefu.events.types import CapacityFreed, QueueChanged
 from kefu.routing.engine import route
 from kefu.tenants.models import Tenant
 from kefu.visitors.actions import VisitorPrincipal
-from kefu.visitors.models import Visitor
+from kefu.visitors.models import Visitor, VisitorDevice
 
 RECALL_WINDOW = timedelta(minutes=2)
 _MESSAGES: Table = Message.__table__  # type: ignore[assignment]
@@ -312,15 +312,21 @@ async def _resolve_attachment(
 
 
 async def _attached(db: AsyncSession, vp: VisitorPrincipal) -> VisitorPrincipal:
-    """The principal's rows in this session (a socket keeps them detached between sends)."""
+    """The principal's rows as this transaction reads them.
+
+    A socket keeps its rows detached between sends, and shares its tenant and widget rows with
+    the process's other sockets for up to `PRINCIPAL_TTL`: merged as they are, a conversation
+    opened now would be routed by the tenant's switches and the widget's settings of up to that
+    long ago (a switch just turned on, e.g. dispatch only in working hours, ignored)."""
     if not inspect(vp.visitor).detached:
         return vp
-    return VisitorPrincipal(
-        visitor=await db.merge(vp.visitor, load=False),
-        device=await db.merge(vp.device, load=False),
-        widget=await db.merge(vp.widget, load=False),
-        tenant=await db.merge(vp.tenant, load=False),
-    )
+    visitor = await db.get(Visitor, vp.visitor.id)
+    device = await db.get(VisitorDevice, vp.device.id)
+    widget = await db.get(Widget, vp.widget.id)
+    tenant = await db.get(Tenant, vp.tenant.id)
+    if visitor is None or device is None or widget is None or tenant is None:
+        raise ApiError("unauthenticated")  # gone since the socket signed in
+    return VisitorPrincipal(visitor=visitor, device=device, widget=widget, tenant=tenant)
 
 
 async def visitor_send(
