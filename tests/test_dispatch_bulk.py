@@ -85,7 +85,7 @@ async def one_at_a_time(db: AsyncSession, tenant_id: int) -> int:
     await dispatch.lock_tenant_dispatch(db, tenant_id)
     snap = await dispatch.snapshot(db, tenant)
     free = snap.free_agents()
-    reachable = queueing._reachable(snap, free)
+    reachable = queueing._Reach.of(snap, free).sql()
     assert reachable is not None
     convs = list(
         await db.scalars(
@@ -446,3 +446,44 @@ def test_a_conversation_ended_under_the_pass_is_skipped(api: Api, server: LiveSe
     assert got[convs[0]] == ("ended", None)
     assert got[convs[1]] == ("ongoing", user["id"])
     assert got[convs[2]] == ("ongoing", user["id"])
+
+
+def test_a_long_queue_of_one_group_leaves_no_free_agent_of_another_idle(
+    api: Api, server: LiveServer
+) -> None:
+    """A pass reads a window of the queue sized by the free slots. When one group's waiting
+    conversations fill it, an agent of another group still free gets a conversation of theirs
+    from beyond the window in the same pass (and no larger read is made when nobody could)."""
+    t = api.provision()
+    (ua, a), (ub, b) = api.add_user(t, max_concurrent=0), api.add_user(t, max_concurrent=0)
+    ga, gb = group(t, "甲组", [ua["id"]]), group(t, "乙组", [ub["id"]])
+    widget = new_widget(t)
+    convs = [Visitor(api, widget).send(f"问 {i}")["conversation_id"] for i in range(46)]
+    tenant_id = t.id
+
+    async def scenario() -> dict[int, int | None]:
+        async with server.app.state.sessionmaker() as db:
+            # 45 of 甲组 queued first, then one of 乙组; one slot each.
+            for k, c in enumerate(convs):
+                await db.execute(
+                    update(Conversation)
+                    .where(Conversation.id == c)
+                    .values(skill_group_id=ga["id"] if k < 45 else gb["id"])
+                )
+            await db.execute(
+                update(User).where(User.id.in_([ua["id"], ub["id"]])).values(max_concurrent=1)
+            )
+            assert await queueing.drain(db, tenant_id) == 2
+            rows = await db.execute(
+                select(Conversation.id, Conversation.agent_id).where(Conversation.id.in_(convs))
+            )
+            out = {c: agent for c, agent in rows.all()}
+            await db.execute(delete(Timer).where(Timer.tenant_id == tenant_id))
+            await db.rollback()
+            return out
+
+    with staff_socket(server.base_url, a), staff_socket(server.base_url, b):
+        got = on_server(server, scenario())
+    assert got[convs[0]] == ua["id"]
+    assert got[convs[45]] == ub["id"]
+    assert sum(1 for v in got.values() if v is not None) == 2

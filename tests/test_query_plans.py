@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
-from kefu.conversations import actions
-from kefu.conversations.dispatch import accepted_since
+from kefu.conversations import accepted_today, actions
+from kefu.conversations.accepted_today import accepted_since
 from kefu.core.config import Settings
 from tests.conftest import PG_URL, LiveServer
 
@@ -37,6 +37,17 @@ def test_accepted_today_reads_a_range_of_the_covering_index(
 ) -> None:
     plan = _plan(settings, accepted_since(1, datetime(2026, 11, 26, tzinfo=UTC)))
     assert "COVERING INDEX ix_segments_tenant_started (tenant_id=? AND started_at>?)" in plan, plan
+
+
+def test_segments_after_the_mark_are_a_rowid_range_of_the_tenant_index(
+    server: LiveServer, settings: Settings
+) -> None:
+    # Not today's range of ix_segments_tenant_started: that grows all day long.
+    stmt = accepted_today._NEW.params(
+        tenant_id=1, mark=100, since=datetime(2026, 11, 26, tzinfo=UTC)
+    )
+    plan = _plan(settings, stmt)
+    assert "ix_conversation_segments_tenant_id (tenant_id=? AND rowid>?)" in plan, plan
 
 
 def test_open_conversation_lookup_binds_no_value_for_the_partial_index(

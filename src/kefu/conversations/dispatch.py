@@ -16,10 +16,11 @@ from datetime import datetime, time
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kefu.accounts.models import User
+from kefu.conversations.accepted_today import accepted_today
 from kefu.conversations.models import Conversation, Segment
 from kefu.core import clock
 from kefu.core.errors import register_codes
@@ -189,9 +190,10 @@ class Snapshot:
             return {target_agent_id} & self.agents.keys()
         if group_id is None or group_id not in self.groups:
             return self.ungrouped  # already a subset of the agents
-        return self._pools.setdefault(
-            group_id, self.members.get(group_id, set()) & self.agents.keys()
-        )
+        found = self._pools.get(group_id)
+        if found is None:  # (not setdefault: its default would be built on every call)
+            found = self._pools[group_id] = self.members.get(group_id, set()) & self.agents.keys()
+        return found
 
     def free_agents(self) -> set[int]:
         return {uid for uid, a in self.agents.items() if a.free}
@@ -220,29 +222,19 @@ class Snapshot:
         return order.index(key) if key in order else len(order)
 
 
-def accepted_since(tenant_id: int, since: datetime) -> Select[int | None, int]:
-    """Conversations each agent accepted since `since` (every pass asks for today's): a range
-    of `ix_segments_tenant_started`, read from the index alone, however long the history."""
-    return (
-        select(Segment.agent_id, func.count(func.distinct(Segment.conversation_id)))
-        .where(Segment.tenant_id == tenant_id, Segment.started_at >= since)
-        .group_by(Segment.agent_id)
-    )
-
-
 async def snapshot(db: AsyncSession, tenant: Tenant) -> Snapshot:
     """Read agents, loads, groups and settings (call after taking the dispatch lock)."""
-    agent_ids = await membership.agent_ids(db, tenant.id)
+    # The agents (`membership.agent_ids`) with their capacity and status, in one statement.
+    roles = await membership.agent_role_ids(db, tenant.id)
     rows = (
         await db.execute(
             select(User.id, User.max_concurrent, Presence.status)
             .outerjoin(Presence, Presence.user_id == User.id)
-            .where(User.tenant_id == tenant.id, User.id.in_(agent_ids))
+            .where(User.tenant_id == tenant.id, User.enabled.is_(True), User.role_id.in_(roles))
         )
     ).all()
     ongoing = await ongoing_counts(db, tenant.id)
-    today = await db.execute(accepted_since(tenant.id, start_of_today(tenant)))
-    accepted = {agent: n for agent, n in today.all() if agent is not None}
+    accepted = await accepted_today(db, tenant, start_of_today(tenant))
     agents = {
         uid: Agent(uid, mc, status or "offline", ongoing.get(uid, 0), accepted.get(uid, 0))
         for uid, mc, status in rows

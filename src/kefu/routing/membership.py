@@ -48,10 +48,15 @@ async def ensure_ungrouped(db: AsyncSession, tenant_id: int) -> SkillGroup:
     return group
 
 
+async def agent_role_ids(db: AsyncSession, tenant_id: int) -> list[int]:
+    """The tenant's roles that open the Sessions page: their enabled users take conversations."""
+    roles = await db.scalars(select(Role).where(Role.tenant_id == tenant_id))
+    return [r.id for r in roles if "agent.sessions" in role_pages(r)]
+
+
 async def agent_ids(db: AsyncSession, tenant_id: int) -> set[int]:
     """Enabled users whose role opens the Sessions page (they take conversations)."""
-    roles = await db.scalars(select(Role).where(Role.tenant_id == tenant_id))
-    role_ids = [r.id for r in roles if "agent.sessions" in role_pages(r)]
+    role_ids = await agent_role_ids(db, tenant_id)
     rows = await db.scalars(
         select(User.id).where(
             User.tenant_id == tenant_id, User.enabled.is_(True), User.role_id.in_(role_ids)

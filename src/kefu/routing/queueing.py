@@ -6,6 +6,7 @@ caller's transaction.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, case, func, or_, select
@@ -130,22 +131,72 @@ async def wake_when_open(db: AsyncSession, snap: dispatch.Snapshot) -> None:
 MAX_PER_DRAIN = 250
 
 
-def _reachable(snap: dispatch.Snapshot, free: set[int]) -> ColumnElement[bool] | None:
-    """SQL filter for waiting conversations some free agent (or a broadcast group) can take."""
-    open_groups = [g for g, users in snap.members.items() if users & free]
-    open_groups += [g for g in snap.groups if _broadcasts(snap, g)]
-    by_group: ColumnElement[bool] | None = (
-        Conversation.skill_group_id.in_(open_groups) if open_groups else None
+@dataclass(frozen=True)
+class _Reach:
+    """The waiting conversations some free agent (or a broadcast group) can take: those of the
+    open groups, Ungrouped's when a free agent is in no group, and those targeted at a free
+    agent. One definition for the SQL filter and for rows already read."""
+
+    groups: frozenset[int]
+    ungrouped: bool
+    targets: frozenset[int]
+
+    @classmethod
+    def of(cls, snap: dispatch.Snapshot, free: set[int]) -> _Reach:
+        open_groups = {g for g, users in snap.members.items() if users & free}
+        open_groups |= {g for g in snap.groups if _broadcasts(snap, g)}
+        return cls(frozenset(open_groups), bool(snap.ungrouped & free), frozenset(free))
+
+    def sql(self) -> ColumnElement[bool] | None:
+        by_group: ColumnElement[bool] | None = (
+            Conversation.skill_group_id.in_(self.groups) if self.groups else None
+        )
+        if self.ungrouped:
+            none = Conversation.skill_group_id.is_(None)
+            by_group = none if by_group is None else or_(by_group, none)
+        conds: list[ColumnElement[bool]] = []
+        if by_group is not None:
+            conds.append(Conversation.target_agent_id.is_(None) & by_group)
+        if self.targets:
+            conds.append(Conversation.target_agent_id.in_(self.targets))
+        return or_(*conds) if conds else None
+
+    def has(self, row: Any) -> bool:
+        if row.target_agent_id is not None:
+            return bool(row.target_agent_id in self.targets)
+        if row.skill_group_id is None:
+            return self.ungrouped
+        return bool(row.skill_group_id in self.groups)
+
+
+async def _more_beyond(
+    db: AsyncSession, snap: dispatch.Snapshot, still_free: set[int], window: list[Any]
+) -> bool:
+    """Whether waiting conversations the still-free agents can take lie beyond the window read.
+
+    A pass whose window filled up while some agents stayed free reads a larger window; often
+    those agents have nothing to take at all (their groups' queues are empty while others' are
+    long), and the larger read would be wasted: count up to one row more than the window holds.
+    """
+    reach = _Reach.of(snap, still_free)
+    cond = reach.sql()
+    if cond is None:
+        return False
+    seen = sum(1 for row in window if reach.has(row))
+    found = await db.scalar(
+        select(func.count()).select_from(
+            select(Conversation.id)
+            .where(
+                Conversation.tenant_id == snap.tenant.id,
+                Conversation.state == "waiting",
+                Conversation.broadcast.is_(False),
+                cond,
+            )
+            .limit(seen + 1)
+            .subquery()
+        )
     )
-    if snap.ungrouped & free:
-        none = Conversation.skill_group_id.is_(None)
-        by_group = none if by_group is None else or_(by_group, none)
-    conds: list[ColumnElement[bool]] = []
-    if by_group is not None:
-        conds.append(Conversation.target_agent_id.is_(None) & by_group)
-    if free:
-        conds.append(Conversation.target_agent_id.in_(free))
-    return or_(*conds) if conds else None
+    return (found or 0) > seen
 
 
 async def _plan(
@@ -269,17 +320,31 @@ async def drain(db: AsyncSession, tenant_id: int, limit: int = MAX_PER_DRAIN) ->
     await dispatch.lock_tenant_dispatch(db, tenant_id)
     snap = await dispatch.snapshot(db, tenant)
     free = snap.free_agents()
-    reachable = _reachable(snap, free)
+    reach = _Reach.of(snap, free)
+    reachable = reach.sql()
     if reachable is None:
         return 0
     loads = {uid: (a.ongoing, a.accepted_today) for uid, a in snap.agents.items()}
     # Only conversations a free agent could take: the rest of the queue is not read at all.
-    # Most of those are assignable, so a window of a few times the limit usually fills the
-    # pass; when it does not, the pass is chosen again from the full window (×20).
+    # Most of those are assignable, so a window of a few times what the pass can assign
+    # (the limit, or the free slots when fewer: one freed slot reads a few rows, not 1,000)
+    # usually fills the pass; when it does not, the pass is chosen again from the full window
+    # (×20). Broadcast groups' conversations take no slot.
     window = max(limit * 4, 400)
+    if not any(_broadcasts(snap, g) for g in reach.groups):
+        slots = sum(min(snap.agents[u].max_concurrent, dispatch.HARD_CAP) for u in free) - sum(
+            snap.agents[u].ongoing for u in free
+        )
+        window = min(window, max(slots * 4, 40))
     queue = await _queue(db, snap, reachable, window)
     plan, more = await _plan(db, snap, queue, set(free), limit)
-    if not more and len(queue) == window and any(snap.agents[u].free for u in free):
+    still_free = {u for u in free if snap.agents[u].free}
+    if (
+        not more
+        and len(queue) == window
+        and still_free
+        and await _more_beyond(db, snap, still_free, queue)
+    ):
         _restore(snap, loads)
         queue = await _queue(db, snap, reachable, max(limit * 20, 1000))
         plan, more = await _plan(db, snap, queue, set(free), limit)
