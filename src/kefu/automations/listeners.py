@@ -11,6 +11,7 @@ from kefu.automations.actions import settings_row, timers_of
 from kefu.conversations import actions as conversations
 from kefu.conversations.hooks import (
     Ending,
+    NewSegment,
     after_assign,
     after_assign_many,
     after_end,
@@ -177,7 +178,7 @@ async def on_assign(db: AsyncSession, conv: Conversation, segment: Segment) -> N
 
 
 @after_assign_many(on_assign)
-async def on_assign_many(db: AsyncSession, pairs: list[tuple[Conversation, Segment]]) -> None:
+async def on_assign_many(db: AsyncSession, pairs: list[tuple[Conversation, NewSegment]]) -> None:
     """`on_assign` for a drain pass, set-wise: one DELETE of the timers it replaces or cancels,
     one read of the states and of the last speakers, the new timers inserted together."""
     from sqlalchemy import and_, delete, func, select

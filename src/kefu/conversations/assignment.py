@@ -12,7 +12,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from kefu.accounts.models import User
 from kefu.conversations import log
 from kefu.conversations.actions import log_event, queue_changed
-from kefu.conversations.hooks import HOOKS
+from kefu.conversations.hooks import HOOKS, NewSegment
 from kefu.conversations.models import Conversation, Segment
 from kefu.conversations.presenters import conversations_view
 from kefu.core import clock
@@ -138,7 +138,8 @@ async def assign_many(
     )
     segments: dict[int, Segment] | None = None
     pairs = [
-        (conv, Segment(id=seg_ids[conv.id], **row)) for conv, row in zip(convs, rows, strict=True)
+        (conv, NewSegment(id=seg_ids[conv.id], **row))
+        for conv, row in zip(convs, rows, strict=True)
     ]
     for _, hook in HOOKS.after_assign:
         bulk = HOOKS.after_assign_many.get(hook)

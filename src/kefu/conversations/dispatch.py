@@ -375,23 +375,20 @@ async def pick(
     preferred = await preferred_agent(db, snap, conv, group)
     if preferred is not None and any(a.user_id == preferred for a in free):
         return preferred
-    # Only the agents the rule can still choose from go to it (in the same order): it then
-    # draws from the very list it would have built from all of them.
+    # `free` holds only eligible agents, so `choose_least_loaded` / `choose` on the Candidates
+    # of all of them would keep the tied ones (in this order) and draw one: drawn here at once.
     if group.assignment_mode == "least_loaded":
         least = min(a.ongoing for a in free)
-        top = [a.candidate() for a in free if a.ongoing == least]
-        chosen = choose_least_loaded(top, snap.rng)
-    else:
-        # One pass: the highest idle ratio, then the fewest accepted today among those.
-        best, fewest, tied = -1.0, 0, list[Agent]()
-        for a in free:
-            ratio = (a.max_concurrent - a.ongoing) / a.max_concurrent
-            if ratio > best or (ratio == best and a.accepted_today < fewest):
-                best, fewest, tied = ratio, a.accepted_today, [a]
-            elif ratio == best and a.accepted_today == fewest:
-                tied.append(a)
-        chosen = choose([a.candidate() for a in tied], snap.rng)
-    return chosen.user_id if chosen is not None else None
+        return int(snap.rng.choice([a for a in free if a.ongoing == least]).user_id)
+    # One pass: the highest idle ratio, then the fewest accepted today among those.
+    best, fewest, tied = -1.0, 0, list[Agent]()
+    for a in free:
+        ratio = (a.max_concurrent - a.ongoing) / a.max_concurrent
+        if ratio > best or (ratio == best and a.accepted_today < fewest):
+            best, fewest, tied = ratio, a.accepted_today, [a]
+        elif ratio == best and a.accepted_today == fewest:
+            tied.append(a)
+    return int(snap.rng.choice(tied).user_id)
 
 
 async def waiting_count(db: AsyncSession, tenant_id: int) -> int:

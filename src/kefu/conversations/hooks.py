@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from datetime import datetime
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,10 +38,24 @@ AfterEnd = Callable[[AsyncSession, "Conversation", Ending], Awaitable[None]]
 AfterMessage = Callable[[AsyncSession, "Conversation", "Message"], Awaitable[None]]
 AfterOpen = Callable[[AsyncSession, "Conversation"], Awaitable[None]]
 AfterAssign = Callable[[AsyncSession, "Conversation", "Segment"], Awaitable[None]]
+
+
+class NewSegment(NamedTuple):
+    """A segment as a dispatch pass inserted it: its values, not a row loaded into the session
+    (building hundreds of ORM objects a pass cost more than choosing their agents)."""
+
+    id: int
+    tenant_id: int
+    conversation_id: int
+    agent_id: int
+    start_reason: str
+    skill_group_id: int | None
+    started_at: datetime
+
+
 # The bulk form of an after_assign hook: a dispatch pass calls it once with all its
-# assignments, in place of the per-assignment hook it stands for (same effect). The segments
-# are as inserted (id and values set), not loaded into the session.
-AfterAssignMany = Callable[[AsyncSession, list[tuple["Conversation", "Segment"]]], Awaitable[None]]
+# assignments, in place of the per-assignment hook it stands for (same effect).
+AfterAssignMany = Callable[[AsyncSession, list[tuple["Conversation", NewSegment]]], Awaitable[None]]
 
 
 @dataclass

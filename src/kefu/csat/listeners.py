@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kefu.conversations.hooks import Ending, after_assign, after_assign_many, after_end
+from kefu.conversations.hooks import (
+    Ending,
+    NewSegment,
+    after_assign,
+    after_assign_many,
+    after_end,
+)
 from kefu.conversations.models import Conversation, Segment
 
 
@@ -27,7 +33,7 @@ async def reattribute_on_assign(db: AsyncSession, conv: Conversation, segment: S
 
 @after_assign_many(reattribute_on_assign)
 async def reattribute_on_assign_many(
-    db: AsyncSession, pairs: list[tuple[Conversation, Segment]]
+    db: AsyncSession, pairs: list[tuple[Conversation, NewSegment]]
 ) -> None:
     """`reattribute_on_assign` for a drain pass: the ratings are read in one query."""
     from sqlalchemy import select

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 
 from kefu.conversations import hooks
+from kefu.conversations.hooks import NewSegment
 from kefu.core import clock
 from kefu.events.types import ChatEvent, QueueChanged
 from kefu.observability import metrics
@@ -50,7 +51,7 @@ def _pending(db: AsyncSession) -> list[tuple[str, float]]:
     return pending
 
 
-def _queued_for(conv: Conversation, segment: Segment) -> tuple[str, float] | None:
+def _queued_for(conv: Conversation, segment: Segment | NewSegment) -> tuple[str, float] | None:
     if segment.start_reason not in QUEUE_REASONS or conv.queued_at is None:
         return None
     waited = (clock.now() - conv.queued_at).total_seconds()
@@ -65,7 +66,7 @@ async def record_dispatch(db: AsyncSession, conv: Conversation, segment: Segment
 
 
 async def record_dispatch_many(
-    db: AsyncSession, assigned: list[tuple[Conversation, Segment]]
+    db: AsyncSession, assigned: list[tuple[Conversation, NewSegment]]
 ) -> None:
     pending = _pending(db)
     for conv, segment in assigned:
