@@ -73,6 +73,7 @@ from kefu.conversations import assignment as conv_assignment
 from kefu.conversations import dispatch as conv_dispatch
 from kefu.conversations import log as conv_log
 from kefu.conversations.models import Conversation, Segment
+from kefu.core import gc_tuning
 from kefu.core.config import Settings
 from kefu.core.db import Base, UTCDateTime, make_engine, make_sessionmaker, sqlite_write_intent
 from kefu.core.migrate import upgrade_to_head
@@ -174,6 +175,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=["uvloop", "asyncio"],
         default="uvloop",
         help="event loop of the in-process part (uvicorn, hence the app, uses uvloop)",
+    )
+    p.add_argument(
+        "--gc-threshold",
+        type=int,
+        default=Settings.model_fields["gc_threshold"].default,
+        help="the in-process part's cycle collector, as a server process tunes it "
+        "(KEFU_GC_THRESHOLD; 0: Python's default)",
     )
     p.add_argument("--seed", type=int, default=1, help="random seed (choice of ended chats)")
     p.add_argument("--json-out", type=Path, help="also write the JSON document here")
@@ -1391,6 +1399,7 @@ def build_report(
         "params": {
             "database": "postgresql" if args.database_url else "sqlite",
             "event_loop": args.loop,
+            "gc_threshold": args.gc_threshold,
             "agents": args.agents,
             "skill_groups": args.groups,
             "ungrouped_agents": args.ungrouped,
@@ -1523,6 +1532,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         log(f"migrating ({'postgresql' if args.database_url else 'sqlite'}) in {workdir}")
         dbs.migrate()
+        gc_tuning.tune(args.gc_threshold)  # as `kefu serve` does once started
         # The app runs under uvicorn's default loop, uvloop; so does the in-process part.
         loop_factory = None
         if args.loop == "uvloop":

@@ -83,6 +83,8 @@ def _settings(data_dir: Path, port: int = 0) -> Settings:
         host="127.0.0.1",
         port=port,
         public_base_url=f"http://127.0.0.1:{port}" if port else "",
+        # Many apps start in one test process: gc.freeze() each time would keep their garbage.
+        gc_threshold=0,
     )
 
 

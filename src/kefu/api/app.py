@@ -18,6 +18,7 @@ from kefu.api.static import mount_web_apps
 from kefu.chat.cors import VisitorCors
 from kefu.chat.hub import RealtimeHub
 from kefu.conversations import listeners as conversation_listeners
+from kefu.core import gc_tuning
 from kefu.core.config import Settings, get_settings
 from kefu.core.db import WriteGate, make_engine, make_sessionmaker
 from kefu.core.errors import ApiError, install_error_handlers
@@ -178,6 +179,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         export_runner = make_runner(app)  # export jobs (§14), see kefu.exports.runner
         export_runner.start()
+        # Last: what startup built is long-lived (tests run many apps in one process: 0 there).
+        gc_tuning.tune(settings.gc_threshold)
         yield
         await export_runner.stop()
         await scheduler.stop()

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     # a node silent for `node_dead_seconds` is reaped by a surviving one.
     node_heartbeat_seconds: float = Field(default=10.0, ge=0.1, le=300)
     node_dead_seconds: float = Field(default=30.0, ge=0.3, le=3600)
+    # Allocations between two young-generation runs of Python's cycle collector in a server
+    # process (`kefu.core.gc_tuning`); 0 keeps Python's default (700).
+    gc_threshold: int = Field(default=50_000, ge=0, le=10_000_000)
 
     @classmethod
     def settings_customise_sources(
