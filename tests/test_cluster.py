@@ -18,7 +18,7 @@ from websockets.sync.client import ClientConnection
 
 from kefu.core.config import Settings
 from kefu.events.broker import HUB_EVENTS, decode, encode, keys_of
-from kefu.events.types import ChatEvent, PresenceChanged, QueueChanged
+from kefu.events.types import ChatEvent, LeaveMessagesChanged, PresenceChanged, QueueChanged
 from tests import cluster_helpers
 from tests.chat_helpers import Visitor, cid, event_named, new_widget, recv_until, staff_socket
 from tests.cluster_helpers import ROOT, NodeProcess, RedisServer, needs_cluster, node_settings, sql
@@ -324,10 +324,21 @@ def test_hub_events_round_trip_as_json() -> None:
     presence = PresenceChanged(tenant_id=1, user_id=2, status="away")
     assert decode(encode(presence)) == presence and keys_of(presence) == ["t:1"]
     assert keys_of(QueueChanged(tenant_id=7, waiting=1)) == ["t:7"]
+    leave = LeaveMessagesChanged(tenant_id=8)
+    assert decode(encode(leave)) == leave and keys_of(leave) == ["t:8"]
     assert decode(json.dumps({"type": "something.newer"})) is None
     assert all(
         t.startswith(
-            ("user.", "chat.", "presence.", "queue.", "transfer.", "colleague.", "notification.")
+            (
+                "user.",
+                "chat.",
+                "presence.",
+                "queue.",
+                "transfer.",
+                "colleague.",
+                "notification.",
+                "leave_messages.",
+            )
         )
         for t in HUB_EVENTS
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from kefu.conversations.models import Conversation
@@ -344,3 +345,47 @@ def test_views_scopes_handling_notices_and_export(api: Api, server: LiveServer) 
     for url in ("/leave-messages", "/leave-messages/badge", f"/leave-messages/{ids[1]}"):
         r = c.get(url)
         assert r.status_code == 403, url
+
+
+def test_staff_sockets_hear_that_leave_messages_changed(api: Api, server: LiveServer) -> None:
+    """A new leave message, an assignment and a status change each nudge every staff socket of
+    the tenant once (badges and lists re-read; no content in the frame); other tenants hear
+    nothing."""
+    from tests.chat_helpers import recv, recv_until, staff_socket
+
+    t = api.provision()
+    off_hours(t)
+    a_user, a = api.add_user(t)
+    other = api.provision(name="Other Co")
+
+    def changed(f: dict[str, Any]) -> bool:
+        return f.get("type") == "leave_messages.changed"
+
+    with (
+        staff_socket(server.base_url, t.admin) as admin_ws,
+        staff_socket(server.base_url, a) as agent_ws,
+        staff_socket(server.base_url, other.admin) as other_ws,
+    ):
+        seeded = _seed(api, t, 1)
+        assert recv_until(admin_ws, changed) == {"type": "leave_messages.changed"}
+        recv_until(agent_ws, changed)
+        t.admin.ok(
+            "POST",
+            "/leave-messages/batch/assign",
+            json={"ids": [seeded[0]["id"]], "assignee_id": a_user["id"]},
+        )
+        recv_until(admin_ws, changed)
+        recv_until(agent_ws, changed)
+        a.ok("POST", f"/leave-messages/{seeded[0]['id']}/status", json={"status": "resolved"})
+        recv_until(admin_ws, changed)
+        # One nudge per change: nothing else of the kind is pending.
+        frames = []
+        with contextlib.suppress(TimeoutError):
+            while True:
+                frames.append(recv(admin_ws, 0.5))
+        assert not [f for f in frames if changed(f)]
+        other_frames = []
+        with contextlib.suppress(TimeoutError):
+            while True:
+                other_frames.append(recv(other_ws, 0.5))
+        assert not [f for f in other_frames if changed(f)]

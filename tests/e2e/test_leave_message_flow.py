@@ -4,9 +4,11 @@ agent sees the message, takes it (the menu badge counts it), comments and resolv
 from __future__ import annotations
 
 import re
+import secrets
 import tempfile
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import expect
 
@@ -95,4 +97,26 @@ def test_visitor_leaves_a_message_and_an_agent_resolves_it(  # type: ignore[no-u
     expect(ad.get_by_role("link", name="查看留言 #1")).to_be_visible()
     ad.wait_for_timeout(300)
     ad.screenshot(path=str(SHOTS / "admin-list.png"), full_page=True)
+
+    # --- live: a new message shows on open consoles without reloading (well before the 60 s
+    # fallback): the admin's list and badge, and the agent's Unassigned view ------------------
+    ad.get_by_role("button", name="重置").click()
+    ad_menu = ad.get_by_role("menubar")
+    expect(ad_menu.get_by_test_id("leave-badge")).to_have_count(0)
+    views.get_by_text("未分配").click()
+    token = secrets.token_urlsafe(16)
+    visitor = httpx.Client(
+        base_url=f"{server.base_url}/api/v1", headers={"Authorization": f"Visitor {token}"}
+    )
+    visitor.post("/visitor/session", json={"widget_key": widget["key"], "token": token})
+    left = visitor.post(
+        "/visitor/leave-message",
+        json={"origin": "off_hours", "content": "还想问一下退货地址。", "subject": "退货"},
+    )
+    assert left.status_code == 201, left.text
+    visitor.close()
+    expect(ad.get_by_role("link", name="查看留言 #2")).to_be_visible(timeout=5000)
+    expect(ad_menu.get_by_test_id("leave-badge")).to_have_text("1", timeout=5000)
+    expect(a.get_by_role("link", name="查看留言 #2")).to_be_visible(timeout=5000)
+    ad.screenshot(path=str(SHOTS / "admin-live.png"), full_page=True)
     admin.close()

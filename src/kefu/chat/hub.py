@@ -16,6 +16,7 @@ from kefu.events.types import (
     ChatEvent,
     ChatTyping,
     ColleagueMessageSent,
+    LeaveMessagesChanged,
     NotificationCreated,
     PresenceChanged,
     QueueChanged,
@@ -264,6 +265,9 @@ class RealtimeHub:
                 await self._send_all(conns, event.frame)
         elif isinstance(event, QueueChanged):
             frame = {"type": "queue.changed", "waiting": event.waiting}
+            await self._send_all(self._staff_by_tenant.get(event.tenant_id, set()), frame)
+        elif isinstance(event, LeaveMessagesChanged):
+            frame = {"type": "leave_messages.changed"}
             await self._send_all(self._staff_by_tenant.get(event.tenant_id, set()), frame)
         elif isinstance(event, UserSessionsRevoked):
             await self._revoke(event)

@@ -46,6 +46,7 @@ from kefu.events.types import (
     ChatEvent,
     ChatTyping,
     ColleagueMessageSent,
+    LeaveMessagesChanged,
     NotificationCreated,
     PresenceChanged,
     QueueChanged,
@@ -76,6 +77,7 @@ HUB_EVENTS: dict[str, type[BaseModel]] = {
         ChatEvent,
         ChatTyping,
         ColleagueMessageSent,
+        LeaveMessagesChanged,
         NotificationCreated,
         PresenceChanged,
         QueueChanged,
@@ -112,7 +114,7 @@ def keys_of(event: BaseModel) -> list[str] | None:
         return [f"u:{u}" for u in event.user_ids]
     if isinstance(event, (NotificationCreated, UserRoleChanged, UserUpdated, UserSessionsRevoked)):
         return [f"u:{event.user_id}"]
-    if isinstance(event, (QueueChanged, PresenceChanged)):
+    if isinstance(event, (QueueChanged, PresenceChanged, LeaveMessagesChanged)):
         return [f"t:{event.tenant_id}"]
     return None
 

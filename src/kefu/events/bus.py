@@ -42,6 +42,11 @@ def emit(db: AsyncSession, event: BaseModel) -> None:
     db.info.setdefault("events", []).append(event)
 
 
+def pending_events(db: AsyncSession) -> list[Any]:
+    """The events this transaction has emitted so far (read only: published after commit)."""
+    return list(db.info.get("events", ()))
+
+
 def take_events(db: AsyncSession) -> list[Any]:
     events: list[Any] = db.info.pop("events", [])
     return events

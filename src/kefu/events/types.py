@@ -76,6 +76,14 @@ class QueueChanged(BaseModel):
     waiting: int
 
 
+class LeaveMessagesChanged(BaseModel):
+    """A leave message arrived, or one was assigned or changed status (§11.1): every staff
+    socket of the tenant hears it and re-reads its counts (the frame carries no content)."""
+
+    type: Literal["leave_messages.changed"] = "leave_messages.changed"
+    tenant_id: int
+
+
 class CapacityFreed(BaseModel):
     """Something that may let waiting conversations be assigned happened (drain the queue)."""
 

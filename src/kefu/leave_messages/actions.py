@@ -17,6 +17,8 @@ from kefu.channels.models import Association
 from kefu.conversations import actions as conversations
 from kefu.core import clock
 from kefu.core.errors import ApiError, register_codes
+from kefu.events.bus import emit, pending_events
+from kefu.events.types import LeaveMessagesChanged
 from kefu.leave_messages.models import LeaveMessage, LeaveMessageComment
 from kefu.leave_messages.schemas import LeaveFilter, LeaveMessageIn
 from kefu.notifications.actions import notify
@@ -165,6 +167,7 @@ async def leave_message(
     )
     db.add(msg)
     await db.flush()
+    _changed(db, vp.tenant_id)
     if conv is not None:
         await conversations.end(
             db, conv, by="visitor", actor_id=vp.visitor.id, reason="leave_message"
@@ -272,6 +275,12 @@ async def _assignee(db: AsyncSession, tenant_id: int, user_id: int) -> User:
     return user
 
 
+def _changed(db: AsyncSession, tenant_id: int) -> None:
+    """Staff badges and lists re-read: once per transaction, however many messages changed."""
+    if not any(isinstance(e, LeaveMessagesChanged) for e in pending_events(db)):
+        emit(db, LeaveMessagesChanged(tenant_id=tenant_id))
+
+
 def _ref(msg: LeaveMessage) -> dict[str, Any]:
     return {"leave_message_id": msg.id, "number": msg.number, "subject": msg.subject}
 
@@ -297,6 +306,7 @@ async def assign(
             continue
         msg.assignee_id = assignee_id
         msg.updated_at = now
+        _changed(db, principal.tenant_id)
         if user is not None and user.id != me:
             await notify(
                 db,
@@ -321,6 +331,7 @@ async def set_status(
         if msg.status == status:
             continue
         old, msg.status, msg.updated_at = msg.status, status, now
+        _changed(db, principal.tenant_id)
         if msg.assignee_id is not None and msg.assignee_id != me:
             await notify(
                 db,

@@ -2,6 +2,7 @@
 import { ref } from 'vue'
 import { api, unwrap } from '@shared/api'
 import type { components, paths } from '@shared/api/schema'
+import { realtime } from '@shared/realtime'
 
 type S = components['schemas']
 
@@ -51,6 +52,24 @@ export async function refreshBadge(): Promise<void> {
     badge.value = { mine: b.mine_unhandled ?? 0, all: b.all_unhandled ?? 0 }
   } catch {
     /* keep the last counts */
+  }
+}
+
+/** Calls `fn` when the server says the tenant's leave messages changed (a new one, an
+ * assignment, a status change: `leave_messages.changed`), at most once per burst. The delay
+ * has some jitter so a whole team's consoles do not ask at the same instant. */
+export function onLeaveChanged(fn: () => void): () => void {
+  let pending: number | undefined
+  const stop = realtime.subscribe((frame) => {
+    if (frame.type !== 'leave_messages.changed' || pending !== undefined) return
+    pending = window.setTimeout(() => {
+      pending = undefined
+      fn()
+    }, 200 + Math.random() * 800)
+  })
+  return () => {
+    window.clearTimeout(pending)
+    stop()
   }
 }
 
