@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -160,8 +161,18 @@ class Conn:
             self._held = None
 
 
+# `queue.changed` goes to every staff socket of the tenant and carries the whole count, so a
+# burst of changes (visitors arriving, a drain) is sent at most this often per tenant, the
+# latest count last: a big team would otherwise get a frame per change on every socket.
+QUEUE_FRAME_SECONDS = 0.25
+
+
 class RealtimeHub:
     def __init__(self) -> None:
+        self._queue_latest: dict[int, int] = {}
+        self._queue_sent_at: dict[int, float] = {}
+        self._queue_flush: dict[int, asyncio.TimerHandle] = {}
+        self._flushing: set[asyncio.Task[None]] = set()
         self._by_user: dict[int, set[Conn]] = defaultdict(set)
         self._staff_by_tenant: dict[int, set[Conn]] = defaultdict(set)
         self._by_visitor: dict[int, set[Conn]] = defaultdict(set)
@@ -264,8 +275,7 @@ class RealtimeHub:
                 }
                 await self._send_all(conns, event.frame)
         elif isinstance(event, QueueChanged):
-            frame = {"type": "queue.changed", "waiting": event.waiting}
-            await self._send_all(self._staff_by_tenant.get(event.tenant_id, set()), frame)
+            await self._queue_changed(event.tenant_id, event.waiting)
         elif isinstance(event, LeaveMessagesChanged):
             frame = {"type": "leave_messages.changed"}
             await self._send_all(self._staff_by_tenant.get(event.tenant_id, set()), frame)
@@ -282,6 +292,33 @@ class RealtimeHub:
                 if not (id(event) in c.hidden_events and c.user_id == event.user_id)
             }
             await self._send_all(conns, event.model_dump(include={"type", "user_id", "status"}))
+
+    async def _queue_changed(self, tenant_id: int, waiting: int) -> None:
+        """Send the count now, or, within `QUEUE_FRAME_SECONDS` of the last one, once then."""
+        self._queue_latest[tenant_id] = waiting
+        if tenant_id in self._queue_flush:
+            return  # a send is due: it will carry this count
+        loop = asyncio.get_running_loop()
+        due = self._queue_sent_at.get(tenant_id, -QUEUE_FRAME_SECONDS) + QUEUE_FRAME_SECONDS
+        if loop.time() >= due:
+            await self._flush_queue(tenant_id)
+            return
+
+        def later() -> None:
+            task = loop.create_task(self._flush_queue(tenant_id))
+            self._flushing.add(task)
+            task.add_done_callback(self._flushing.discard)
+
+        self._queue_flush[tenant_id] = loop.call_at(due, later)
+
+    async def _flush_queue(self, tenant_id: int) -> None:
+        self._queue_flush.pop(tenant_id, None)
+        waiting = self._queue_latest.pop(tenant_id, None)
+        if waiting is None:
+            return
+        self._queue_sent_at[tenant_id] = asyncio.get_running_loop().time()
+        frame = {"type": "queue.changed", "waiting": waiting}
+        await self._send_all(self._staff_by_tenant.get(tenant_id, set()), frame)
 
     async def _chat_event(self, event: ChatEvent) -> None:
         staff: set[Conn] = set(self._watchers.get(event.conversation_id, ()))
@@ -316,6 +353,9 @@ class RealtimeHub:
                 self.remove(conn)
 
     async def close(self) -> None:
+        for handle in self._queue_flush.values():
+            handle.cancel()
+        self._queue_flush.clear()
         conns = {c for group in self._by_user.values() for c in group}
         conns |= {c for group in self._by_visitor.values() for c in group}
         for conn in conns:
