@@ -320,6 +320,9 @@ class Peer:
         self.pending: dict[str, Any] | None = None
         self._answer: dict[str, Any] | None = None  # ack or nack of the pending send
         self._resuming: set[int] = set()
+        # The events of a conversation being resumed (replayed and live ones, which may come
+        # first) wait for its `resumed` and are then applied in seq order, as the widget does.
+        self._buffered: dict[int, list[dict[str, Any]]] = {}
         self.nacks: list[str] = []
         self.drops: list[float] = []  # when the socket dropped
         self.reconnected_to: list[str] = []
@@ -413,6 +416,11 @@ class Peer:
     # -- frames
     def handle(self, frame: dict[str, Any]) -> None:
         kind = frame.get("type")
+        if kind == "event" and frame["conversation_id"] in self._resuming:
+            conv, seq = frame["conversation_id"], frame["seq"]
+            self.trace.append(f"{time.monotonic():.2f} buffered {conv}:{seq}")
+            self._buffered.setdefault(conv, []).append(frame)
+            return
         if kind == "event":
             conv, seq = frame["conversation_id"], frame["seq"]
             self.trace.append(f"{time.monotonic():.2f} event {conv}:{seq}")
@@ -435,6 +443,9 @@ class Peer:
             self.trace.append(f"{time.monotonic():.2f} {kind} {frame}")
             self.resumes.append(frame)
             self._resuming.discard(frame["conversation_id"])
+            held = self._buffered.pop(frame["conversation_id"], [])
+            for event in sorted(held, key=lambda f: int(f["seq"])):
+                self.handle(event)
         elif kind == "hello" and frame.get("resync"):
             self.resync_hellos += 1
             self.trace.append(f"{time.monotonic():.2f} hello resync")
