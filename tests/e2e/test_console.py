@@ -6,7 +6,7 @@ import re
 import uuid
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from tests.e2e.conftest import Server, Tenant
 from tests.e2e.helpers import (
@@ -96,6 +96,35 @@ def test_two_factor_enrolment_and_sign_in(page: Page, tenant: Tenant) -> None:
     page.get_by_role("button", name="验证并登录").click()
     expect(page).to_have_url(re.compile(r"/admin/"))
     expect(user_menu(page)).to_be_visible()
+
+
+def test_add_agent_before_the_roles_arrive_gets_the_default_role(new_page, tenant: Tenant) -> None:  # type: ignore[no-untyped-def]
+    """The members page loads its roles in parallel; an admin quick enough to open "add agent"
+    before they arrive must still be able to save (the dialog takes the default role late)."""
+    page: Page = new_page()
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:
+        held.append(route)
+
+    page.route("**/api/v1/roles", hold)
+    login(page, tenant.email, tenant.password)
+    with page.expect_request("**/api/v1/roles"):
+        nav(page, "成员管理", "客服管理")
+    expect(page.get_by_test_id("seat-usage")).to_be_visible()
+    page.get_by_role("button", name="添加客服").click()
+    dialog = page.get_by_role("dialog", name="添加客服")
+    suffix = uuid.uuid4().hex[:6]
+    dialog.get_by_label("昵称").fill(f"小李{suffix}")
+    dialog.get_by_label("登录邮箱").fill(f"late-roles-{suffix}@example.com")
+    dialog.get_by_label("初始密码").fill("Agent1234x")
+    assert held, "the roles request should still be held"
+    for route in held:
+        route.continue_()
+    page.unroute("**/api/v1/roles")
+    dialog.get_by_role("button", name="保存").click()
+    expect(dialog).to_be_hidden()
+    expect(page.get_by_test_id("seat-usage")).to_have_text("已启用 2 / 购买坐席 5")
 
 
 def test_members_page_and_agent_sign_in(new_page, server: Server, tenant: Tenant) -> None:  # type: ignore[no-untyped-def]
