@@ -21,10 +21,12 @@ from kefu.chat.batcher import batcher_of
 from kefu.chat.visitor_socket import PRINCIPAL_TTL
 from kefu.core.clock import Clock, FakeClock, set_clock
 from kefu.core.config import Settings
-from tests.chat_helpers import Visitor, cid, new_widget, recv_until, staff_socket
+from tests.chat_helpers import Visitor, cid, new_widget, recv, recv_until, staff_socket
 from tests.cluster_helpers import NodeProcess, node_settings
 from tests.conftest import PG_URL, LiveServer
 from tests.helpers import Api, Client
+from tests.routing_helpers import eventually, ongoing_ids
+from tests.test_automations_batched import one_batch
 from tests.test_dispatch_multiprocess import sql
 
 
@@ -44,13 +46,22 @@ def _answer(ws: Any, client_msg_id: str, timeout: float = 5) -> dict[str, Any]:
     )
 
 
-def test_one_bad_send_in_a_batch_fails_alone(api: Api, server: LiveServer) -> None:
+@pytest.mark.parametrize("held", [False, True], ids=["waiting", "ongoing"])
+def test_one_bad_send_in_a_batch_fails_alone(api: Api, server: LiveServer, held: bool) -> None:
+    """Waiting conversations are sent into one by one; ongoing ones set-wise
+    (`conversations.bulk_send`), whose one INSERT fails as a whole on a repeated id."""
     t = api.provision()
     widget = new_widget(t)
+    staff = None
+    if held:
+        _, agent = api.add_user(t)
+        staff = staff_socket(server.base_url, agent)  # the agent is online: all ongoing
     visitors = [Visitor(api, widget) for _ in range(5)]
     first_ids = [cid() for _ in visitors]
     for v, first in zip(visitors, first_ids, strict=True):
         v.send("hello", client_msg_id=first)  # opens the conversation (REST)
+    if held:
+        eventually(lambda: len(ongoing_ids(agent)) == len(visitors))
     sockets = [v.socket(server.base_url) for v in visitors]
 
     batcher = batcher_of(server.app)
@@ -96,6 +107,8 @@ def test_one_bad_send_in_a_batch_fails_alone(api: Api, server: LiveServer) -> No
         release.set()
         for ws in sockets:
             ws.close()
+        if staff is not None:
+            staff.close()
 
     # Stored once each, in seq order; the conflicting send stored nothing.
     for v, texts in (
@@ -110,6 +123,83 @@ def test_one_bad_send_in_a_batch_fails_alone(api: Api, server: LiveServer) -> No
         assert [m["body"]["text"] for m in mine] == texts
         seqs = [m["seq"] for m in msgs]
         assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+
+
+def test_one_batch_of_two_tabs_another_visitor_and_a_first_message(
+    api: Api, server: LiveServer
+) -> None:
+    """In one batch: a visitor's two tabs and another visitor write into ongoing conversations
+    (set-wise), and a new visitor's first message opens a conversation (one by one, after
+    them). Every send is acked once; each conversation's seqs follow one another; the agent
+    gets the events in seq order and the visitor's other tab gets its sibling's message."""
+    t = api.provision()
+    _, agent = api.add_user(t)
+    widget = new_widget(t)
+    staff = staff_socket(server.base_url, agent)
+    a, b, c = Visitor(api, widget), Visitor(api, widget), Visitor(api, widget)
+    conv_a, conv_b = a.send("hi")["conversation_id"], b.send("hi")["conversation_id"]
+    eventually(lambda: sorted(ongoing_ids(agent)) == sorted([conv_a, conv_b]))
+    tab1, tab2 = a.socket(server.base_url), a.socket(server.base_url)
+    ws_b, ws_c = b.socket(server.base_url), c.socket(server.base_url)
+    sends = [(tab1, "a from tab 1"), (ws_b, "b"), (tab2, "a from tab 2"), (ws_c, "c opens")]
+    ids = [cid() for _ in sends]
+    stats = batcher_of(server.app).stats
+    retried = stats.retried_batches
+    try:
+        with one_batch(server, expected=len(sends)):
+            for (ws, text), client_msg_id in zip(sends, ids, strict=True):
+                _send(ws, text, client_msg_id)
+        # A tab gets its sibling's message as an event, its own as its ack (either first).
+        tab_frames = {0: _tab_frames(tab1, ids[0], ids[2]), 2: _tab_frames(tab2, ids[2], ids[0])}
+        acks = [
+            tab_frames[k]["ack"] if k in tab_frames else _answer(ws, client_msg_id)
+            for k, ((ws, _), client_msg_id) in enumerate(zip(sends, ids, strict=True))
+        ]
+        assert all(x["type"] == "ack" and not x["replayed"] for x in acks), acks
+        assert stats.retried_batches == retried, "written at the first try, not send by send"
+        assert [x["conversation_id"] for x in acks[:3]] == [conv_a, conv_b, conv_a]
+        assert abs(acks[0]["seq"] - acks[2]["seq"]) == 1  # one after the other
+        assert acks[3]["conversation_id"] not in (conv_a, conv_b)
+        for k, other in ((0, acks[2]), (2, acks[0])):
+            assert tab_frames[k]["event"]["seq"] == other["seq"]
+        # The agent: A's and B's messages in seq order, with nothing missing in between.
+        last_seq = {conv_a: 0, conv_b: 0}
+        wanted = {acks[0]["client_msg_id"], acks[1]["client_msg_id"], acks[2]["client_msg_id"]}
+        deadline = time.monotonic() + 5
+        while wanted:
+            frame = recv(staff, max(deadline - time.monotonic(), 0.01))
+            if frame.get("type") != "event" or frame["conversation_id"] not in last_seq:
+                continue
+            seq, conv = frame["seq"], frame["conversation_id"]
+            assert last_seq[conv] == 0 or seq == last_seq[conv] + 1, (conv, last_seq, seq)
+            last_seq[conv] = seq
+            if frame["name"] == "message.created":
+                wanted.discard(frame["data"]["message"]["client_msg_id"])
+        msgs = a.http.ok("GET", "/visitor/messages", params={"conversation_id": conv_a})
+        texts = [m["body"]["text"] for m in msgs if m["sender"]["type"] == "visitor"]
+        assert texts[0] == "hi" and sorted(texts[1:]) == ["a from tab 1", "a from tab 2"]
+        seqs = [m["seq"] for m in msgs]
+        assert seqs == sorted(set(seqs))
+    finally:
+        for ws in (tab1, tab2, ws_b, ws_c, staff):
+            ws.close()
+
+
+def _tab_frames(ws: Any, own: str, sibling: str) -> dict[str, dict[str, Any]]:
+    """A visitor tab's ack of its `own` send and the event of its `sibling` tab's message,
+    in whichever order they come (its own message's event comes too)."""
+    got: dict[str, dict[str, Any]] = {}
+    deadline = time.monotonic() + 5
+    while len(got) < 2:
+        frame = recv(ws, max(deadline - time.monotonic(), 0.01))
+        if frame.get("type") in ("ack", "nack") and frame.get("client_msg_id") == own:
+            got["ack"] = frame
+        elif (
+            frame.get("name") == "message.created"
+            and frame["data"]["message"]["client_msg_id"] == sibling
+        ):
+            got["event"] = frame
+    return got
 
 
 def test_socket_principal_is_reread_after_its_ttl(api: Api, server: LiveServer) -> None:

@@ -3,11 +3,13 @@ flow; send the enterprise greeting (§6) and the end message; notify on automati
 
 from __future__ import annotations
 
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kefu.accounts.models import User
 from kefu.automations import timers as t
 from kefu.automations.actions import settings_row, timers_of
+from kefu.automations.models import AutomationState
 from kefu.conversations import actions as conversations
 from kefu.conversations.hooks import (
     Ending,
@@ -27,6 +29,7 @@ from kefu.routing.time_plans import working_at
 from kefu.tenants.models import Tenant
 from kefu.visitors.actions import display_name
 from kefu.visitors.models import Visitor
+from kefu.workers.models import Timer
 
 GREETING_CODE = "enterprise_greeting"
 END_CODE = "end_message"
@@ -98,15 +101,26 @@ async def on_message(db: AsyncSession, conv: Conversation, msg: Message) -> None
         await t.schedule(db, conv, t.INACTIVE, cfg.inactive.timeout)
 
 
+# `_visitors_wrote`'s statements, built once (expanding ids: no per-batch IN-list building).
+_DELETE_VISITOR_TIMEOUTS = (
+    delete(Timer)
+    .where(
+        Timer.kind == bindparam("kind"),
+        Timer.subject_id.in_(bindparam("ids", expanding=True)),
+    )
+    .execution_options(synchronize_session=False)
+)
+# Only states with prompts to reset are loaded (usually none).
+_PROMPTED_STATES = select(AutomationState).where(
+    AutomationState.conversation_id.in_(bindparam("ids", expanding=True)),
+    AutomationState.visitor_prompts != 0,
+)
+
+
 async def _visitors_wrote(db: AsyncSession) -> None:
     """`on_message` for visitor messages in ongoing conversations, set-wise (one batch's): one
     DELETE of the visitor timeouts, one read of the states, the agent no-reply and inactivity
     timers together. The same effect as running it message by message."""
-    from sqlalchemy import delete, select
-
-    from kefu.automations.models import AutomationState
-    from kefu.workers.models import Timer
-
     convs: dict[int, Conversation] = db.info.pop(_VISITOR_WROTE, {})
     # Still ongoing: anything that changed a conversation since ran `_visitors_wrote` first.
     by_tenant: dict[int, list[Conversation]] = {}
@@ -115,15 +129,8 @@ async def _visitors_wrote(db: AsyncSession) -> None:
     if not by_tenant:
         return
     ids = list(convs)
-    await db.execute(
-        delete(Timer)
-        .where(Timer.kind == t.VISITOR_TIMEOUT, Timer.subject_id.in_(ids))
-        .execution_options(synchronize_session=False)
-    )
-    states = await db.scalars(
-        select(AutomationState).where(AutomationState.conversation_id.in_(ids))
-    )
-    for st in states:
+    await db.execute(_DELETE_VISITOR_TIMEOUTS, {"ids": ids, "kind": t.VISITOR_TIMEOUT})
+    for st in await db.scalars(_PROMPTED_STATES, {"ids": ids}):
         st.visitor_prompts = 0
     for tenant_id, group in by_tenant.items():
         cfg = timers_of(await settings_row(db, tenant_id))

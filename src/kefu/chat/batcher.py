@@ -48,6 +48,10 @@ BUSY_WAIT_SECONDS = 10.0  # as the other connections' busy_timeout
 # (a duplicate then fails the batch, which is run again with fast=False).
 BatchFn = Callable[[AsyncSession, bool], Awaitable[Any]]
 Deliver = Callable[[Any], Awaitable[Any]]
+# bulk(db, items): in a fast batch, consecutive jobs with the same bulk function are written
+# together. It returns, per item, (result, number of events it emitted, in item order) or None
+# for an item it leaves to the job's own `fn` (run after the ones it took).
+BulkFn = Callable[[AsyncSession, list[Any]], Awaitable[list[tuple[Any, int] | None]]]
 
 
 @dataclass(eq=False)
@@ -56,6 +60,7 @@ class _Job:
     deliver: Deliver | None
     future: asyncio.Future[Any]
     order_key: int | None = None
+    bulk: tuple[BulkFn, Any] | None = None
     result: Any = None
     error: BaseException | None = None
     events: list[Any] = field(default_factory=list)
@@ -109,18 +114,26 @@ class SendBatcher:
             await self._inline.aclose()
 
     async def run(
-        self, fn: BatchFn, *, deliver: Deliver | None = None, order_key: int | None = None
+        self,
+        fn: BatchFn,
+        *,
+        deliver: Deliver | None = None,
+        order_key: int | None = None,
+        bulk: tuple[BulkFn, Any] | None = None,
     ) -> Any:
         """Run `fn` in the next batch; after its commit `deliver(result)` (the ack), then its
         events. Returns the result, or raises what `fn` (or the commit) raised.
 
         `order_key`: the conversation the send (probably) writes; on PostgreSQL a batch runs
-        its sends in ascending key order (stable: one conversation's sends keep their order)."""
+        its sends in ascending key order (stable: one conversation's sends keep their order).
+        `bulk`: (function, item) that may do the job set-wise with its neighbours (see
+        `BulkFn`); it must give the same result and events as `fn(db, True)`."""
         job = _Job(
             fn=fn,
             deliver=deliver,
             future=asyncio.get_running_loop().create_future(),
             order_key=order_key,
+            bulk=bulk,
         )
         self._pending.append(job)
         if self._writer is None:
@@ -193,26 +206,18 @@ class SendBatcher:
                     events: list[Any] = db.info.setdefault("events", [])
                     if fast:
                         begin_batch(db)
-                    for job in jobs:
-                        start = len(events)
-                        if isolate:
-                            try:
-                                async with db.begin_nested():
-                                    job.result = await job.fn(db, False)
-                            except Exception as err:
-                                job.error = err
-                                del events[start:]
-                                continue
+                    order: list[_Job] = []  # the order the jobs were written in
+                    i = 0
+                    while i < len(jobs):
+                        group = _bulk_group(jobs, i) if fast else []
+                        if group:
+                            i += len(group)
+                            order += await _run_bulk(db, group, events)
                         else:
-                            try:
-                                job.result = await job.fn(db, fast)
-                            except Exception as err:
-                                if fast:
-                                    raise _Failed from err
-                                job.error = err
-                                del events[start:]
-                                continue
-                        job.events = events[start:]
+                            await _run_one(db, jobs[i], events, fast=fast, isolate=isolate)
+                            order.append(jobs[i])
+                            i += 1
+                    jobs[:] = order
                     done = len(events)
                     await run_deferred(db)  # the hooks' set-wise work for the whole batch
                     if len(events) > done and jobs:
@@ -246,6 +251,65 @@ class SendBatcher:
                 log.exception("delivering a committed send failed")
             if not job.future.done():
                 job.future.set_result(job.result)
+
+
+def _bulk_group(jobs: list[_Job], i: int) -> list[_Job]:
+    """The jobs from `i` on that share `jobs[i]`'s bulk function (none if it has none)."""
+    head = jobs[i].bulk
+    if head is None:
+        return []
+    j = i
+    while j < len(jobs) and (b := jobs[j].bulk) is not None and b[0] is head[0]:
+        j += 1
+    return jobs[i:j]
+
+
+async def _run_bulk(db: AsyncSession, group: list[_Job], events: list[Any]) -> list[_Job]:
+    """Run a group set-wise (fast batches only); the jobs it leaves run one by one after it.
+    Returns the group in the order it was written."""
+    bulk_fn = group[0].bulk[0]  # type: ignore[index]
+    start = len(events)
+    try:
+        outcomes = await bulk_fn(db, [job.bulk[1] for job in group])  # type: ignore[index]
+    except Exception as err:
+        raise _Failed from err
+    done, left = [], []
+    pos = start
+    for job, outcome in zip(group, outcomes, strict=True):
+        if outcome is None:
+            left.append(job)
+            continue
+        job.result, count = outcome
+        job.events = events[pos : pos + count]
+        pos += count
+        done.append(job)
+    for job in left:
+        await _run_one(db, job, events, fast=True, isolate=False)
+    return done + left
+
+
+async def _run_one(
+    db: AsyncSession, job: _Job, events: list[Any], *, fast: bool, isolate: bool
+) -> None:
+    start = len(events)
+    if isolate:
+        try:
+            async with db.begin_nested():
+                job.result = await job.fn(db, False)
+        except Exception as err:
+            job.error = err
+            del events[start:]
+            return
+    else:
+        try:
+            job.result = await job.fn(db, fast)
+        except Exception as err:
+            if fast:
+                raise _Failed from err
+            job.error = err
+            del events[start:]
+            return
+    job.events = events[start:]
 
 
 class _InlineConnection(aiosqlite.Connection):

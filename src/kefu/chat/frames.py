@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kefu.chat.batcher import batcher_of
+from kefu.chat.batcher import BulkFn, batcher_of
 from kefu.chat.hub import Conn
 from kefu.chat.unit import run_unit
 from kefu.conversations import log
@@ -51,6 +51,23 @@ def parse_send_frame(msg: dict[str, Any]) -> tuple[SendIn, dict[str, Any]]:
 SendFn = Callable[[AsyncSession, bool], Awaitable[tuple[Message, bool]]]
 
 
+def ack_frame(
+    client_msg_id: str, message: Message, view: dict[str, Any], *, replayed: bool
+) -> dict[str, Any]:
+    """The sender's ack of a stored message (its view as the sender's audience sees it)."""
+    encoded: dict[str, Any] = log.plain_json(
+        {
+            "type": "ack",
+            "client_msg_id": client_msg_id,
+            "conversation_id": message.conversation_id,
+            "seq": message.seq,
+            "message": view,
+            "replayed": replayed,
+        }
+    )
+    return encoded
+
+
 async def send_and_ack(
     app: FastAPI,
     conn: Conn,
@@ -59,33 +76,25 @@ async def send_and_ack(
     fn: SendFn,
     *,
     conversation_id: int | None = None,
+    bulk: tuple[BulkFn, Any] | None = None,
 ) -> None:
     """Persist through `fn` (group-committed with concurrent sends, see `chat.batcher`), then ack
     the sender, then publish the events (persist-then-ack).
 
     `fn(db, fast)`: `fast` lets the send trust the unique index over an idempotency lookup.
-    `conversation_id`: the conversation the send probably writes (the batch's lock order)."""
+    `conversation_id`: the conversation the send probably writes (the batch's lock order).
+    `bulk`: how the batch may write this send set-wise with others (its result is the ack)."""
 
     async def work(db: AsyncSession, fast: bool) -> dict[str, Any]:
         msg, replayed = await fn(db, fast)
         view = await message_view(db, msg, "staff" if audience == "staff" else "visitor")
-        encoded: dict[str, Any] = log.plain_json(
-            {
-                "type": "ack",
-                "client_msg_id": client_msg_id,
-                "conversation_id": msg.conversation_id,
-                "seq": msg.seq,
-                "message": view,
-                "replayed": replayed,
-            }
-        )
-        return encoded
+        return ack_frame(client_msg_id, msg, view, replayed=replayed)
 
     async def ack(frame: dict[str, Any]) -> None:
         await conn.send(frame)
 
     try:
-        await batcher_of(app).run(work, deliver=ack, order_key=conversation_id)
+        await batcher_of(app).run(work, deliver=ack, order_key=conversation_id, bulk=bulk)
     except ApiError as err:
         await conn.send(error_frame("nack", err, client_msg_id))
     except STORAGE_ERRORS:

@@ -7,17 +7,25 @@ import contextlib
 import json
 import logging
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, WebSocket, WebSocketDisconnect
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kefu.chat.frames import STORAGE_ERRORS, error_frame, parse_send_frame, resume, send_and_ack
+from kefu.chat.frames import (
+    STORAGE_ERRORS,
+    ack_frame,
+    error_frame,
+    parse_send_frame,
+    resume,
+    send_and_ack,
+)
 from kefu.chat.hub import CLOSE_TRY_AGAIN, CLOSE_UNAUTHENTICATED, Conn, RealtimeHub
 from kefu.chat.unit import run_unit
 from kefu.chat.visitor_api import visitor_conversation
-from kefu.conversations import actions
+from kefu.conversations import actions, bulk_send
 from kefu.conversations.access import conversation_for_visitor
 from kefu.conversations.models import Conversation, Message
 from kefu.core import clock
@@ -216,9 +224,50 @@ async def _send(app: FastAPI, conn: Conn, state: _State, msg: dict[str, Any]) ->
         state.conversation_id = sent[0].conversation_id
         return sent
 
+    bulk = None
+    if bulk_send.takes(send.kind, body):
+        bulk = (_send_many, _BulkSend(state, send.client_msg_id, send.kind, body))
     await send_and_ack(
-        app, conn, send.client_msg_id, "visitor", work, conversation_id=state.conversation_id
+        app,
+        conn,
+        send.client_msg_id,
+        "visitor",
+        work,
+        conversation_id=state.conversation_id,
+        bulk=bulk,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _BulkSend:
+    state: _State
+    client_msg_id: str
+    kind: str
+    body: dict[str, Any]
+
+
+async def _send_many(db: AsyncSession, sends: list[_BulkSend]) -> list[tuple[Any, int] | None]:
+    """A batch's run of visitor sends, set-wise (`bulk_send`); each result is its ack. A socket
+    whose rows are due to be read again sends on its own (`current_principal`)."""
+    fresh = [i for i, s in enumerate(sends) if clock.now() - s.state.loaded_at < PRINCIPAL_TTL]
+    items = [
+        bulk_send.VisitorMessage(
+            vp=sends[i].state.vp,
+            client_msg_id=sends[i].client_msg_id,
+            kind=sends[i].kind,
+            body=sends[i].body,
+            content=actions.digest(sends[i].kind, sends[i].body),
+        )
+        for i in fresh
+    ]
+    out: list[tuple[Any, int] | None] = [None] * len(sends)
+    for i, stored in zip(fresh, await bulk_send.visitor_send_many(db, items), strict=True):
+        if stored is not None:
+            send = sends[i]
+            send.state.conversation_id = stored.message.conversation_id
+            ack = ack_frame(send.client_msg_id, stored.message, stored.visitor_view, replayed=False)
+            out[i] = (ack, stored.events)
+    return out
 
 
 def shared_rows(app: FastAPI) -> SharedRows:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Table, bindparam, insert, inspect, literal_column, select, update
@@ -54,6 +54,22 @@ _NEXT_SEQ = [
     )
 ]
 PREVIEW_KINDS = {"text", "system"}
+
+
+def last_message_fields(
+    kind: str, body: dict[str, Any], sender_type: str, now: datetime
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The conversation's "last message" columns a message sets (not a whisper's), and those
+    set only after the after_message hooks ran (they still see the previous value: a visitor's
+    first message)."""
+    values = {
+        "last_message_at": now,
+        "last_message_kind": kind,
+        "last_message_sender": sender_type,
+        "last_message_preview": (body.get("text") or "")[:100] if kind in PREVIEW_KINDS else "",
+    }
+    later = {"last_visitor_message_at": now} if sender_type == "visitor" else {}
+    return values, later
 
 
 def digest(kind: str, body: dict[str, Any]) -> str:
@@ -134,17 +150,7 @@ async def _store_message(
     values: dict[str, Any] = {}
     later: dict[str, Any] = {}
     if not whisper:
-        values = {
-            "last_message_at": now,
-            "last_message_kind": kind,
-            "last_message_sender": sender_type,
-            "last_message_preview": (
-                (body.get("text") or "")[:100] if kind in PREVIEW_KINDS else ""
-            ),
-        }
-        if sender_type == "visitor":
-            # Stored now; the hooks still see the previous value (a first visitor message).
-            later["last_visitor_message_at"] = now
+        values, later = last_message_fields(kind, body, sender_type, now)
     params = {"p_id": conv.id, **{"p_" + k: v for k, v in (values | later).items()}}
     stmt = _NEXT_SEQ[(not whisper) + bool(later)]
     seq = (await db.execute(stmt, params)).scalar()

@@ -147,6 +147,51 @@ async def append(
     return seq
 
 
+async def store_message_events(db: AsyncSession, messages: list[Message]) -> None:
+    """The `message.created` event rows of messages stored set-wise (one executemany)."""
+    await db.execute(
+        _INSERT_EVENT,
+        [
+            {
+                "tenant_id": m.tenant_id,
+                "conversation_id": m.conversation_id,
+                "seq": m.seq,
+                "name": "message.created",
+                "message_id": m.id,
+                "data": {},
+                "staff_only": m.whisper,
+                "created_at": m.created_at,
+            }
+            for m in messages
+        ],
+    )
+
+
+def message_event(
+    conv: Conversation,
+    message: Message,
+    agent_ids: list[int],
+    staff_view: dict[str, Any],
+    visitor_view: dict[str, Any] | None,
+) -> ChatEvent:
+    """The `message.created` chat event of a message whose views are already built (what
+    `append` emits for it)."""
+    name, at = "message.created", message.created_at
+    staff = frame(conv.id, message.seq, name, {"message": staff_view}, at)
+    return ChatEvent.model_construct(  # built from values this code made
+        tenant_id=conv.tenant_id,
+        conversation_id=conv.id,
+        visitor_id=conv.visitor_id,
+        agent_ids=agent_ids,
+        staff_frame=staff,
+        visitor_frame=(
+            frame(conv.id, message.seq, name, {"message": visitor_view}, at)
+            if visitor_view is not None
+            else None
+        ),
+    )
+
+
 async def append_many(
     db: AsyncSession, items: list[tuple[Conversation, str, dict[str, Any], tuple[int, ...]]]
 ) -> list[int]:
