@@ -151,6 +151,10 @@ class Target:
     def sched(self) -> tuple[float, float]:
         return sched_seconds(self.pid)
 
+    async def send_batches(self) -> tuple[float, float] | None:
+        """(sends, group commits) so far, where the server reports them (Kefu's /metrics)."""
+        return None
+
     def log_tail(self, lines: int = 30) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -256,6 +260,18 @@ class KefuTarget(Target):
         super().__init__(workdir, cpu=cpu, compression=compression)
         self.data_dir = self.workdir / "data"
         self.platform_key = secrets.token_urlsafe(32)
+
+    async def send_batches(self) -> tuple[float, float] | None:
+        async with httpx.AsyncClient(timeout=5) as client:
+            text = (await client.get(self.base_url + "/metrics")).text
+        found = {}
+        for line in text.splitlines():
+            name, _, number = line.partition(" ")
+            if name in ("kefu_send_batch_size_sum", "kefu_send_batch_size_count"):
+                found[name] = float(number)
+        if len(found) < 2:
+            return None
+        return found["kefu_send_batch_size_sum"], found["kefu_send_batch_size_count"]
 
     def env(self) -> dict[str, str]:
         env = super().env()

@@ -109,6 +109,9 @@ def test_metrics_follow_a_visitor_and_an_agent_chatting(api: Api, server: LiveSe
     assert delta(before, after, "kefu_messages_persisted_total", sender="visitor") == 1
     assert delta(before, after, "kefu_messages_persisted_total", sender="agent") == 1
     assert delta(before, after, "kefu_messages_persisted_total", sender="system") >= 1  # welcome
+    # The agent's socket send was written by one group commit of one send.
+    assert delta(before, after, "kefu_send_batch_size_count") == 1
+    assert delta(before, after, "kefu_send_batch_size_sum") == 1
     # The visitor's conversation waited (for no time at all) and was dispatched once.
     assert delta(before, after, "kefu_dispatch_latency_seconds_count", reason="assigned") == 1
     assert delta(before, after, "kefu_event_listener_failures_total", event="chat.event") >= 3

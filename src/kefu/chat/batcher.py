@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from kefu.conversations.hooks import begin_batch, run_deferred
 from kefu.core.db import _sqlite_begin, _sqlite_pragmas, make_sessionmaker, sqlite_write_intent
 from kefu.events.bus import publish_all
+from kefu.observability import metrics
 
 log = logging.getLogger("kefu.realtime")
 
@@ -162,6 +163,7 @@ class SendBatcher:
         self.stats.batches += 1
         self.stats.sends += len(jobs)
         self.stats.largest = max(self.stats.largest, len(jobs))
+        metrics.SEND_BATCH_SIZE.observe(len(jobs))
         try:
             await self._transaction(jobs, fast=True)
             return jobs

@@ -89,6 +89,11 @@ HTTP_DURATION = Histogram(
     ["route", "method", "status"],
     buckets=_FAST_BUCKETS,
 )
+SEND_BATCH_SIZE = Histogram(
+    "kefu_send_batch_size",
+    "Socket sends written by one group commit (one transaction); sum / count is the mean.",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+)
 BUS_FAILURES = Counter(
     "kefu_event_listener_failures",
     "Event-bus listeners that raised while handling an event, by event type.",
