@@ -173,6 +173,8 @@ def test_settings_section_in_english(server: Server, tenant: Tenant, new_page) -
     page.get_by_role("button", name="切换语言").click()
     page.get_by_role("menuitem", name="English").click()
     expect(page.get_by_role("radio", name="Admin mode")).to_be_attached()
+    # Saved to the account (the next page load reads it from there): wait for the confirmation.
+    expect(page.get_by_text("The interface is now in English")).to_be_visible()
     page.goto("/admin/settings/switches")
     section = page.get_by_role(
         "region", name="Automations: greetings, system messages and conversation timers"

@@ -213,6 +213,8 @@ def test_language_switch_is_saved_per_user(new_page, tenant: Tenant) -> None:  #
     page.get_by_role("button", name="切换语言").click()
     page.get_by_role("menuitem", name="English").click()
     expect(page.get_by_role("radio", name="Admin mode")).to_be_attached()
+    # Saved to the account (the next page load reads it from there): wait for the confirmation.
+    expect(page.get_by_text("The interface is now in English")).to_be_visible()
     expect(
         page.get_by_role("menubar").get_by_role("menuitem", name="Members", exact=True)
     ).to_be_visible()
