@@ -403,3 +403,59 @@ def test_a_conversation_opened_over_a_socket_uses_the_current_settings(
     assert welcome == ["new welcome"], welcome
     ws.close()
     early_ws.close()
+
+
+def test_the_next_batch_waits_for_the_previous_delivery(server: LiveServer) -> None:
+    """While a batch is being delivered, new sends gather and are then written as ONE batch
+    (at capacity, batches grow instead of the sends queueing behind deliveries). A delivery
+    that does not finish (a socket not reading) delays the next write by DELIVERY_WAIT only."""
+    batcher = batcher_of(server.app)
+    written: list[list[str]] = []
+    wrote: list[asyncio.Event] = []  # made on the server's loop
+    original = batcher._write
+
+    async def recording(jobs: Any) -> Any:
+        written.append([j.order_key for j in jobs])
+        wrote[0].set()
+        return await original(jobs)
+
+    async def batches_written(n: int) -> None:
+        while len(written) < n:
+            wrote[0].clear()
+            await wrote[0].wait()
+
+    async def noop(db: Any, fast: bool) -> None:
+        return None
+
+    async def scenario(release_after: float | None) -> tuple[list[list[Any]], float]:
+        gate = asyncio.Event()
+
+        async def slow_delivery(_result: Any) -> None:
+            await gate.wait()
+
+        written.clear()
+        wrote[:] = [asyncio.Event()]
+        first = asyncio.ensure_future(batcher.run(noop, deliver=slow_delivery, order_key=0))
+        await batches_written(1)  # its delivery now waits on the gate
+        started = time.monotonic()
+        later = [asyncio.ensure_future(batcher.run(noop, order_key=k)) for k in (1, 2, 3)]
+        if release_after is not None:
+            await asyncio.sleep(release_after)
+            assert written == [[0]], "nothing more is written while the delivery runs"
+            gate.set()
+        await batches_written(2)  # (their deliveries follow the first one's, in order)
+        elapsed = time.monotonic() - started
+        gate.set()
+        await asyncio.gather(first, *later)
+        return list(written), elapsed
+
+    batcher._write = recording  # type: ignore[method-assign]
+    try:
+        loop = server.app.state.loop
+        batches, _ = asyncio.run_coroutine_threadsafe(scenario(0.05), loop).result(timeout=30)
+        assert batches == [[0], [1, 2, 3]]
+        batches, elapsed = asyncio.run_coroutine_threadsafe(scenario(None), loop).result(30)
+        assert batches == [[0], [1, 2, 3]]
+        assert elapsed < 2, "a stuck delivery must not hold the writes"
+    finally:
+        batcher._write = original  # type: ignore[method-assign]
