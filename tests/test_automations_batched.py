@@ -153,6 +153,35 @@ def test_visitor_then_agent_in_one_batch_leaves_the_visitor_countdown(
         ws.close()
 
 
+def test_agent_then_visitor_in_one_batch_ends_the_visitor_countdown(
+    api: Api, server: LiveServer, fake_clock: FakeClock
+) -> None:
+    """The agent's send starts the visitor's countdown (a timer added in the batch's session);
+    the visitor's later send in the same batch (set-wise) must end it."""
+    t = api.provision()
+    _, agent = api.add_user(t)
+    configure(
+        t, visitor_timeout={"enabled": True, "first_timeout": 60, "count": 1, "text": "还在吗？"}
+    )
+    with staff_socket(server.base_url, agent) as aws:
+        v = Visitor(api, new_widget(t))
+        conv = v.send("question")["conversation_id"]
+        eventually(lambda: ongoing_ids(agent) == [conv])
+        ws = v.socket(server.base_url)
+        theirs, mine = cid(), cid()
+        with one_batch(server, expected=2):
+            aws.send(_agent_frame(conv, "how can I help?", theirs))
+            time.sleep(0.2)  # in this order
+            ws.send(_visitor_frame("a question", mine))
+        _acked(aws, theirs)
+        _acked(ws, mine)
+        # The visitor wrote last: no countdown is running.
+        tick(server, fake_clock, 61)
+        time.sleep(0.5)
+        assert system_texts(agent, conv, "visitor_timeout_prompt") == []
+        ws.close()
+
+
 def test_a_batch_of_visitor_sends_shares_the_automation_statements(
     api: Api, server: LiveServer
 ) -> None:

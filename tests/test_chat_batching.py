@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError
 
 from kefu.chat.batcher import batcher_of
@@ -202,14 +203,30 @@ def _tab_frames(ws: Any, own: str, sibling: str) -> dict[str, dict[str, Any]]:
     return got
 
 
-def test_socket_principal_is_reread_after_its_ttl(api: Api, server: LiveServer) -> None:
+@pytest.mark.parametrize("held", [False, True], ids=["waiting", "ongoing"])
+def test_socket_principal_is_reread_after_its_ttl(api: Api, server: LiveServer, held: bool) -> None:
+    """The batch re-reads the rows of every socket due for it together (`reread_principals`);
+    the send then goes set-wise (ongoing) or on its own (waiting), with the new rows."""
     clock = FakeClock()
     set_clock(clock)
+    staff = None
+    batcher = batcher_of(server.app)
+    engine = batcher._inline.engine if batcher._inline is not None else server.app.state.engine
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
     try:
         t = api.provision()
         widget = new_widget(t)
+        if held:
+            _, agent = api.add_user(t)
+            staff = staff_socket(server.base_url, agent)
         v = Visitor(api, widget)
-        v.send("hello")
+        conv_id = v.send("hello")["conversation_id"]
+        if held:
+            eventually(lambda: ongoing_ids(agent) == [conv_id])
         ws = v.socket(server.base_url)
         t.admin.ok("PATCH", f"/visitors/{v.id}", json={"name": "Renamed Rita"})
 
@@ -221,13 +238,21 @@ def test_socket_principal_is_reread_after_its_ttl(api: Api, server: LiveServer) 
 
         clock.advance(seconds=PRINCIPAL_TTL.total_seconds() + 1)
         second = cid()
-        _send(ws, "two", second)
-        ack = _answer(ws, second)
+        event.listen(engine.sync_engine, "before_cursor_execute", count)
+        try:
+            _send(ws, "two", second)
+            ack = _answer(ws, second)
+        finally:
+            event.remove(engine.sync_engine, "before_cursor_execute", count)
         assert ack["type"] == "ack"
         assert ack["message"]["sender"]["name"] == "Renamed Rita"
+        together = [s for s in statements if "FROM visitor_devices" in s and " IN (" in s]
+        assert together, statements
         ws.close()
     finally:
         set_clock(Clock())
+        if staff is not None:
+            staff.close()
 
 
 VISITORS, TABS = 10, 8

@@ -3,7 +3,7 @@ flow; send the enterprise greeting (§6) and the end message; notify on automati
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import Table, bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kefu.accounts.models import User
@@ -101,19 +101,21 @@ async def on_message(db: AsyncSession, conv: Conversation, msg: Message) -> None
         await t.schedule(db, conv, t.INACTIVE, cfg.inactive.timeout)
 
 
-# `_visitors_wrote`'s statements, built once (expanding ids: no per-batch IN-list building).
-_DELETE_VISITOR_TIMEOUTS = (
-    delete(Timer)
-    .where(
-        Timer.kind == bindparam("kind"),
-        Timer.subject_id.in_(bindparam("ids", expanding=True)),
-    )
-    .execution_options(synchronize_session=False)
+# `_visitors_wrote`'s statements, built once (expanding ids: no per-batch IN-list building),
+# on the tables: the ORM's DML and loading machinery cost more than these statements.
+_TIMERS: Table = Timer.__table__  # type: ignore[assignment]
+_STATES: Table = AutomationState.__table__  # type: ignore[assignment]
+_DELETE_VISITOR_TIMEOUTS = delete(_TIMERS).where(
+    _TIMERS.c.kind == bindparam("kind"),
+    _TIMERS.c.subject_id.in_(bindparam("ids", expanding=True)),
 )
-# Only states with prompts to reset are loaded (usually none).
-_PROMPTED_STATES = select(AutomationState).where(
-    AutomationState.conversation_id.in_(bindparam("ids", expanding=True)),
-    AutomationState.visitor_prompts != 0,
+# Only states with prompts to reset are loaded as objects (usually none).
+_PROMPTED = select(_STATES.c.conversation_id).where(
+    _STATES.c.conversation_id.in_(bindparam("ids", expanding=True)),
+    _STATES.c.visitor_prompts != 0,
+)
+_STATES_OF = select(AutomationState).where(
+    AutomationState.conversation_id.in_(bindparam("ids", expanding=True))
 )
 
 
@@ -129,9 +131,14 @@ async def _visitors_wrote(db: AsyncSession) -> None:
     if not by_tenant:
         return
     ids = list(convs)
+    # Core statements do not autoflush: a timer this batch scheduled (an agent's earlier send
+    # started the visitor's countdown) must be in the table for the DELETE to end it.
+    await db.flush()
     await db.execute(_DELETE_VISITOR_TIMEOUTS, {"ids": ids, "kind": t.VISITOR_TIMEOUT})
-    for st in await db.scalars(_PROMPTED_STATES, {"ids": ids}):
-        st.visitor_prompts = 0
+    prompted = list(await db.scalars(_PROMPTED, {"ids": ids}))
+    if prompted:
+        for st in await db.scalars(_STATES_OF, {"ids": prompted}):
+            st.visitor_prompts = 0
     for tenant_id, group in by_tenant.items():
         cfg = timers_of(await settings_row(db, tenant_id))
         if cfg.agent_no_reply.enabled:

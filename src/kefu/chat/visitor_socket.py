@@ -39,6 +39,7 @@ from kefu.visitors.actions import (
     VisitorPrincipal,
     principal_for_token,
     reread_principal,
+    reread_principals,
 )
 
 log = logging.getLogger("kefu.realtime")
@@ -247,9 +248,21 @@ class _BulkSend:
 
 
 async def _send_many(db: AsyncSession, sends: list[_BulkSend]) -> list[tuple[Any, int] | None]:
-    """A batch's run of visitor sends, set-wise (`bulk_send`); each result is its ack. A socket
-    whose rows are due to be read again sends on its own (`current_principal`)."""
-    fresh = [i for i, s in enumerate(sends) if clock.now() - s.state.loaded_at < PRINCIPAL_TTL]
+    """A batch's run of visitor sends, set-wise (`bulk_send`); each result is its ack. Sockets
+    whose rows are due to be read again (`current_principal`) get them read here, together."""
+    now = clock.now()
+    stale = [i for i, s in enumerate(sends) if now - s.state.loaded_at >= PRINCIPAL_TTL]
+    fresh = [i for i, s in enumerate(sends) if now - s.state.loaded_at < PRINCIPAL_TTL]
+    if stale:
+        states = [sends[i].state for i in stale]
+        shared = states[0].shared  # the process's: set when each socket signed in
+        assert shared is not None
+        reread = await reread_principals(db, [st.vp for st in states], shared)
+        for i, st, vp in zip(stale, states, reread, strict=True):
+            if vp is not None:  # else its own send ends the sign-in
+                st.vp, st.loaded_at = vp, now
+                fresh.append(i)
+        fresh.sort()
     items = [
         bulk_send.VisitorMessage(
             vp=sends[i].state.vp,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kefu.channels.models import Widget
@@ -200,6 +200,39 @@ async def reread_principal(
     if device is None or visitor is None or widget is None or tenant is None:
         raise ApiError("unauthenticated")
     return VisitorPrincipal(visitor=visitor, device=device, widget=widget, tenant=tenant)
+
+
+async def reread_principals(
+    db: AsyncSession, olds: list[VisitorPrincipal], shared: SharedRows
+) -> list[VisitorPrincipal | None]:
+    """`reread_principal` for many sockets at once (a batch of sends): their visitor and device
+    rows in one statement each. None where a row is gone (the caller ends that sign-in)."""
+    device_ids = [old.device.id for old in olds]
+    visitor_ids = [old.visitor.id for old in olds]
+    devices = {d.id: d for d in await db.scalars(_DEVICES_BY_ID, {"ids": device_ids})}
+    visitors = {v.id: v for v in await db.scalars(_VISITORS_BY_ID, {"ids": visitor_ids})}
+    out: list[VisitorPrincipal | None] = []
+    for old in olds:
+        device, visitor = devices.get(old.device.id), visitors.get(old.visitor.id)
+        widget = await shared.get(db, Widget, old.widget.id)
+        tenant = await shared.get(db, Tenant, old.tenant.id)
+        if device is None or visitor is None or widget is None or tenant is None:
+            out.append(None)
+            continue
+        out.append(VisitorPrincipal(visitor=visitor, device=device, widget=widget, tenant=tenant))
+    return out
+
+
+_DEVICES_BY_ID = (
+    select(VisitorDevice)
+    .where(VisitorDevice.id.in_(bindparam("ids", expanding=True)))
+    .execution_options(populate_existing=True)
+)
+_VISITORS_BY_ID = (
+    select(Visitor)
+    .where(Visitor.id.in_(bindparam("ids", expanding=True)))
+    .execution_options(populate_existing=True)
+)
 
 
 def display_name(visitor: Visitor) -> str:
