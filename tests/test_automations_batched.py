@@ -126,9 +126,13 @@ def test_socket_sends_run_the_timers_as_rest_sends_do(
         ws.close()
 
 
-def test_visitor_then_agent_in_one_batch_leaves_the_visitor_countdown(
-    api: Api, server: LiveServer, fake_clock: FakeClock
+@pytest.mark.parametrize("last", ["agent", "visitor"])
+def test_visitor_and_agent_in_one_batch_the_last_writer_decides_the_countdown(
+    api: Api, server: LiveServer, fake_clock: FakeClock, last: str
 ) -> None:
+    """Visitor then agent: the visitor's countdown runs from the agent's answer. Agent then
+    visitor: the agent's send starts the countdown (a timer added in the batch's session) and
+    the visitor's later send in the same batch (set-wise) ends it."""
     t = api.provision()
     _, agent = api.add_user(t)
     configure(
@@ -139,46 +143,23 @@ def test_visitor_then_agent_in_one_batch_leaves_the_visitor_countdown(
         conv = v.send("question")["conversation_id"]
         eventually(lambda: ongoing_ids(agent) == [conv])
         ws = v.socket(server.base_url)
-        say(agent, conv, "how can I help?")
-        mine, theirs = cid(), cid()
+        if last == "agent":
+            say(agent, conv, "how can I help?")
+        visitor_send = (ws, _visitor_frame("a question", mine := cid()), mine)
+        agent_send = (aws, _agent_frame(conv, "the answer", theirs := cid()), theirs)
+        order = [visitor_send, agent_send] if last == "agent" else [agent_send, visitor_send]
         with one_batch(server, expected=2):
-            ws.send(_visitor_frame("a question", mine))
+            order[0][0].send(order[0][1])
             time.sleep(0.2)  # in this order
-            aws.send(_agent_frame(conv, "the answer", theirs))
-        _acked(ws, mine)
-        _acked(aws, theirs)
-        # The agent wrote last: the visitor's countdown runs from the agent's answer.
+            order[1][0].send(order[1][1])
+        for sock, _, client_msg_id in order:
+            _acked(sock, client_msg_id)
         tick(server, fake_clock, 61)
-        eventually(lambda: system_texts(agent, conv, "visitor_timeout_prompt") == ["还在吗？"])
-        ws.close()
-
-
-def test_agent_then_visitor_in_one_batch_ends_the_visitor_countdown(
-    api: Api, server: LiveServer, fake_clock: FakeClock
-) -> None:
-    """The agent's send starts the visitor's countdown (a timer added in the batch's session);
-    the visitor's later send in the same batch (set-wise) must end it."""
-    t = api.provision()
-    _, agent = api.add_user(t)
-    configure(
-        t, visitor_timeout={"enabled": True, "first_timeout": 60, "count": 1, "text": "还在吗？"}
-    )
-    with staff_socket(server.base_url, agent) as aws:
-        v = Visitor(api, new_widget(t))
-        conv = v.send("question")["conversation_id"]
-        eventually(lambda: ongoing_ids(agent) == [conv])
-        ws = v.socket(server.base_url)
-        theirs, mine = cid(), cid()
-        with one_batch(server, expected=2):
-            aws.send(_agent_frame(conv, "how can I help?", theirs))
-            time.sleep(0.2)  # in this order
-            ws.send(_visitor_frame("a question", mine))
-        _acked(aws, theirs)
-        _acked(ws, mine)
-        # The visitor wrote last: no countdown is running.
-        tick(server, fake_clock, 61)
-        time.sleep(0.5)
-        assert system_texts(agent, conv, "visitor_timeout_prompt") == []
+        if last == "agent":
+            eventually(lambda: system_texts(agent, conv, "visitor_timeout_prompt") == ["还在吗？"])
+        else:
+            time.sleep(0.5)
+            assert system_texts(agent, conv, "visitor_timeout_prompt") == []
         ws.close()
 
 
