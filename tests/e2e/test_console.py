@@ -122,6 +122,9 @@ def test_add_agent_before_the_roles_arrive_gets_the_default_role(new_page, tenan
     for route in held:
         route.continue_()
     page.unroute("**/api/v1/roles")
+    # The roles arrive, and the open dialog takes the default one (what a person sees before
+    # pressing Save).
+    expect(dialog.locator(".el-select").filter(has_text="客服")).to_be_visible()
     dialog.get_by_role("button", name="保存").click()
     expect(dialog).to_be_hidden()
     expect(page.get_by_test_id("seat-usage")).to_have_text("已启用 2 / 购买坐席 5")
