@@ -269,29 +269,30 @@ class SendBatcher:
                 job.future.set_result(job.result)
 
 
-def _bulk_group(jobs: list[_Job], i: int) -> list[_Job]:
+def _bulk_group(jobs: list[_Job], i: int) -> list[tuple[_Job, BulkFn, Any]]:
     """The jobs from `i` on that share `jobs[i]`'s bulk function (none if it has none)."""
     head = jobs[i].bulk
-    if head is None:
-        return []
-    j = i
-    while j < len(jobs) and (b := jobs[j].bulk) is not None and b[0] is head[0]:
-        j += 1
-    return jobs[i:j]
+    group: list[tuple[_Job, BulkFn, Any]] = []
+    for job in jobs[i:]:
+        if head is None or job.bulk is None or job.bulk[0] is not head[0]:
+            break
+        group.append((job, *job.bulk))
+    return group
 
 
-async def _run_bulk(db: AsyncSession, group: list[_Job], events: list[Any]) -> list[_Job]:
+async def _run_bulk(
+    db: AsyncSession, group: list[tuple[_Job, BulkFn, Any]], events: list[Any]
+) -> list[_Job]:
     """Run a group set-wise (fast batches only); the jobs it leaves run one by one after it.
-    Returns the group in the order it was written."""
-    bulk_fn = group[0].bulk[0]  # type: ignore[index]
+    Returns the group's jobs in the order they were written."""
     start = len(events)
     try:
-        outcomes = await bulk_fn(db, [job.bulk[1] for job in group])  # type: ignore[index]
+        outcomes = await group[0][1](db, [item for _, _, item in group])
     except Exception as err:
         raise _Failed from err
     done, left = [], []
     pos = start
-    for job, outcome in zip(group, outcomes, strict=True):
+    for (job, _, _), outcome in zip(group, outcomes, strict=True):
         if outcome is None:
             left.append(job)
             continue

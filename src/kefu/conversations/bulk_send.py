@@ -114,10 +114,12 @@ async def visitor_send_many(db: AsyncSession, items: list[VisitorMessage]) -> li
     seqs: dict[int, int] = {}
     rows: list[dict[str, Any]] = []
     last: dict[int, dict[str, Any]] = {}
+    fields: list[tuple[dict[str, Any], dict[str, Any]]] = []  # per message, for the loop below
     for i, conv in taken:
         it = items[i]
         seq = seqs[conv.id] = seqs.get(conv.id, conv.last_seq) + 1
         values, later = last_message_fields(it.kind, it.body, "visitor", now)
+        fields.append((values, later))
         last[conv.id] = {"b_id": conv.id, "b_last_seq": seq} | {
             "b_" + k: v for k, v in (values | later).items()
         }
@@ -148,12 +150,11 @@ async def visitor_send_many(db: AsyncSession, items: list[VisitorMessage]) -> li
     visitor_views = await messages_view(db, messages, "visitor")
 
     events: list[Any] = db.info.setdefault("events", [])
-    for (i, conv), msg, staff_view, visitor_view in zip(
-        taken, messages, staff_views, visitor_views, strict=True
+    for (i, conv), msg, staff_view, visitor_view, (values, later) in zip(
+        taken, messages, staff_views, visitor_views, fields, strict=True
     ):
         start = len(events)
         set_committed_value(conv, "last_seq", msg.seq)
-        values, later = last_message_fields(msg.kind, msg.body, "visitor", now)
         for key, value in values.items():
             set_committed_value(conv, key, value)
         agents = [conv.agent_id] if conv.agent_id is not None else []
