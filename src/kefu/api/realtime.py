@@ -7,7 +7,6 @@ kefu.chat.staff_socket (docs/protocol.md).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any, cast
 
@@ -21,6 +20,7 @@ from kefu.chat.hub import CLOSE_TRY_AGAIN, CLOSE_UNAUTHENTICATED, Conn, Realtime
 from kefu.chat.unit import run_unit
 from kefu.conversations.access import conversation_for_staff
 from kefu.conversations.models import Conversation
+from kefu.core import json_text
 from kefu.core.db import sqlite_write_intent
 from kefu.core.errors import ApiError
 from kefu.events.bus import publish_all, take_events
@@ -95,12 +95,12 @@ async def websocket_endpoint(ws: WebSocket) -> None:
                 await ws.close(code=1001)
                 break
             try:
-                msg = json.loads(raw)
+                msg = json_text.loads(raw)
             except ValueError:
-                await ws.send_text(json.dumps({"type": "error", "code": "bad_request"}))
+                await ws.send_text(json_text.dumps({"type": "error", "code": "bad_request"}))
                 continue
             if not isinstance(msg, dict):
-                await ws.send_text(json.dumps({"type": "error", "code": "bad_request"}))
+                await ws.send_text(json_text.dumps({"type": "error", "code": "bad_request"}))
             elif msg.get("type") == "ping":
                 await conn.send({"type": "pong", "t": msg.get("t")})
             else:

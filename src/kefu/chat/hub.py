@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -13,6 +12,7 @@ from typing import Any
 from fastapi import WebSocket
 from pydantic import BaseModel
 
+from kefu.core import json_text
 from kefu.events.types import (
     ChatEvent,
     ChatTyping,
@@ -82,14 +82,14 @@ class Conn:
         self.repair: Repair | None = None
 
     async def send(self, message: dict[str, Any] | str) -> None:
-        text = message if isinstance(message, str) else json.dumps(message, default=str)
+        text = message if isinstance(message, str) else json_text.dumps(message)
         if self._held is not None:
             self._held.append(text)
             return
         await self.send_now(text)
 
     async def send_now(self, message: dict[str, Any] | str) -> None:
-        text = message if isinstance(message, str) else json.dumps(message, default=str)
+        text = message if isinstance(message, str) else json_text.dumps(message)
         with contextlib.suppress(Exception):
             await self.ws.send_text(text)
 
@@ -248,7 +248,7 @@ class RealtimeHub:
         )
 
     async def _send_all(self, conns: set[Conn], message: dict[str, Any]) -> None:
-        text = json.dumps(message, default=str)
+        text = json_text.dumps(message)
         for conn in list(conns):
             await conn.send(text)
 
@@ -337,7 +337,7 @@ class RealtimeHub:
     async def _send_events(
         self, conns: set[Conn], conv: int, seq: int, frame: dict[str, Any]
     ) -> None:
-        text = json.dumps(frame, default=str)
+        text = json_text.dumps(frame)
         for conn in list(conns):
             await conn.send_event(conv, seq, text)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from kefu.chat.visitor_api import visitor_conversation
 from kefu.conversations import actions, bulk_send
 from kefu.conversations.access import conversation_for_visitor
 from kefu.conversations.models import Conversation, Message
-from kefu.core import clock
+from kefu.core import clock, json_text
 from kefu.core.errors import ApiError
 from kefu.core.i18n import from_accept_language, set_language
 from kefu.events.bus import publish_all
@@ -65,7 +64,7 @@ async def _authenticate(ws: WebSocket) -> VisitorPrincipal | None:
     app: FastAPI = ws.app
     try:
         raw = await asyncio.wait_for(ws.receive_text(), timeout=AUTH_SECONDS)
-        frame = json.loads(raw)
+        frame = json_text.loads(raw)
     except (TimeoutError, ValueError, WebSocketDisconnect):
         await _close(ws, CLOSE_UNAUTHENTICATED)
         return None
@@ -144,7 +143,7 @@ async def visitor_socket(ws: WebSocket) -> None:
                 await ws.close(code=1001)
                 break
             try:
-                msg = json.loads(raw)
+                msg = json_text.loads(raw)
             except ValueError:
                 msg = None
             if not isinstance(msg, dict):
