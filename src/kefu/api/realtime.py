@@ -92,15 +92,15 @@ async def websocket_endpoint(ws: WebSocket) -> None:
                 raw = await asyncio.wait_for(ws.receive_text(), timeout=HEARTBEAT_SECONDS * 2)
             except TimeoutError:
                 # No heartbeat for two periods: the client is gone.
-                await ws.close(code=1001)
+                await conn.close(1001)
                 break
             try:
                 msg = json_text.loads(raw)
             except ValueError:
-                await ws.send_text(json_text.dumps({"type": "error", "code": "bad_request"}))
+                await conn.send({"type": "error", "code": "bad_request"})
                 continue
             if not isinstance(msg, dict):
-                await ws.send_text(json_text.dumps({"type": "error", "code": "bad_request"}))
+                await conn.send({"type": "error", "code": "bad_request"})
             elif msg.get("type") == "ping":
                 await conn.send({"type": "pong", "t": msg.get("t")})
             else:
@@ -112,6 +112,9 @@ async def websocket_endpoint(ws: WebSocket) -> None:
                     await conn.send(error_frame("error", ApiError("server_busy")))
     except WebSocketDisconnect:
         pass
+    except asyncio.CancelledError:
+        if not conn.ended_by_drop():
+            raise
     finally:
         hub.remove(conn)
         try:

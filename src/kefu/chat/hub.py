@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import WebSocket
@@ -36,6 +37,20 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_TRY_AGAIN = 1013
 
 
+# Frames waiting for one socket whose client is not reading them (its transport is paused):
+# beyond this many, the socket is dropped (see `Conn.send_now`). A busy agent's socket gets
+# a batch's frames (up to 128) at once, so the limit sits well above that.
+OUTBOX_LIMIT = 1000
+
+
+CLOSE_WAIT = 1.0  # seconds a close waits for the frames queued before it
+
+
+@dataclass(frozen=True, slots=True)
+class _Close:
+    code: int
+
+
 # A held chat event: (conversation id, seq, encoded frame); other held frames are plain text.
 _HeldEvent = tuple[int, int, str]
 # Replays what a socket missed of conversations (after the given seqs): `frames.resume` with the
@@ -51,6 +66,12 @@ class Conn:
     e.g. while the cluster broker was down) is sent only after the missing ones, replayed from
     the conversation log through `repair`; an event already sent is not sent again. So a
     client never sees a conversation's seq jump over an event it is entitled to.
+
+    Slow clients: frames are written by a task of the socket's own (`_write`), so a client that
+    stops reading (a frozen tab, a dead mobile link) holds up nobody else's frames, nor the
+    batch writer that delivers them. Frames wait in the socket's outbox; past `OUTBOX_LIMIT`
+    the socket is dropped (its endpoint ends, as on a disconnect): the client reconnects and
+    resumes from its last seq, so nothing is lost.
     """
 
     def __init__(
@@ -80,6 +101,12 @@ class Conn:
         # Builds a fresh `hello` for this socket; sent with `resync: true` after a broker gap.
         self.rehello: Callable[[], Awaitable[dict[str, Any]]] | None = None
         self.repair: Repair | None = None
+        # Frames not yet written and the task writing them (both only while there are some).
+        self._outbox: deque[str | _Close] | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self.dropped = False  # too slow: nothing more is written
+        # The endpoint's task: cancelled when the socket is dropped (see `ended_by_drop`).
+        self._endpoint = asyncio.current_task()
 
     async def send(self, message: dict[str, Any] | str) -> None:
         text = message if isinstance(message, str) else json_text.dumps(message)
@@ -89,9 +116,73 @@ class Conn:
         await self.send_now(text)
 
     async def send_now(self, message: dict[str, Any] | str) -> None:
-        text = message if isinstance(message, str) else json_text.dumps(message)
-        with contextlib.suppress(Exception):
-            await self.ws.send_text(text)
+        """Queue a frame for this socket's writer; returns at once (see the class doc)."""
+        self._post(message if isinstance(message, str) else json_text.dumps(message))
+
+    async def close(self, code: int) -> None:
+        """Close the socket after the frames already queued (at most `CLOSE_WAIT` for them)."""
+        self._post(_Close(code))
+        writer = self._writer
+        if writer is not None:
+            await asyncio.wait({writer}, timeout=CLOSE_WAIT)
+        if self._writer is not None:  # still stuck: give up on the frames, close anyway
+            self._writer.cancel()
+            with contextlib.suppress(Exception):
+                await self.ws.close(code=code)
+
+    def _post(self, item: str | _Close) -> None:
+        if self.dropped:
+            return
+        if self._outbox is None:
+            self._outbox = deque()
+        elif len(self._outbox) >= OUTBOX_LIMIT:
+            self._drop()
+            return
+        self._outbox.append(item)
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write())
+
+    async def _write(self) -> None:
+        outbox = self._outbox
+        try:
+            while outbox:
+                item = outbox.popleft()
+                if isinstance(item, _Close):
+                    with contextlib.suppress(Exception):
+                        await self.ws.close(code=item.code)
+                    outbox.clear()
+                    self.dropped = True  # closed: nothing more to write
+                    break
+                try:
+                    await self.ws.send_text(item)
+                except Exception:
+                    outbox.clear()  # the socket is gone; its endpoint cleans up
+                    break
+        finally:
+            if self._outbox is outbox:
+                self._outbox = None
+                self._writer = None
+
+    def _drop(self) -> None:
+        """The client stopped reading: stop writing to it and end its endpoint."""
+        self.dropped = True
+        self._outbox = None
+        if self._writer is not None:
+            self._writer.cancel()
+            self._writer = None
+        metrics.slow_socket_dropped(self)
+        log.warning("socket dropped: its client stopped reading (%s frames waiting)", OUTBOX_LIMIT)
+        if self._endpoint is not None:
+            self._endpoint.cancel()
+
+    def ended_by_drop(self) -> bool:
+        """For the endpoint catching CancelledError: True (and the cancel is taken back) when
+        it came from `_drop`, so the endpoint ends as on a disconnect."""
+        task = asyncio.current_task()
+        if not self.dropped or task is None or task is not self._endpoint:
+            return False
+        task.uncancel()
+        return True
 
     async def send_event(self, conversation_id: int, seq: int, text: str) -> None:
         """A live conversation event (encoded frame): in seq order, without gaps or repeats."""
@@ -348,8 +439,7 @@ class RealtimeHub:
             else:
                 ending = conn.session_id != event.keep_session_id
             if ending:
-                with contextlib.suppress(Exception):
-                    await conn.ws.close(code=CLOSE_UNAUTHENTICATED)
+                await conn.close(CLOSE_UNAUTHENTICATED)
                 self.remove(conn)
 
     async def close(self) -> None:
@@ -360,7 +450,6 @@ class RealtimeHub:
         conns |= {c for group in self._by_visitor.values() for c in group}
         for conn in conns:
             metrics.socket_closed(conn)
-            with contextlib.suppress(Exception):
-                await conn.ws.close(code=1001)
+        await asyncio.gather(*(conn.close(1001) for conn in conns))
         for index in (self._by_user, self._staff_by_tenant, self._by_visitor, self._watchers):
             index.clear()

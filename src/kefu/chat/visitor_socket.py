@@ -140,7 +140,7 @@ async def visitor_socket(ws: WebSocket) -> None:
                 async with asyncio.timeout(HEARTBEAT_SECONDS * 2):
                     raw = await ws.receive_text()
             except TimeoutError:
-                await ws.close(code=1001)
+                await conn.close(1001)
                 break
             try:
                 msg = json_text.loads(raw)
@@ -152,6 +152,9 @@ async def visitor_socket(ws: WebSocket) -> None:
             await _handle(app, conn, state.vp, state, msg)
     except WebSocketDisconnect:
         pass
+    except asyncio.CancelledError:
+        if not conn.ended_by_drop():
+            raise
     except STORAGE_ERRORS:
         log.warning("visitor socket closed: database unavailable", exc_info=True)
         await _close(ws, CLOSE_TRY_AGAIN)

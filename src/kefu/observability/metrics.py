@@ -94,6 +94,12 @@ SEND_BATCH_SIZE = Histogram(
     "Socket sends written by one group commit (one transaction); sum / count is the mean.",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128),
 )
+SLOW_SOCKETS = Counter(
+    "kefu_websocket_slow_closed",
+    "Sockets dropped because their client stopped reading (more than the outbox limit of "
+    "frames waiting), by kind (staff | visitor).",
+    ["kind"],
+)
 BUS_FAILURES = Counter(
     "kefu_event_listener_failures",
     "Event-bus listeners that raised while handling an event, by event type.",
@@ -133,6 +139,10 @@ def socket_opened(conn: Any) -> None:
         return
     conn._kefu_counted = True
     WS_CONNECTIONS.labels(_socket_kind(conn)).inc()
+
+
+def slow_socket_dropped(conn: Any) -> None:
+    SLOW_SOCKETS.labels(_socket_kind(conn)).inc()
 
 
 def socket_closed(conn: Any) -> None:
