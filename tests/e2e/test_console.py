@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
 
 import pytest
@@ -241,6 +242,37 @@ def test_language_switch_is_saved_per_user(new_page, tenant: Tenant) -> None:  #
     other.get_by_role("button", name="Change language").click()
     other.get_by_role("menuitem", name="简体中文").click()
     expect(other.get_by_role("radio", name="管理员模式")).to_be_attached()
+
+
+def test_a_reload_before_the_language_is_saved_keeps_it(
+    new_page, server: Server, tenant: Tenant
+) -> None:  # type: ignore[no-untyped-def]
+    """The switch's PATCH /me is slow (held here) and the user reloads before it answers: the
+    console comes back in the language just chosen, not the server's old one, and saves it."""
+    page: Page = new_page()
+    login(page, tenant.email, tenant.password)
+    expect(page.get_by_role("radio", name="管理员模式")).to_be_checked()
+    held: list[Route] = []
+
+    def hold_first_save(route: Route) -> None:
+        if route.request.method == "PATCH" and not held:
+            held.append(route)  # never answered: the reload abandons it
+            return
+        route.continue_()
+
+    page.route("**/api/v1/me", hold_first_save)
+    page.get_by_role("button", name="切换语言").click()
+    page.get_by_role("menuitem", name="English").click()
+    expect(page.get_by_role("radio", name="Admin mode")).to_be_attached()
+    assert len(held) == 1
+    page.reload()
+    expect(page.get_by_role("radio", name="Admin mode")).to_be_attached()
+    admin = ApiClient(server.base_url, tenant.email, tenant.password)
+    deadline = time.monotonic() + 10
+    while admin.http.get("/me").json()["language"] != "en":  # saved by the reloaded page
+        assert time.monotonic() < deadline, "the pending language was never saved"
+        time.sleep(0.1)
+    page.unroute("**/api/v1/me", hold_first_save)
 
 
 def test_role_change_and_disable_reach_an_open_console(

@@ -1,7 +1,7 @@
 /** Who is signed in, their tenant and the permission catalogue: the console's shared state. */
 import { reactive } from 'vue'
 import { api, ApiError, unwrap } from '@shared/api'
-import type { Catalogue, Me, Mode, Switches, Tenant } from '@shared/api'
+import type { Catalogue, Language, Me, Mode, Switches, Tenant } from '@shared/api'
 import { currentLanguage, normalizeLanguage, setLanguage } from '@shared/i18n'
 import { setTimeZone } from '@shared/ui/format'
 import { PAGE_TITLES } from './i18n/pages'
@@ -48,11 +48,52 @@ export function ensureMe(): Promise<Me | null> {
   return loading
 }
 
+// A language the user switched to whose save (PATCH /me) has not answered yet. A reload in
+// that moment would otherwise bring the server's old language back at boot.
+const PENDING_LANGUAGE = 'kefu.language.pending'
+
+// Stored as "<user id>:<language>": another user signing in on this browser is not affected.
+function pendingLanguage(userId: number): Language | null {
+  try {
+    const [user, lang] = (localStorage.getItem(PENDING_LANGUAGE) ?? '').split(':')
+    return user === String(userId) && lang ? normalizeLanguage(lang) : null
+  } catch {
+    return null // private mode
+  }
+}
+
+function markPending(pending: { userId: number; lang: Language } | null): void {
+  try {
+    if (pending) localStorage.setItem(PENDING_LANGUAGE, `${pending.userId}:${pending.lang}`)
+    else localStorage.removeItem(PENDING_LANGUAGE)
+  } catch {
+    /* private mode: nothing survives a reload anyway */
+  }
+}
+
+/** Switch the UI language at once and save it as the user's; resolves to the saved user.
+ * Until the save answers the choice is kept locally, so a reload meanwhile keeps it. */
+export async function saveLanguage(lang: Language): Promise<Me> {
+  setLanguage(lang)
+  if (session.me) markPending({ userId: session.me.id, lang })
+  const me = await unwrap(api.PATCH('/api/v1/me', { body: { language: lang } }))
+  markPending(null)
+  session.me = me
+  return me
+}
+
 /** Adopt a freshly signed-in or updated user, applying their language. */
 export function setMe(me: Me): void {
   session.me = me
+  const pending = pendingLanguage(me.id)
   const lang = normalizeLanguage(me.language)
-  if (lang !== currentLanguage()) setLanguage(lang)
+  if (pending && pending !== lang) {
+    // The last switch was not saved (the page went away first): keep it, and save it now.
+    saveLanguage(pending).catch(() => undefined)
+  } else {
+    markPending(null)
+    if (lang !== currentLanguage()) setLanguage(lang)
+  }
   void loadContext()
 }
 
