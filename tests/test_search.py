@@ -6,7 +6,9 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import delete, select, update
+from sqlalchemy import text as sql_text
 
 from kefu.conversations.models import Message
 from kefu.core.config import Settings
@@ -14,7 +16,7 @@ from kefu.core.db import make_engine
 from kefu.search import actions, fts
 from kefu.search.schemas import SearchParams
 from tests.chat_helpers import cid
-from tests.conftest import LiveServer
+from tests.conftest import PG_URL, LiveServer
 from tests.exports_helpers import run_export
 from tests.helpers import Api, Client
 from tests.world_history import Desk, error
@@ -298,3 +300,23 @@ def test_index_matches_substrings_and_follows_changes(
         await engine.dispose()
 
     asyncio.run(go())
+
+
+@pytest.mark.skipif(not PG_URL, reason="needs PostgreSQL (the grams function is PostgreSQL's)")
+def test_postgresql_grams_are_every_character_and_adjacent_pair(settings: Settings) -> None:
+    """`kefu_search_grams` (the 1–2 character index), whatever the script and length."""
+    docs = ["", "a", "aaaa", "hello there", "你好，世界 🙂 ok", "é\u0301x" * 3, "xy" * 2600]
+    long_mixed = "".join(chr(0x4E00 + (i * 37) % 900) + "ab"[i % 2] for i in range(2500))
+
+    async def go() -> list[set[str]]:
+        engine = make_engine(settings)
+        async with engine.connect() as db:
+            got = [
+                set(await db.scalar(sql_text("SELECT kefu_search_grams(:d)"), {"d": d}) or [])
+                for d in [*docs, long_mixed]
+            ]
+        await engine.dispose()
+        return got
+
+    for doc, grams in zip([*docs, long_mixed], asyncio.run(go()), strict=True):
+        assert grams == set(doc) | {doc[i : i + 2] for i in range(len(doc) - 1)}, doc[:20]

@@ -37,7 +37,9 @@ def _not_reading_socket(
     raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: the window
     raw.connect((where.hostname, where.port))
-    ws = connect(url, sock=raw, compression=None, max_queue=1, open_timeout=20, **kw).__enter__()
+    ws = connect(
+        url, sock=raw, compression=None, max_queue=1, ping_interval=None, open_timeout=20, **kw
+    ).__enter__()
     if auth is not None:
         ws.send(json.dumps(auth))
     assert recv(ws)["type"] == "hello"
@@ -45,7 +47,10 @@ def _not_reading_socket(
 
 
 def _noise(n: int) -> str:
-    return "".join(random.choices(string.ascii_letters + string.digits, k=n))
+    """n characters that keep their size on the wire uncompressed, yet hold few distinct
+    trigrams (PostgreSQL's search index pays per distinct trigram)."""
+    unit = "".join(random.choices(string.ascii_letters, k=10))
+    return (unit * (n // 10 + 1))[:n]
 
 
 def _send_and_ack(
@@ -109,6 +114,8 @@ def _load_until_dropped(
         assert sent < 2000, "the socket of a client that does not read was never dropped"
         send_25()
         sent += 25
+        # The client still writes (its heartbeat): only reading stopped.
+        slow.send(json.dumps({"type": "ping", "t": sent}))
         _send_and_ack(other_ws, ["still here"])
         recv_until(other_staff, lambda f: f.get("name") == "message.created")
     after = scrape(server.base_url)
