@@ -12,6 +12,7 @@ import json
 import random
 import socket
 import string
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
@@ -186,3 +187,46 @@ def test_a_visitor_client_that_stops_reading_is_dropped(
     )
     items = _all_messages(agent, conv_id)
     assert len([m for m in items if m["sender"]["type"] == "agent"]) == sent
+
+
+def test_signing_out_a_client_that_stops_reading_does_not_hang(
+    api: Api, server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A socket whose transport is paused cannot take a close frame either: closing it (the
+    account disabled) gives up after a bound, and the admin's request answers."""
+    monkeypatch.setattr(hub_module, "OUTBOX_LIMIT", 100_000)  # never dropped here
+    t = api.provision()
+    widget = new_widget(t)
+    user, slow_agent = api.add_user(t)
+    slow = _not_reading_socket(
+        server.base_url.replace("http://", "ws://") + "/api/v1/ws",
+        additional_headers={"Cookie": f"kefu_session={slow_agent.cookies['kefu_session']}"},
+        origin=server.base_url,
+    )
+    visitor = Visitor(api, widget)
+    visitor.send("hello")
+    eventually(lambda: len(ongoing_ids(slow_agent)) == 1)
+    hub = server.app.state.hub
+    vws = visitor.socket(server.base_url)
+
+    def writing() -> bool:
+        conns = [c for c in hub.conns() if c.user_id == user["id"]]
+        return bool(conns) and conns[0]._writer is not None
+
+    def paused() -> bool:  # frames have waited for the slow socket for half a second
+        if not writing():
+            return False
+        time.sleep(0.5)
+        return writing()
+
+    sent = 0
+    while not paused():
+        assert sent < 2000, "the slow client's transport never paused"
+        _send_and_ack(vws, [_noise(5000) for _ in range(25)])
+        slow.send(json.dumps({"type": "ping", "t": sent}))
+        sent += 25
+    started = time.monotonic()
+    t.admin.ok("PATCH", f"/users/{user['id']}", json={"enabled": False})
+    eventually(lambda: not any(c.user_id == user["id"] for c in hub.conns()), timeout=10)
+    assert time.monotonic() - started < 10
+    _send_and_ack(vws, ["still served"])

@@ -127,8 +127,10 @@ class Conn:
             await asyncio.wait({writer}, timeout=CLOSE_WAIT)
         if self._writer is not None:  # still stuck: give up on the frames, close anyway
             self._writer.cancel()
+            # A paused transport would hold the close frame too: bounded, like the frames.
             with contextlib.suppress(Exception):
-                await self.ws.close(code=code)
+                async with asyncio.timeout(CLOSE_WAIT):
+                    await self.ws.close(code=code)
 
     def _post(self, item: str | _Close) -> None:
         if self.dropped:
