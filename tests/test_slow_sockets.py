@@ -24,7 +24,7 @@ from websockets.sync.client import ClientConnection, connect
 from kefu.chat import hub as hub_module
 from tests.chat_helpers import Visitor, cid, new_widget, recv, recv_until, staff_socket
 from tests.conftest import LiveServer
-from tests.helpers import Api, Client
+from tests.helpers import Api, Client, Tenant
 from tests.routing_helpers import eventually, ongoing_ids
 from tests.test_observability import delta, scrape
 
@@ -128,21 +128,29 @@ def _load_until_dropped(
     return sent
 
 
-def test_a_staff_client_that_stops_reading_holds_up_nobody_and_is_dropped(
-    api: Api, server: LiveServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(hub_module, "OUTBOX_LIMIT", 20)
+def _slow_agent_serving_a_visitor(
+    api: Api, server: LiveServer
+) -> tuple[Tenant, dict[str, Any], Client, ClientConnection, Visitor]:
+    """A tenant whose only agent's staff socket will not read, serving one visitor."""
     t = api.provision()
     widget = new_widget(t)
-    _, slow_agent = api.add_user(t)
+    user, agent = api.add_user(t)
     slow = _not_reading_socket(
         server.base_url.replace("http://", "ws://") + "/api/v1/ws",
-        additional_headers={"Cookie": f"kefu_session={slow_agent.cookies['kefu_session']}"},
+        additional_headers={"Cookie": f"kefu_session={agent.cookies['kefu_session']}"},
         origin=server.base_url,
     )
     visitor = Visitor(api, widget)
     visitor.send("hello")
-    eventually(lambda: len(ongoing_ids(slow_agent)) == 1)
+    eventually(lambda: len(ongoing_ids(agent)) == 1)
+    return t, user, agent, slow, visitor
+
+
+def test_a_staff_client_that_stops_reading_holds_up_nobody_and_is_dropped(
+    api: Api, server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(hub_module, "OUTBOX_LIMIT", 20)
+    t, _, slow_agent, slow, visitor = _slow_agent_serving_a_visitor(api, server)
     conv_id = ongoing_ids(slow_agent)[0]
 
     hub = server.app.state.hub
@@ -195,17 +203,7 @@ def test_signing_out_a_client_that_stops_reading_does_not_hang(
     """A socket whose transport is paused cannot take a close frame either: closing it (the
     account disabled) gives up after a bound, and the admin's request answers."""
     monkeypatch.setattr(hub_module, "OUTBOX_LIMIT", 100_000)  # never dropped here
-    t = api.provision()
-    widget = new_widget(t)
-    user, slow_agent = api.add_user(t)
-    slow = _not_reading_socket(
-        server.base_url.replace("http://", "ws://") + "/api/v1/ws",
-        additional_headers={"Cookie": f"kefu_session={slow_agent.cookies['kefu_session']}"},
-        origin=server.base_url,
-    )
-    visitor = Visitor(api, widget)
-    visitor.send("hello")
-    eventually(lambda: len(ongoing_ids(slow_agent)) == 1)
+    t, user, _, slow, visitor = _slow_agent_serving_a_visitor(api, server)
     hub = server.app.state.hub
     vws = visitor.socket(server.base_url)
 
