@@ -71,15 +71,26 @@ def _send_and_ack(
         assert answer["type"] == "ack", answer
 
 
+def _agent_serving_a_visitor(
+    api: Api, name: str, agent_socket: Callable[[Client], ClientConnection]
+) -> tuple[Tenant, dict[str, Any], dict[str, Any], Client, ClientConnection, Visitor]:
+    """A tenant whose only agent is online through `agent_socket` and holds one visitor's
+    conversation: (tenant, widget, agent's user, agent, agent's socket, visitor)."""
+    t = api.provision(name=name)
+    widget = new_widget(t)
+    user, agent = api.add_user(t)
+    sock = agent_socket(agent)
+    visitor = Visitor(api, widget)
+    visitor.send("hello")
+    eventually(lambda: len(ongoing_ids(agent)) == 1)
+    return t, widget, user, agent, sock, visitor
+
+
 def _other_tenant_chatting(api: Api, server: LiveServer) -> tuple[ClientConnection, Any]:
     """Another tenant's agent (staff socket) and visitor (socket), chatting."""
-    other = api.provision(name="Other Co")
-    widget = new_widget(other)
-    _, agent = api.add_user(other)
-    staff = staff_socket(server.base_url, agent)
-    visitor = Visitor(api, widget)
-    visitor.send("hi")
-    eventually(lambda: len(ongoing_ids(agent)) == 1)
+    *_, staff, visitor = _agent_serving_a_visitor(
+        api, "Other Co", lambda agent: staff_socket(server.base_url, agent)
+    )
     return staff, visitor.socket(server.base_url)
 
 
@@ -132,17 +143,15 @@ def _slow_agent_serving_a_visitor(
     api: Api, server: LiveServer
 ) -> tuple[Tenant, dict[str, Any], Client, ClientConnection, Visitor]:
     """A tenant whose only agent's staff socket will not read, serving one visitor."""
-    t = api.provision()
-    widget = new_widget(t)
-    user, agent = api.add_user(t)
-    slow = _not_reading_socket(
-        server.base_url.replace("http://", "ws://") + "/api/v1/ws",
-        additional_headers={"Cookie": f"kefu_session={agent.cookies['kefu_session']}"},
-        origin=server.base_url,
+    t, _, user, agent, slow, visitor = _agent_serving_a_visitor(
+        api,
+        "Test Co",
+        lambda agent: _not_reading_socket(
+            server.base_url.replace("http://", "ws://") + "/api/v1/ws",
+            additional_headers={"Cookie": f"kefu_session={agent.cookies['kefu_session']}"},
+            origin=server.base_url,
+        ),
     )
-    visitor = Visitor(api, widget)
-    visitor.send("hello")
-    eventually(lambda: len(ongoing_ids(agent)) == 1)
     return t, user, agent, slow, visitor
 
 
@@ -172,13 +181,9 @@ def test_a_visitor_client_that_stops_reading_is_dropped(
     api: Api, server: LiveServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(hub_module, "OUTBOX_LIMIT", 20)
-    t = api.provision()
-    widget = new_widget(t)
-    _, agent = api.add_user(t)
-    staff = staff_socket(server.base_url, agent)
-    visitor = Visitor(api, widget)
-    visitor.send("hello")
-    eventually(lambda: len(ongoing_ids(agent)) == 1)
+    _, widget, _, agent, staff, visitor = _agent_serving_a_visitor(
+        api, "Test Co", lambda agent: staff_socket(server.base_url, agent)
+    )
     conv_id = ongoing_ids(agent)[0]
     slow = _not_reading_socket(
         server.base_url.replace("http://", "ws://") + f"/api/v1/visitor/ws?widget={widget['key']}",
