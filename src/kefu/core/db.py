@@ -9,7 +9,8 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event
+from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event, make_url
+from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from kefu.core import sqlite_driver
 from kefu.core.config import Settings
 
 T = TypeVar("T")
@@ -91,7 +93,11 @@ def make_engine(settings: Settings) -> AsyncEngine:
     url = settings.resolved_database_url
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 10})
+        # The URL's connect arguments, as the aiosqlite dialect reads them, for our connections
+        # (`sqlite_driver`: one thread hand-off per statement).
+        args, kwargs = SQLiteDialect_aiosqlite().create_connect_args(make_url(url))
+        kwargs["timeout"] = 10
+        engine = create_async_engine(url, async_creator=sqlite_driver.creator(*args, **kwargs))
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine

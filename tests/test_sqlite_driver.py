@@ -1,0 +1,83 @@
+"""The SQLite engine's connections (`kefu.core.sqlite_driver`): what SQLAlchemy reads of a
+statement is right, and a statement is one hand-off to the connection's thread."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from kefu.core.config import Settings
+from kefu.core.db import make_engine, make_sessionmaker
+
+
+def _run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def test_rows_counts_returning_and_errors(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        engine = make_engine(Settings(data_dir=tmp_path))
+        maker = make_sessionmaker(engine)
+        try:
+            async with maker() as s:
+                await s.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT UNIQUE)"))
+                got = await s.execute(text("INSERT INTO t (v) VALUES ('a') RETURNING id, v"))
+                assert got.all() == [(1, "a")]
+                many = await s.execute(
+                    text("INSERT INTO t (v) VALUES (:v)"), [{"v": "b"}, {"v": "c"}, {"v": "d"}]
+                )
+                assert many.rowcount == 3
+                inserted = await s.execute(text("INSERT INTO t (v) VALUES ('e')"))
+                assert inserted.lastrowid == 5
+                changed = await s.execute(text("UPDATE t SET v = v || '!' WHERE id > 2"))
+                assert changed.rowcount == 3
+                result = await s.execute(text("SELECT id, v FROM t ORDER BY id"))
+                assert result.fetchone() == (1, "a")
+                assert result.fetchmany(2) == [(2, "b"), (3, "c!")]
+                assert result.all() == [(4, "d!"), (5, "e!")]
+                assert (await s.execute(text("SELECT v FROM t WHERE id = 99"))).first() is None
+                await s.commit()
+            async with maker() as s:
+                with pytest.raises(IntegrityError):
+                    await s.execute(text("INSERT INTO t (v) VALUES ('a')"))
+                await s.rollback()
+                # The connection is still usable, and nothing of the failed statement stayed.
+                assert await s.scalar(text("SELECT count(*) FROM t")) == 5
+        finally:
+            await engine.dispose()
+
+    _run(scenario())
+
+
+def test_a_statement_is_one_hand_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    original = aiosqlite.Connection._execute
+
+    async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(getattr(fn, "__name__", repr(fn)))
+        return await original(self, fn, *args, **kwargs)  # type: ignore[no-untyped-call]
+
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+
+    async def scenario() -> None:
+        engine = make_engine(Settings(data_dir=tmp_path))
+        try:
+            async with make_sessionmaker(engine)() as s:
+                await s.execute(text("SELECT 1"))  # connect, BEGIN, pragmas: not counted
+                calls.clear()
+                assert (await s.execute(text("SELECT 1, 2"))).all() == [(1, 2)]
+                assert len(calls) == 1, calls
+                calls.clear()
+                await s.execute(text("CREATE TABLE t (v TEXT)"))
+                await s.execute(text("INSERT INTO t (v) VALUES (:v)"), [{"v": "x"}, {"v": "y"}])
+                assert len(calls) == 2, calls
+        finally:
+            await engine.dispose()
+
+    _run(scenario())
