@@ -23,7 +23,10 @@ pytestmark = pytest.mark.skipif(bool(PG_URL), reason="SQLite's planner")
 
 
 def _plan(settings: Settings, stmt: Any) -> str:
-    compiled = stmt.compile(dialect=sqlite_dialect.dialect())
+    # (IN lists rendered as parameters, as the engine sends them.)
+    compiled = stmt.compile(
+        dialect=sqlite_dialect.dialect(), compile_kwargs={"render_postcompile": True}
+    )
     params = [compiled.params[name] for name in compiled.positiontup or []]
     params = [p.isoformat(sep=" ") if isinstance(p, datetime) else p for p in params]
     path = settings.resolved_database_url.split("///", 1)[1]
@@ -59,3 +62,21 @@ def test_open_conversation_lookup_binds_no_value_for_the_partial_index(
     assert list(compiled.params) == ["visitor_id"], compiled.params
     plan = _plan(settings, actions._OPEN_OF.params(visitor_id=1))
     assert "uq_conversations_open_visitor" in plan, plan
+
+
+def test_the_queue_read_follows_the_queue_index_and_reads_targeted_ones_apart(
+    server: LiveServer, settings: Settings
+) -> None:
+    # With `OR target_agent_id IN (...)` in one statement SQLite used neither index and sorted
+    # every waiting row of the tenant, for a pass that may take one conversation.
+    from kefu.conversations.models import Conversation
+    from kefu.routing.queueing import _Reach, queue_select
+
+    reach = _Reach(groups=frozenset({7}), ungrouped=True, targets=frozenset({3, 4}))
+    order = [Conversation.priority_rank, Conversation.queued_at, Conversation.id]
+    plan = _plan(settings, queue_select(1, reach, order, 40))
+    assert plan.count("USING INDEX ix_conversations_queue") == 2, plan
+    assert "ix_conversations_queue (tenant_id=? AND state=? AND skill_group_id=?)" in plan, plan
+    assert "USING INDEX ix_conversations_targeted" in plan, plan
+    # Only the targeted part (few rows) is sorted; the groups' parts come in index order.
+    assert plan.count("TEMP B-TREE FOR ORDER BY") == 1, plan

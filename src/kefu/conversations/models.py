@@ -32,6 +32,15 @@ class Conversation(IdMixin, Base):
             "priority_rank",
             "queued_at",
         ),
+        # Waiting conversations targeted at an agent, read apart from the groups' queue.
+        Index(
+            "ix_conversations_targeted",
+            "tenant_id",
+            "state",
+            "target_agent_id",
+            sqlite_where=text("target_agent_id IS NOT NULL"),
+            postgresql_where=text("target_agent_id IS NOT NULL"),
+        ),
     )
 
     tenant_id: Mapped[int] = mapped_column(

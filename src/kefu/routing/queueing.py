@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, or_, select
+from sqlalchemy import ColumnElement, Executable, case, func, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kefu.access.principal import Principal
@@ -161,6 +161,21 @@ class _Reach:
             conds.append(Conversation.target_agent_id.in_(self.targets))
         return or_(*conds) if conds else None
 
+    def parts(self) -> list[ColumnElement[bool]]:
+        """`sql()` as separate conditions that each read one index range in queue order: the
+        groups' untargeted conversations, Ungrouped's, and those targeted at a free agent
+        (`ix_conversations_queue`, `ix_conversations_targeted`). With their OR in one statement
+        SQLite uses neither index and sorts every waiting row of the tenant."""
+        untargeted = Conversation.target_agent_id.is_(None)
+        found: list[ColumnElement[bool]] = []
+        if self.groups:
+            found.append(untargeted & Conversation.skill_group_id.in_(self.groups))
+        if self.ungrouped:
+            found.append(untargeted & Conversation.skill_group_id.is_(None))
+        if self.targets:
+            found.append(Conversation.target_agent_id.in_(self.targets))
+        return found
+
     def has(self, row: Any) -> bool:
         if row.target_agent_id is not None:
             return bool(row.target_agent_id in self.targets)
@@ -261,9 +276,12 @@ QUEUE_COLUMNS = (
 
 
 async def _queue(
-    db: AsyncSession, snap: dispatch.Snapshot, reachable: ColumnElement[bool], window: int
+    db: AsyncSession, snap: dispatch.Snapshot, reach: _Reach, window: int
 ) -> list[Any]:
-    """The first `window` waiting rows free agents could take, in dispatch order (§3.3, §5.6)."""
+    """The first `window` waiting rows free agents could take, in dispatch order (§3.3, §5.6).
+
+    Each of the reach's parts is read in queue order up to the window (one statement, UNION ALL
+    of the parts); the head of their union, in the same order, is the window."""
     order: list[Any] = [
         Conversation.priority_rank,
         Conversation.queued_at,
@@ -279,25 +297,36 @@ async def _queue(
             (Conversation.skill_group_id.is_(None), snap.group_rank(None)),
         )
         order.insert(0, case(*whens, else_=len(ranked)))
-    rows: list[Any] = list(
-        (
-            await db.execute(
-                select(*QUEUE_COLUMNS)
-                .where(
-                    Conversation.tenant_id == snap.tenant.id,
-                    Conversation.state == "waiting",
-                    Conversation.broadcast.is_(False),
-                    reachable,
-                )
-                .order_by(*order)
-                .limit(window)
-            )
-        ).all()
-    )
+    stmt = queue_select(snap.tenant.id, reach, order, window)
+    if stmt is None:
+        return []
+    rows: list[Any] = list((await db.execute(stmt)).all())
     ranks = {g: snap.group_rank(g) for g in {row.skill_group_id for row in rows}}
     rows.sort(key=lambda c: (ranks[c.skill_group_id], c.priority_rank, c.queued_at, c.id))
+    del rows[window:]
     await dispatch.prefetch_history(db, snap, {row.visitor_id for row in rows})
     return rows
+
+
+def queue_select(
+    tenant_id: int, reach: _Reach, order: list[Any], window: int
+) -> Executable | None:
+    """Each part of the reach read in `order` up to the window, in one statement."""
+    parts: list[Any] = [
+        select(*QUEUE_COLUMNS)
+        .where(
+            Conversation.tenant_id == tenant_id,
+            Conversation.state == "waiting",
+            Conversation.broadcast.is_(False),
+            part,
+        )
+        .order_by(*order)
+        .limit(window)
+        for part in reach.parts()
+    ]
+    if len(parts) < 2:
+        return parts[0] if parts else None
+    return union_all(*(select(p.subquery()) for p in parts))
 
 
 def _restore(snap: dispatch.Snapshot, loads: dict[int, tuple[int, int]]) -> None:
@@ -321,8 +350,7 @@ async def drain(db: AsyncSession, tenant_id: int, limit: int = MAX_PER_DRAIN) ->
     snap = await dispatch.snapshot(db, tenant)
     free = snap.free_agents()
     reach = _Reach.of(snap, free)
-    reachable = reach.sql()
-    if reachable is None:
+    if not reach.parts():
         return 0
     loads = {uid: (a.ongoing, a.accepted_today) for uid, a in snap.agents.items()}
     # Only conversations a free agent could take: the rest of the queue is not read at all.
@@ -336,7 +364,7 @@ async def drain(db: AsyncSession, tenant_id: int, limit: int = MAX_PER_DRAIN) ->
             snap.agents[u].ongoing for u in free
         )
         window = min(window, max(slots * 4, 40))
-    queue = await _queue(db, snap, reachable, window)
+    queue = await _queue(db, snap, reach, window)
     plan, more = await _plan(db, snap, queue, set(free), limit)
     still_free = {u for u in free if snap.agents[u].free}
     if (
@@ -346,7 +374,7 @@ async def drain(db: AsyncSession, tenant_id: int, limit: int = MAX_PER_DRAIN) ->
         and await _more_beyond(db, snap, still_free, queue)
     ):
         _restore(snap, loads)
-        queue = await _queue(db, snap, reachable, max(limit * 20, 1000))
+        queue = await _queue(db, snap, reach, max(limit * 20, 1000))
         plan, more = await _plan(db, snap, queue, set(free), limit)
     taken: dict[int, Conversation] = {}
     skipped: set[int] = set()
