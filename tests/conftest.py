@@ -85,6 +85,8 @@ def _settings(data_dir: Path, port: int = 0) -> Settings:
         public_base_url=f"http://127.0.0.1:{port}" if port else "",
         # Many apps start in one test process: gc.freeze() each time would keep their garbage.
         gc_threshold=0,
+        # Within LiveServer.stop's wait (a client that stops reading holds its connection).
+        shutdown_grace_seconds=3,
     )
 
 
@@ -137,6 +139,7 @@ class LiveServer:
             log_level="warning",
             lifespan="on",
             ws_ping_interval=None,
+            timeout_graceful_shutdown=settings.shutdown_grace_seconds,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

@@ -233,3 +233,7 @@ def test_signing_out_a_client_that_stops_reading_does_not_hang(
     eventually(lambda: not any(c.user_id == user["id"] for c in hub.conns()), timeout=10)
     assert time.monotonic() - started < 10
     _send_and_ack(vws, ["still served"])
+    # Stopping the server waits for the paused connection (which never closes by itself) no
+    # longer than the shutdown grace: without it, uvicorn waited for it until the client read.
+    server.stop()
+    assert not server.thread.is_alive(), "the server did not stop within LiveServer.stop's wait"

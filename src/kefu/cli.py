@@ -122,6 +122,7 @@ def serve(
         log_config=log_config,
         proxy_headers=True,
         ws_ping_interval=20,
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
         # Chat frames are small; per-message deflate costs ~40 KB of memory per socket.
         ws_per_message_deflate=False,
     )

@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     # Allocations between two young-generation runs of Python's cycle collector in a server
     # process (`kefu.core.gc_tuning`); 0 keeps Python's default (700).
     gc_threshold: int = Field(default=50_000, ge=0, le=10_000_000)
+    # On stop (SIGTERM), how long in-flight requests and socket closes may take before the
+    # server cancels them: a client that stopped reading would otherwise hold its connection,
+    # and so the stop, open until it read again.
+    shutdown_grace_seconds: int = Field(default=10, ge=1, le=600)
 
     @classmethod
     def settings_customise_sources(
