@@ -148,21 +148,12 @@ class _Reach:
         return cls(frozenset(open_groups), bool(snap.ungrouped & free), frozenset(free))
 
     def sql(self) -> ColumnElement[bool] | None:
-        by_group: ColumnElement[bool] | None = (
-            Conversation.skill_group_id.in_(self.groups) if self.groups else None
-        )
-        if self.ungrouped:
-            none = Conversation.skill_group_id.is_(None)
-            by_group = none if by_group is None else or_(by_group, none)
-        conds: list[ColumnElement[bool]] = []
-        if by_group is not None:
-            conds.append(Conversation.target_agent_id.is_(None) & by_group)
-        if self.targets:
-            conds.append(Conversation.target_agent_id.in_(self.targets))
-        return or_(*conds) if conds else None
+        """All of the reach as one condition (for counts; the queue read uses `parts`)."""
+        parts = self.parts()
+        return or_(*parts) if parts else None
 
     def parts(self) -> list[ColumnElement[bool]]:
-        """`sql()` as separate conditions that each read one index range in queue order: the
+        """The reach as separate conditions that each read one index range in queue order: the
         groups' untargeted conversations, Ungrouped's, and those targeted at a free agent
         (`ix_conversations_queue`, `ix_conversations_targeted`). With their OR in one statement
         SQLite uses neither index and sorts every waiting row of the tenant."""
