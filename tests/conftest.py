@@ -6,6 +6,7 @@ SQLite by default; set KEFU_TEST_DATABASE_URL=postgresql://... to run the suite 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 
 # Before kefu is imported: cheap argon2 parameters for the many accounts tests create
@@ -15,7 +16,7 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import httpx
@@ -190,3 +191,24 @@ def api(server: LiveServer) -> Iterator[Api]:
 def raw(server: LiveServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.base_url + "/api/v1") as c:
         yield c
+
+
+LOG_TAIL_LINES = 80
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed test's report ends with the tails of the logs its own processes wrote under its
+    tmp_path (`kefu serve` nodes, nginx, redis-server): a CI failure of a multi-process test is
+    otherwise unexplainable after the fact."""
+    report: pytest.TestReport = yield
+    tmp = getattr(item, "funcargs", {}).get("tmp_path")
+    if report.failed and call.when == "call" and isinstance(tmp, Path):
+        for log in sorted(tmp.rglob("*.log")):
+            with contextlib.suppress(OSError):
+                tail = log.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+                if tail:
+                    report.sections.append((f"log {log.relative_to(tmp)}", "\n".join(tail)))
+    return report

@@ -304,6 +304,7 @@ class Peer:
         conversations: list[int] | None = None,
         ssl_context: ssl.SSLContext | None = None,
         origin: str = "",
+        open_timeout: float = 10,
     ) -> None:
         assert (visitor is None) != (staff is None)
         self.name = name
@@ -314,6 +315,7 @@ class Peer:
         self.staff = staff
         self.conversations = list(conversations or [])
         self.ssl = ssl_context
+        self.open_timeout = open_timeout  # the handshake, and the wait for hello after it
         self.ws: ClientConnection | None = None
         self.applied: dict[int, list[int]] = {}  # conversation -> seqs of events, as received
         self.acked: dict[str, tuple[int, float]] = {}  # client_msg_id -> (message id, when)
@@ -344,7 +346,9 @@ class Peer:
         base = ws_url(self.url)
         if self.visitor is not None:
             url = base + f"/api/v1/visitor/ws?widget={self.visitor.widget['key']}&peer={self.name}"
-            ws = connect(url, open_timeout=10, ssl=self.ssl, close_timeout=1).__enter__()
+            ws = connect(
+                url, open_timeout=self.open_timeout, ssl=self.ssl, close_timeout=1
+            ).__enter__()
             ws.send(json.dumps({"type": "auth", "token": self.visitor.token}))
         else:
             assert self.staff is not None
@@ -352,14 +356,14 @@ class Peer:
                 base + f"/api/v1/ws?peer={self.name}",
                 additional_headers={"Cookie": f"kefu_session={self.staff.cookies['kefu_session']}"},
                 origin=Origin(self.origin),
-                open_timeout=10,
+                open_timeout=self.open_timeout,
                 ssl=self.ssl,
                 close_timeout=1,
             ).__enter__()
         # The protocol sends hello first. Frames before it are only recorded for the test to
         # report: what they carried comes again from the resume that follows.
         early: list[dict[str, Any]] = []
-        while (hello := json.loads(ws.recv(timeout=10)))["type"] != "hello":
+        while (hello := json.loads(ws.recv(timeout=self.open_timeout)))["type"] != "hello":
             early.append(hello)
         self.early_frames.extend(early)
         if self.visitor is not None and hello.get("conversation"):

@@ -121,8 +121,10 @@ def test_two_nodes_behind_nginx(proxied: tuple[Nginx, list[NodeProcess]]) -> Non
     assert {a["target_id"] for a in created} >= {str(forged["id"])}, created
     assert {a["ip"] for a in created} == {CLIENT_IP}, created
 
-    # The staff socket upgrades through nginx and answers heartbeats.
-    staff = Peer("agent", [url], staff=agent, ssl_context=tls, origin=url)
+    # The staff socket upgrades through nginx and answers heartbeats. The handshakes get 30 s,
+    # not the usual 10: one CI run on a crowded machine took longer (the test is about passing
+    # through nginx; a hang still fails, with the nodes' and nginx's logs in the report).
+    staff = Peer("agent", [url], staff=agent, ssl_context=tls, origin=url, open_timeout=30)
     staff.connect()
     assert staff.ws is not None
     staff.ws.send(json.dumps({"type": "ping", "t": 1}))
@@ -133,7 +135,9 @@ def test_two_nodes_behind_nginx(proxied: tuple[Nginx, list[NodeProcess]]) -> Non
     for i in range(4):
         v = Visitor(api, widget)
         conv = v.send(f"hello {i}")["conversation_id"]
-        peer = Peer(f"visitor{i}", [url], visitor=v, conversations=[conv], ssl_context=tls)
+        peer = Peer(
+            f"visitor{i}", [url], visitor=v, conversations=[conv], ssl_context=tls, open_timeout=30
+        )
         peer.connect()
         visitors.append(peer)
     for peer in visitors:
