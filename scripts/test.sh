@@ -13,7 +13,7 @@ echo "==> vue-tsc"; (cd web && npm run -s typecheck)
 # The SQLite and PostgreSQL runs share nothing (temp dirs vs. the test cluster), and each keeps
 # one core busy (client and server share a process), so they run side by side on two cores.
 # The browser tests (each half starts its own server on a free port) follow on both cores.
-E2E_A="tests/e2e/test_routing_flow.py tests/e2e/test_automations.py
+E2E_A="tests/e2e/test_routing_flow.py
   tests/e2e/test_waiting_and_transfer.py tests/e2e/test_visitor_tags.py tests/e2e/test_knowledge.py
   tests/e2e/test_announcements.py tests/e2e/test_blacklist_flow.py tests/e2e/test_canned.py
   tests/e2e/test_chat.py tests/e2e/test_colleagues.py"
