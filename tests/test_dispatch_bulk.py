@@ -69,8 +69,8 @@ def fake_clock() -> Iterator[FakeClock]:
 def lowest_ties(monkeypatch: pytest.MonkeyPatch) -> None:
     real = dispatch.snapshot
 
-    async def snapshot(db: AsyncSession, tenant: Tenant) -> dispatch.Snapshot:
-        snap = await real(db, tenant)
+    async def snapshot(db: AsyncSession, tenant: Tenant, **kw: Any) -> dispatch.Snapshot:
+        snap = await real(db, tenant, **kw)
         snap.rng = Lowest()
         return snap
 

@@ -80,3 +80,17 @@ def test_the_queue_read_follows_the_queue_index_and_reads_targeted_ones_apart(
     assert "USING INDEX ix_conversations_targeted" in plan, plan
     # Only the targeted part (few rows) is sorted; the groups' parts come in index order.
     assert plan.count("TEMP B-TREE FOR ORDER BY") == 1, plan
+
+
+def test_a_drain_pass_counts_only_idle_agents_loads_from_the_index(
+    server: LiveServer, settings: Settings
+) -> None:
+    # The free-only snapshot of a drain pass: each idle agent's ongoing conversations are an
+    # index range, not a scan of the tenant's conversations.
+    from kefu.conversations.dispatch import free_agents_select
+
+    plan = _plan(settings, free_agents_select(1, [1, 2]))
+    assert (
+        "COVERING INDEX ix_conversations_tenant_state (tenant_id=? AND state=? AND agent_id=?)"
+        in plan
+    ), plan

@@ -545,6 +545,24 @@ def test_broadcast_group_shares_the_conversation_with_every_member(
     assert b.ok("POST", f"/conversations/{conv}/end")["state"] == "ended"
 
 
+def test_a_broadcast_group_given_its_first_member_shares_what_waited(
+    api: Api, server: LiveServer
+) -> None:
+    """A drain pass reads only free agents; a broadcast group's members need not be free (busy,
+    max concurrent 0), so the pass must still see that the group now has one."""
+    t = api.provision()
+    _c_user, c = api.add_user(t)
+    g = group(t, "全员接待", [], assignment_mode="broadcast")
+    channel_rule(t, g["id"])
+    conv = Visitor(api, new_widget(t)).send("anyone?")["conversation_id"]
+    assert [i["id"] for i in t.admin.ok("GET", "/waiting")["items"]] == [conv]
+    a_user, a = api.add_user(t, max_concurrent=0)
+    a.ok("PUT", "/me/status", json={"status": "busy"})
+    t.admin.ok("PUT", f"/skill-groups/{g['id']}/members", json={"user_ids": [a_user["id"]]})
+    eventually(lambda: ongoing_ids(a) == [conv])
+    assert ongoing_ids(c) == [] and t.admin.ok("GET", "/waiting")["items"] == []
+
+
 def test_a_conversation_transferred_to_a_group_never_returns_to_its_sender(
     api: Api, server: LiveServer
 ) -> None:

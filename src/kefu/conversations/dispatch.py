@@ -16,7 +16,7 @@ from datetime import datetime, time
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kefu.accounts.models import User
@@ -173,6 +173,9 @@ class Snapshot:
     closed_groups: set[int | None] = field(default_factory=set)
     # visitor -> previous agents, read for a whole drain pass at once (see `prefetch_history`).
     history: dict[int, list[int]] = field(default_factory=dict)
+    # A free-only snapshot (`snapshot(free_only=True)`) knows only the free agents, so it
+    # cannot tell from `pool` whether a broadcast group has any agent: these groups do.
+    broadcasting: set[int] | None = None
 
     @property
     def switches(self) -> dict[str, Any]:
@@ -194,6 +197,12 @@ class Snapshot:
         if found is None:  # (not setdefault: its default would be built on every call)
             found = self._pools[group_id] = self.members.get(group_id, set()) & self.agents.keys()
         return found
+
+    def has_agents(self, group_id: int) -> bool:
+        """Whether an ordinary group has an agent member (of any status)."""
+        if self.broadcasting is not None and self.groups[group_id].assignment_mode == "broadcast":
+            return group_id in self.broadcasting
+        return bool(self.members.get(group_id, set()) & self.agents.keys())
 
     def free_agents(self) -> set[int]:
         return {uid for uid, a in self.agents.items() if a.free}
@@ -222,23 +231,36 @@ class Snapshot:
         return order.index(key) if key in order else len(order)
 
 
-async def snapshot(db: AsyncSession, tenant: Tenant) -> Snapshot:
-    """Read agents, loads, groups and settings (call after taking the dispatch lock)."""
+async def snapshot(db: AsyncSession, tenant: Tenant, *, free_only: bool = False) -> Snapshot:
+    """Read agents, loads, groups and settings (call after taking the dispatch lock).
+
+    `free_only` (a drain pass): only the agents auto-dispatch can give a conversation to now
+    (`Agent.free`), filtered in SQL. A pass chooses among those alone, and with a queue the
+    other agents are full: reading all of a large tenant's agents, loads and memberships into
+    Python was most of a pass that assigns one freed slot (see `Snapshot.broadcasting`)."""
     # The agents (`membership.agent_ids`) with their capacity and status, in one statement.
     roles = await membership.agent_role_ids(db, tenant.id)
-    rows = (
-        await db.execute(
-            select(User.id, User.max_concurrent, Presence.status)
-            .outerjoin(Presence, Presence.user_id == User.id)
-            .where(User.tenant_id == tenant.id, User.enabled.is_(True), User.role_id.in_(roles))
-        )
-    ).all()
-    ongoing = await ongoing_counts(db, tenant.id)
-    accepted = await accepted_today(db, tenant, start_of_today(tenant))
-    agents = {
-        uid: Agent(uid, mc, status or "offline", ongoing.get(uid, 0), accepted.get(uid, 0))
-        for uid, mc, status in rows
-    }
+    agents: dict[int, Agent]
+    if free_only:
+        free = (await db.execute(free_agents_select(tenant.id, roles))).all()
+        accepted = await accepted_today(db, tenant, start_of_today(tenant)) if free else {}
+        agents = {
+            uid: Agent(uid, mc, "idle", ongoing, accepted.get(uid, 0)) for uid, mc, ongoing in free
+        }
+    else:
+        rows = (
+            await db.execute(
+                select(User.id, User.max_concurrent, Presence.status)
+                .outerjoin(Presence, Presence.user_id == User.id)
+                .where(User.tenant_id == tenant.id, User.enabled.is_(True), User.role_id.in_(roles))
+            )
+        ).all()
+        ongoing = await ongoing_counts(db, tenant.id)
+        accepted = await accepted_today(db, tenant, start_of_today(tenant))
+        agents = {
+            uid: Agent(uid, mc, status or "offline", ongoing.get(uid, 0), accepted.get(uid, 0))
+            for uid, mc, status in rows
+        }
     groups = {
         g.id: g
         for g in await db.scalars(
@@ -247,7 +269,16 @@ async def snapshot(db: AsyncSession, tenant: Tenant) -> Snapshot:
             )
         )
     }
-    members = await membership.memberships(db, tenant.id)
+    if not free_only:
+        members = await membership.memberships(db, tenant.id)
+    elif agents:
+        members = await membership.memberships(db, tenant.id, set(agents))
+    else:
+        members = {}
+    broadcasting: set[int] | None = None
+    if free_only:
+        shared = {g for g, row in groups.items() if row.assignment_mode == "broadcast"}
+        broadcasting = await membership.groups_with_agents(db, tenant.id, shared, roles)
     grouped = set().union(*members.values()) if members else set()
     return Snapshot(
         tenant=tenant,
@@ -257,6 +288,36 @@ async def snapshot(db: AsyncSession, tenant: Tenant) -> Snapshot:
         members=members,
         ungrouped=set(agents) - grouped,
         ungrouped_group=await membership.ensure_ungrouped(db, tenant.id),
+        broadcasting=broadcasting,
+    )
+
+
+def free_agents_select(tenant_id: int, role_ids: list[int]) -> Select[int, int, int]:
+    """(user id, max concurrent, ongoing) of the agents auto-dispatch may give one more to now
+    (`Agent.free`); each one's load is a count of `ix_conversations_tenant_state` alone."""
+    load = (
+        select(func.count())
+        .select_from(Conversation)
+        .where(
+            Conversation.tenant_id == tenant_id,
+            Conversation.state == "ongoing",
+            Conversation.agent_id == User.id,
+        )
+        .correlate(User)
+        .scalar_subquery()
+    )
+    return (
+        select(User.id, User.max_concurrent, load)
+        .join(Presence, Presence.user_id == User.id)
+        .where(
+            User.tenant_id == tenant_id,
+            User.enabled.is_(True),
+            User.role_id.in_(role_ids),
+            Presence.status == "idle",
+            User.max_concurrent > 0,
+            load < User.max_concurrent,
+            load < HARD_CAP,
+        )
     )
 
 

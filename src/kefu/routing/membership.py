@@ -65,17 +65,40 @@ async def agent_ids(db: AsyncSession, tenant_id: int) -> set[int]:
     return set(rows)
 
 
-async def memberships(db: AsyncSession, tenant_id: int) -> dict[int, set[int]]:
-    """skill group id -> member user ids, for ordinary groups."""
-    rows = await db.execute(
-        select(SkillGroupMember.skill_group_id, SkillGroupMember.user_id).where(
-            SkillGroupMember.tenant_id == tenant_id
-        )
+async def memberships(
+    db: AsyncSession, tenant_id: int, users: set[int] | None = None
+) -> dict[int, set[int]]:
+    """skill group id -> member user ids, for ordinary groups (of `users` only, if given)."""
+    query = select(SkillGroupMember.skill_group_id, SkillGroupMember.user_id).where(
+        SkillGroupMember.tenant_id == tenant_id
     )
+    if users is not None:
+        query = query.where(SkillGroupMember.user_id.in_(users))
+    rows = await db.execute(query)
     out: dict[int, set[int]] = {}
     for group_id, user_id in rows.all():
         out.setdefault(group_id, set()).add(user_id)
     return out
+
+
+async def groups_with_agents(
+    db: AsyncSession, tenant_id: int, group_ids: set[int], role_ids: list[int]
+) -> set[int]:
+    """Those of `group_ids` with at least one member who takes conversations (any status)."""
+    if not group_ids:
+        return set()
+    rows = await db.scalars(
+        select(SkillGroupMember.skill_group_id)
+        .join(User, User.id == SkillGroupMember.user_id)
+        .where(
+            SkillGroupMember.tenant_id == tenant_id,
+            SkillGroupMember.skill_group_id.in_(group_ids),
+            User.enabled.is_(True),
+            User.role_id.in_(role_ids),
+        )
+        .distinct()
+    )
+    return set(rows)
 
 
 async def ungrouped_ids(db: AsyncSession, tenant_id: int) -> set[int]:

@@ -39,7 +39,7 @@ def _broadcasts(snap: dispatch.Snapshot, group_id: int | None) -> bool:
     """The group shares its conversations with every member (§5.12 b) and has members."""
     if group_id is None or group_id not in snap.groups:
         return False
-    return snap.groups[group_id].assignment_mode == "broadcast" and bool(snap.pool(group_id))
+    return snap.groups[group_id].assignment_mode == "broadcast" and snap.has_agents(group_id)
 
 
 async def give(
@@ -338,7 +338,7 @@ async def drain(db: AsyncSession, tenant_id: int, limit: int = MAX_PER_DRAIN) ->
     if tenant is None:
         return 0
     await dispatch.lock_tenant_dispatch(db, tenant_id)
-    snap = await dispatch.snapshot(db, tenant)
+    snap = await dispatch.snapshot(db, tenant, free_only=True)
     free = snap.free_agents()
     reach = _Reach.of(snap, free)
     if not reach.parts():
