@@ -68,6 +68,7 @@ from bench.targets import ROOT, free_port, sched_seconds
 from kefu.accounts.models import AuthSession, User
 from kefu.api.app import build_api_router
 from kefu.channels.models import Widget
+from kefu.chat.batcher import InlineSqlite
 from kefu.conversations import actions as conv_actions
 from kefu.conversations import assignment as conv_assignment
 from kefu.conversations import dispatch as conv_dispatch
@@ -339,12 +340,19 @@ class Db:
     settings: Settings
     engine: AsyncEngine
     maker: async_sessionmaker[AsyncSession]
+    # SQLite: the connection the app's drains run on (the send batcher's, statements inline).
+    inline: InlineSqlite | None = None
 
     @property
     def is_sqlite(self) -> bool:
         return self.settings.is_sqlite
 
+    def drain_maker(self) -> Callable[[], AsyncSession]:
+        return self.inline.sessionmaker if self.inline is not None else self.maker
+
     async def dispose(self) -> None:
+        if self.inline is not None:
+            await self.inline.aclose()
         await self.engine.dispose()
 
 
@@ -396,7 +404,10 @@ class Databases:
             async with engine.begin() as conn:
                 await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         PROFILE.watch_sql(engine)
-        return Db(settings, engine, make_sessionmaker(engine, settings))
+        inline = InlineSqlite(settings) if settings.is_sqlite else None
+        if inline is not None:
+            PROFILE.watch_sql(inline.engine)
+        return Db(settings, engine, make_sessionmaker(engine, settings), inline)
 
     def remove(self, db: Db) -> None:
         if not self.url:
@@ -721,13 +732,15 @@ def pick_socket_agents(agents: list[int], group_of: dict[int, int | None], n: in
 
 
 async def unit(
-    db: Db, fn: Callable[[AsyncSession], Awaitable[Any]]
+    db: Db, fn: Callable[[AsyncSession], Awaitable[Any]], *, drain: bool = False
 ) -> tuple[Any, list[Any], float, float]:
-    """One write transaction, as the app's run_unit: (result, events, seconds, commit seconds)."""
+    """One write transaction, as the app's run_unit: (result, events, seconds, commit seconds).
+    `drain`: on the connection the app's drains use (`run_unit(inline=True)`)."""
     token = sqlite_write_intent.set(True)
+    maker = db.drain_maker() if drain else db.maker
     try:
         t0 = time.perf_counter()
-        async with db.maker() as s:
+        async with maker() as s:
             result = await fn(s)
             tc = time.perf_counter()
             await s.commit()
@@ -773,7 +786,7 @@ async def kefu_throughput(
         async def work(s: AsyncSession) -> int:
             return await queueing.drain(s, pop.tenant_id, limit=limit)
 
-        n, events, secs, commit_s = await unit(db, work)
+        n, events, secs, commit_s = await unit(db, work, drain=True)
         calls.append(
             {
                 "assigned": n,
@@ -836,7 +849,7 @@ async def burst_drain(db: Db, pop: Population, mc: int, *, limit: int) -> dict[s
         async def work(s: AsyncSession) -> int:
             return await queueing.drain(s, pop.tenant_id, limit=limit)
 
-        n, _events, secs, _commit = await unit(db, work)
+        n, _events, secs, _commit = await unit(db, work, drain=True)
         if n == 0:
             break
         sizes.append(n)
@@ -973,7 +986,7 @@ async def drain_once(db: Db, tenant_id: int) -> tuple[int, list[Any], float, flo
         return await queueing.drain(s, tenant_id)
 
     cpu0 = sched_seconds("self")[0]
-    n, events, secs, _ = await unit(db, drain_now)
+    n, events, secs, _ = await unit(db, drain_now, drain=True)
     return n, events, secs, sched_seconds("self")[0] - cpu0
 
 

@@ -19,11 +19,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kefu.accounts.models import User
 from kefu.automations.models import AutomationState
+from kefu.chat.batcher import batcher_of
 from kefu.conversations import actions, dispatch
 from kefu.conversations.models import Conversation, ConversationEvent, Segment
 from kefu.core.clock import Clock, FakeClock, set_clock
@@ -34,9 +35,9 @@ from kefu.routing import queueing
 from kefu.tenants.models import Tenant
 from kefu.workers.models import Timer
 from tests.chat_helpers import Visitor, event_named, new_widget, recv_until, staff_socket
-from tests.conftest import LiveServer
+from tests.conftest import PG_URL, LiveServer
 from tests.helpers import Api
-from tests.routing_helpers import group, on_server, switches
+from tests.routing_helpers import eventually, group, on_server, ongoing_ids, switches
 
 NOW = datetime(2031, 3, 3, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai, a Monday
 
@@ -487,3 +488,34 @@ def test_a_long_queue_of_one_group_leaves_no_free_agent_of_another_idle(
     assert got[convs[0]] == ua["id"]
     assert got[convs[45]] == ub["id"]
     assert sum(1 for v in got.values() if v is not None) == 2
+
+
+@pytest.mark.skipif(bool(PG_URL), reason="SQLite's inline connection")
+def test_a_drain_on_sqlite_runs_on_the_batchers_inline_connection(
+    api: Api, server: LiveServer
+) -> None:
+    # A pass's ~25 short statements run on the event loop's thread, not handed to a
+    # connection thread and back one by one (run_unit(inline=True)).
+    t = api.provision()
+    _, agent = api.add_user(t, max_concurrent=1)
+    widget = new_widget(t)
+    inline = batcher_of(server.app).inline
+    assert inline is not None
+    segments: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("INSERT INTO conversation_segments"):
+            segments.append(statement)
+
+    with staff_socket(server.base_url, agent):
+        first = Visitor(api, widget).send("one")["conversation_id"]
+        eventually(lambda: ongoing_ids(agent) == [first])
+        second = Visitor(api, widget).send("two")["conversation_id"]
+        assert [i["id"] for i in t.admin.ok("GET", "/waiting")["items"]] == [second]
+        event.listen(inline.engine.sync_engine, "before_cursor_execute", seen)
+        try:
+            agent.ok("POST", f"/conversations/{first}/end")
+            eventually(lambda: ongoing_ids(agent) == [second])
+        finally:
+            event.remove(inline.engine.sync_engine, "before_cursor_execute", seen)
+    assert len(segments) == 1, segments

@@ -97,6 +97,12 @@ class SendBatcher:
         # conversations in ascending order makes lock cycles between batches unlikely.
         self._ordered = settings is not None and not settings.is_sqlite
 
+    @property
+    def inline(self) -> InlineSqlite | None:
+        """SQLite: the batcher's inline connection, which other write units holding the write
+        gate may use too (`run_unit(inline=True)`); None on PostgreSQL."""
+        return self._inline
+
     def _maker(self) -> AsyncSession:
         if self._inline is not None:
             return self._inline.sessionmaker()

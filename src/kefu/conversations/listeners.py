@@ -74,6 +74,6 @@ def install(app: FastAPI) -> None:
         async def drain_now(db: AsyncSession) -> int:
             return await drain(db, tenant_id)
 
-        await run_unit(app, drain_now)
+        await run_unit(app, drain_now, inline=True)
 
     app.state.bus.subscribe(on_event)
