@@ -13,6 +13,7 @@ One in-process node: the hub drops one conversation event on purpose.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -230,3 +231,36 @@ def test_database_unreachable_nacks_sends_and_refuses_new_sockets_with_1013(
         ws.send(json.dumps({"type": "auth", "token": v.token}))
         ws.recv(timeout=5)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+
+
+def test_a_resume_while_the_database_is_away_is_answered_once_it_is_back(
+    api: Api, server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client holds a conversation's live events until its `resumed`: a resume that cannot
+    read the log now is read again until it can (not answered with an error frame, which left
+    the client holding them for good), and the socket stays open meanwhile."""
+    _, agent, v, conv_id = _chat(api, server)
+
+    async def refused(*args: Any, **kwargs: Any) -> Any:
+        raise ConnectionRefusedError(111, "Connect call failed")
+
+    with staff_socket(server.base_url, agent) as aws, v.socket(server.base_url) as vws:
+        assert _send(aws, conv_id, "before")["type"] == "ack"
+        _events(aws, "before")
+        _events(vws, "before")
+        monkeypatch.setattr(frames, "run_unit", refused)
+        aws.send(json.dumps({"type": "resume", "conversations": {str(conv_id): 0}}))
+        vws.send(json.dumps({"type": "resume", "conversation_id": conv_id, "after_seq": 0}))
+        time.sleep(1.5)  # a few attempts fail meanwhile
+        for ws in (aws, vws):
+            ws.send(json.dumps({"type": "ping", "t": 2}))
+            frame = recv_until(ws, lambda f: f["type"] in ("pong", "resumed", "error"))
+            assert frame == {"type": "pong", "t": 2}, frame
+        monkeypatch.undo()
+        for ws in (aws, vws):
+            replayed = []
+            while (frame := recv(ws, 15))["type"] != "resumed":
+                if frame["type"] == "event":
+                    replayed.append(frame)
+            assert frame["conversation_id"] == conv_id
+            assert _texts(replayed)[:2] == ["hello", "before"], _texts(replayed)

@@ -109,8 +109,13 @@ async def resume(
     conv_seqs: dict[int, int],
     audience: str,
     load: Callable[[AsyncSession, int], Awaitable[Conversation]],
+    *,
+    retry: bool = False,
 ) -> None:
-    """Replay what each conversation's client missed, or tell it to resync."""
+    """Replay what each conversation's client missed, or tell it to resync.
+
+    The database unreachable: raises, or with `retry` (a client's own `resume`, whose live
+    events it holds until `resumed`) tries again in the background until the replay is read."""
 
     async def work(db: AsyncSession) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
@@ -133,7 +138,23 @@ async def resume(
     conn.hold()
     sent: set[tuple[int, int]] = set()
     try:
-        for frame in await run_unit(app, work, write=False):
+        try:
+            replay = await run_unit(app, work, write=False)
+        except STORAGE_ERRORS:
+            if not retry:
+                raise
+            logger.warning("resume failed: database unavailable; trying again", exc_info=True)
+
+            async def again() -> bool:
+                try:
+                    await resume(app, conn, conv_seqs, audience, load)
+                except STORAGE_ERRORS:
+                    return False
+                return True
+
+            conn.retry(again)
+            return
+        for frame in replay:
             if frame.get("type") == "event":
                 sent.add((frame["conversation_id"], frame["seq"]))
             await conn.send_replayed(frame)  # also what the socket's gap repair knows was sent

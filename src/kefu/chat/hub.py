@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -44,6 +45,12 @@ OUTBOX_LIMIT = 1000
 
 
 CLOSE_WAIT = 1.0  # seconds a close waits for the frames queued before it
+
+# Catching up a socket while the database is away (`Conn.retry`): first wait, longest wait, and
+# how long before the socket is closed with 1013 instead.
+RETRY_FIRST = 0.5
+RETRY_MAX = 5.0
+RETRY_FOR = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +114,9 @@ class Conn:
         self.dropped = False  # too slow: nothing more is written
         # The endpoint's task: cancelled when the socket is dropped (see `ended_by_drop`).
         self._endpoint = asyncio.current_task()
+        # Catching up that waits for the database (`retry`), and whether the socket has ended.
+        self._retries: set[asyncio.Task[None]] = set()
+        self.gone = False
 
     async def send(self, message: dict[str, Any] | str) -> None:
         text = message if isinstance(message, str) else json_text.dumps(message)
@@ -131,6 +141,36 @@ class Conn:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(CLOSE_WAIT):
                     await self.ws.close(code=code)
+
+    def close_soon(self, code: int) -> None:
+        """Close after the frames already queued, without waiting."""
+        self._post(_Close(code))
+
+    def retry(self, attempt: Callable[[], Awaitable[bool]]) -> None:
+        """Run `attempt` again, with backoff, until it returns True (done; False: the database
+        is still away) or the socket closes. Past `RETRY_FOR` the socket is closed with 1013:
+        its client reconnects and catches up then."""
+
+        async def run() -> None:
+            delay, deadline = RETRY_FIRST, time.monotonic() + RETRY_FOR
+            while not self.gone:
+                await asyncio.sleep(delay)
+                if self.gone or await attempt():
+                    return
+                if time.monotonic() > deadline:
+                    self.close_soon(CLOSE_TRY_AGAIN)
+                    return
+                delay = min(delay * 2, RETRY_MAX)
+
+        task = asyncio.create_task(run())
+        self._retries.add(task)
+        task.add_done_callback(self._retries.discard)
+
+    def closed(self) -> None:
+        """The endpoint has ended (the hub forgot this socket): pending retries stop."""
+        self.gone = True
+        for task in list(self._retries):
+            task.cancel()
 
     def _post(self, item: str | _Close) -> None:
         if self.dropped:
@@ -305,6 +345,7 @@ class RealtimeHub:
             *((self._watchers, cid, "w") for cid in conn.watching),
         ]
         removed: list[str] = []
+        conn.closed()
         metrics.socket_closed(conn)
         for index, key, prefix in pairs:
             if key is None:

@@ -109,7 +109,7 @@ async def _resume(app: FastAPI, conn: Conn, msg: dict[str, Any]) -> None:
     async def load(db: AsyncSession, conv_id: int) -> Conversation:
         return await conversation_for_staff(db, await socket_principal(db, conn), conv_id)
 
-    await resume(app, conn, seqs, "staff", load)
+    await resume(app, conn, seqs, "staff", load, retry=True)
 
 
 async def _watch(app: FastAPI, conn: Conn, kind: str, conv_id: int) -> None:

@@ -194,7 +194,7 @@ async def _handle(
             async def load(db: AsyncSession, cid: int) -> Conversation:
                 return await conversation_for_visitor(db, vp, cid)
 
-            await resume(app, conn, {conv_id: after}, "visitor", load)
+            await resume(app, conn, {conv_id: after}, "visitor", load, retry=True)
         elif kind == "typing":
             await _typing(app, vp, state, msg)
         else:

@@ -421,17 +421,25 @@ class RedisRelay:
         self.stats["resyncs"] += 1
         gate = asyncio.Semaphore(RESYNC_CONCURRENCY)
 
+        async def rehello(conn: Any) -> bool:
+            try:
+                frame = dict(await conn.rehello())
+            except Exception:
+                log.debug("resync hello failed", exc_info=True)
+                return False
+            frame["resync"] = True
+            await conn.send(frame)
+            return True
+
         async def one(conn: Any) -> None:
             if conn.rehello is None:
                 return
             async with gate:
-                try:
-                    frame = dict(await conn.rehello())
-                except Exception:
-                    log.debug("resync hello failed", exc_info=True)
-                    return
-                frame["resync"] = True
-                await conn.send(frame)
+                if not await rehello(conn):
+                    # The database is away too (it builds the hello): without the resync hello
+                    # the client would never catch up on conversations whose events all fell
+                    # in the outage, so it comes once the database answers.
+                    conn.retry(lambda: rehello(conn))
 
         await asyncio.gather(*(one(c) for c in self.hub.conns()))
 
