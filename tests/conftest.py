@@ -200,15 +200,19 @@ LOG_TAIL_LINES = 80
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """A failed test's report ends with the tails of the logs its own processes wrote under its
-    tmp_path (`kefu serve` nodes, nginx, redis-server): a CI failure of a multi-process test is
-    otherwise unexplainable after the fact."""
+    """A failed test's report ends with the tails of the logs its own processes wrote (`kefu
+    serve` nodes, nginx, redis-server): under its tmp_path, or under the `log_root` of a
+    fixture shared by several tests. A CI failure of a multi-process test is otherwise
+    unexplainable after the fact."""
     report: pytest.TestReport = yield
-    tmp = getattr(item, "funcargs", {}).get("tmp_path")
-    if report.failed and call.when == "call" and isinstance(tmp, Path):
-        for log in sorted(tmp.rglob("*.log")):
+    if not (report.failed and call.when == "call"):
+        return report
+    funcargs = getattr(item, "funcargs", {})
+    roots = {funcargs.get("tmp_path")} | {getattr(v, "log_root", None) for v in funcargs.values()}
+    for root in sorted(r for r in roots if isinstance(r, Path)):
+        for log in sorted(root.rglob("*.log")):
             with contextlib.suppress(OSError):
                 tail = log.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
                 if tail:
-                    report.sections.append((f"log {log.relative_to(tmp)}", "\n".join(tail)))
+                    report.sections.append((f"log {log}", "\n".join(tail)))
     return report

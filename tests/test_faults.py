@@ -44,6 +44,7 @@ VISITORS_PER_NODE = 2
 
 class Cluster:
     def __init__(self, root: Path) -> None:
+        self.log_root = root  # a failed test's report shows the logs' tails (conftest)
         self.pg = PgCluster()
         self.redis = RedisServer(root / "redis")
         self.redis.start()
@@ -192,7 +193,14 @@ class Chat:
             seen = set(agent.applied.get(conv, []))
             by_id = {m["id"]: m["seq"] for m in by_conv[str(conv)]}
             missing = [c for c, (mid, _) in v.acked.items() if by_id[mid] not in seen]
-            assert not missing, f"{agent.name} never got {v.name}'s {missing[:5]}"
+            assert not missing, (
+                f"{agent.name} never got {v.name}'s {missing[:5]} (of {len(missing)}); "
+                f"{agent.name} applied {sorted(seen)[-5:]}, drops {agent.drops}, "
+                f"reconnected to {agent.reconnected_to}, errors {agent.errors[-5:]}\n"
+                + "\n".join(agent.trace[-40:])
+                + f"\n-- {v.name}:\n"
+                + "\n".join(v.trace[-20:])
+            )
         # The protocol sends hello first on every (re)connection.
         early = {p.name: p.early_frames[:2] for p in self.peers if p.early_frames}
         assert not early, f"frames before hello: {early}"
