@@ -204,3 +204,36 @@ def test_a_batch_of_visitor_sends_shares_the_automation_statements(
         assert len(statements) <= 12, "\n".join(statements)
         for ws in sockets:
             ws.close()
+
+
+def test_a_timer_settings_change_applies_to_the_next_batched_send_at_once(
+    api: Api, server: LiveServer, fake_clock: FakeClock
+) -> None:
+    """Batched sends keep the tenant's timer settings for a few seconds (another node's change
+    applies within that); one saved through this node applies from its commit on."""
+    t = api.provision()
+    _, agent = api.add_user(t)
+    with staff_socket(server.base_url, agent):
+        v = Visitor(api, new_widget(t))
+        conv = v.send("question")["conversation_id"]
+        eventually(lambda: ongoing_ids(agent) == [conv])
+        ws = v.socket(server.base_url)
+        say(agent, conv, "how can I help?")
+        first = cid()
+        ws.send(_visitor_frame("still here", first))  # a batch reads (and keeps) the defaults
+        _acked(ws, first)
+        configure(
+            t,
+            agent_no_reply={
+                "enabled": True,
+                "timeout": 100,
+                "remind_visitor": True,
+                "visitor_text": "马上来",
+            },
+        )
+        second = cid()
+        ws.send(_visitor_frame("hello??", second))  # at once: the agent now owes a reply
+        _acked(ws, second)
+        tick(server, fake_clock, 101)
+        eventually(lambda: system_texts(agent, conv, "agent_no_reply") == ["马上来"])
+        ws.close()

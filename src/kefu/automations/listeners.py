@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kefu.accounts.models import User
 from kefu.automations import timers as t
-from kefu.automations.actions import settings_row, timers_of
+from kefu.automations.actions import batch_timers, settings_row, timers_of
 from kefu.automations.models import AutomationState
 from kefu.conversations import actions as conversations
 from kefu.conversations.hooks import (
@@ -140,7 +140,7 @@ async def _visitors_wrote(db: AsyncSession) -> None:
         for st in await db.scalars(_STATES_OF, {"ids": prompted}):
             st.visitor_prompts = 0
     for tenant_id, group in by_tenant.items():
-        cfg = timers_of(await settings_row(db, tenant_id))
+        cfg = await batch_timers(db, tenant_id)
         if cfg.agent_no_reply.enabled:
             owed = [c.id for c in group if c.agent_id is not None]
             # Counted from the first unanswered message: a pending timer stays.
