@@ -48,8 +48,11 @@ def timers_of(row: AutomationSettings | None) -> Timers:
     """The stored timer settings over the defaults (unknown or broken keys fall back).
 
     Shared for equal stored values (every message asks): callers read it, never change it."""
-    stored: dict[str, Any] = dict(row.timers or {}) if row is not None else {}
-    return _timers_from(json.dumps(stored, sort_keys=True, default=str))
+    return _timers_of_stored(row.timers if row is not None else None)
+
+
+def _timers_of_stored(stored: dict[str, Any] | None) -> Timers:
+    return _timers_from(json.dumps(dict(stored or {}), sort_keys=True, default=str))
 
 
 @lru_cache(maxsize=256)
@@ -95,8 +98,7 @@ async def batch_timers(db: AsyncSession, tenant_id: int) -> Timers:
     now = time.monotonic()
     if hit is not None and now - hit[0] < BATCH_TIMERS_TTL:
         return hit[1]
-    stored = await db.scalar(_TIMERS_OF, {"tenant_id": tenant_id})
-    found = _timers_from(json.dumps(dict(stored or {}), sort_keys=True, default=str))
+    found = _timers_of_stored(await db.scalar(_TIMERS_OF, {"tenant_id": tenant_id}))
     kept[tenant_id] = (now, found)
     return found
 

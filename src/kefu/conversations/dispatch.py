@@ -199,10 +199,10 @@ class Snapshot:
         return found
 
     def has_agents(self, group_id: int) -> bool:
-        """Whether an ordinary group has an agent member (of any status)."""
-        if self.broadcasting is not None and self.groups[group_id].assignment_mode == "broadcast":
+        """Whether a broadcast group has an agent member (of any status)."""
+        if self.broadcasting is not None:
             return group_id in self.broadcasting
-        return bool(self.members.get(group_id, set()) & self.agents.keys())
+        return bool(self.pool(group_id))
 
     def free_agents(self) -> set[int]:
         return {uid for uid, a in self.agents.items() if a.free}
