@@ -62,7 +62,7 @@ from bench.seed_history import RARE_EN, RARE_ZH, Seeded, Spec, admin_token, seed
 from bench.targets import sched_seconds
 from kefu.conversations.models import Conversation
 from kefu.core.config import Settings
-from kefu.core.db import make_engine, make_sessionmaker
+from kefu.core.db import make_engine, make_sessionmaker, sqlite_functions
 from kefu.core.migrate import alembic_config, upgrade_to_head
 from kefu.models import load_all_models
 
@@ -175,6 +175,7 @@ def _sqlite_load_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA temp_store=MEMORY")
     cur.execute("PRAGMA busy_timeout=10000")
     cur.close()
+    sqlite_functions(dbapi_conn)  # the search triggers call them
 
 
 def load_engine(settings: Settings) -> AsyncEngine:

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import random
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from alembic import command
 from sqlalchemy import delete, select, update
 from sqlalchemy import text as sql_text
 
 from kefu.conversations.models import Message
 from kefu.core.config import Settings
 from kefu.core.db import make_engine
-from kefu.search import actions, fts
+from kefu.core.migrate import alembic_config
+from kefu.search import actions, fts, grams
 from kefu.search.schemas import SearchParams
 from tests.chat_helpers import cid
 from tests.conftest import PG_URL, LiveServer
@@ -318,5 +322,83 @@ def test_postgresql_grams_are_every_character_and_adjacent_pair(settings: Settin
         await engine.dispose()
         return got
 
-    for doc, grams in zip([*docs, long_mixed], asyncio.run(go()), strict=True):
-        assert grams == set(doc) | {doc[i : i + 2] for i in range(len(doc) - 1)}, doc[:20]
+    for doc, got in zip([*docs, long_mixed], asyncio.run(go()), strict=True):
+        assert got == set(doc) | {doc[i : i + 2] for i in range(len(doc) - 1)}, doc[:20]
+
+
+def test_sqlite_grams_function_returns_what_the_sql_returned() -> None:
+    """`kefu_grams` (migration 0025) gives exactly the text the SQL version gave, so grams
+    indexed by the old triggers delete cleanly: every script, NULs, and past the 8,192
+    positions the SQL version covered."""
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE search_positions (n INTEGER PRIMARY KEY)")
+    db.executemany(
+        "INSERT INTO search_positions (n) VALUES (?)",
+        [(n,) for n in range(1, fts.SQLITE_POSITIONS + 1)],
+    )
+    query = f"SELECT {fts.sqlite_sql_grams('?')}"
+    rng = random.Random(7)
+    alphabets = [(32, 126), (0x4E00, 0x9FFF), (0x1F600, 0x1F64F), (0xA0, 0x2FF), (0, 31)]
+    docs = [
+        "",
+        "a",
+        "ab",
+        "订单退款申请😀，退货 ok",
+        "é\u0301x" * 3,
+        "a\x00b",
+        "\x00",
+        "x" * fts.SQLITE_POSITIONS,
+        "y" * (fts.SQLITE_POSITIONS + 1),
+        "退" * 9000,
+    ]
+    for _ in range(200):
+        spans = [rng.choice(alphabets) for _ in range(rng.randint(0, 300))]
+        docs.append("".join(chr(rng.randint(lo, hi)) for lo, hi in spans))
+    for doc in docs:
+        assert grams.sqlite_grams(doc) == db.execute(query, (doc,)).fetchone()[0], doc[:20]
+    assert grams.sqlite_grams(None) is None
+
+
+@pytest.mark.skipif(bool(PG_URL), reason="SQLite's search triggers (migration 0025)")
+def test_grams_indexed_by_the_sql_triggers_delete_cleanly_after_0025(settings: Settings) -> None:
+    """Messages indexed before migration 0025, edited and deleted after it, leave no grams."""
+    cfg = alembic_config()
+    cfg.attributes["settings"] = settings
+    command.downgrade(cfg, "0024")
+    tokens = {fts.gram_token(g) for g in ("退", "退款", "k", "ok")}
+
+    raw = sqlite3.connect(settings.data_dir / "kefu.db", isolation_level=None)
+    for mid in (900001, 900002):  # indexed by 0016's SQL triggers (no conversation: FKs off)
+        raw.execute(
+            "INSERT INTO messages (id, tenant_id, conversation_id, seq, sender_type, sender_id,"
+            " sender_name, kind, body, whisper, client_msg_id, content_digest, created_at)"
+            " VALUES (?, 1, 1, ?, 'visitor', 1, 'v', 'text', '{\"text\": \"退款 ok\"}', 0, ?,"
+            " 'd', '2026-11-27 08:00:00.000000')",
+            (mid, mid, f"c{mid}"),
+        )
+    raw.close()
+
+    async def go(change: bool) -> dict[str, set[int]]:
+        engine = make_engine(settings)
+        async with engine.begin() as db:
+            if change:  # through Kefu's own connections, which have kefu_grams
+                await db.execute(delete(Message).where(Message.id == 900001))
+                await db.execute(
+                    update(Message).where(Message.id == 900002).values(body={"text": "新"})
+                )
+            found = {}
+            for token in tokens:
+                rows = await db.execute(
+                    sql_text("SELECT rowid FROM message_grams WHERE message_grams MATCH :t"),
+                    {"t": fts.fts5_phrase(token)},
+                )
+                found[token] = {int(r[0]) for r in rows}
+            await db.exec_driver_sql(
+                "INSERT INTO message_grams (message_grams) VALUES ('integrity-check')"
+            )
+        await engine.dispose()
+        return found
+
+    assert set().union(*asyncio.run(go(False)).values()) == {900001, 900002}
+    command.upgrade(cfg, "heads")
+    assert asyncio.run(go(True)) == {t: set() for t in tokens}

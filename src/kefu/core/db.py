@@ -23,6 +23,7 @@ from sqlalchemy.types import TypeDecorator
 
 from kefu.core import sqlite_driver
 from kefu.core.config import Settings
+from kefu.search import grams
 
 T = TypeVar("T")
 
@@ -86,6 +87,13 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=10000")
     cur.close()
+    sqlite_functions(dbapi_conn)
+
+
+def sqlite_functions(dbapi_conn: Any) -> None:
+    """The SQL functions Kefu's SQLite triggers call, on a new connection (SQLAlchemy's
+    aiosqlite adapter, or a plain sqlite3 connection)."""
+    dbapi_conn.create_function(grams.NAME, 1, grams.sqlite_grams, deterministic=True)
 
 
 def make_engine(settings: Settings) -> AsyncEngine:

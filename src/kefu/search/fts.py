@@ -23,10 +23,11 @@ length of the folded query:
 - 1–2 characters, "grams": every character and every pair of adjacent characters of the
   document is a key. SQLite: the contentless FTS5 table `message_grams` (`detail=none`, rowids
   only) whose tokens are the hex of each gram's UTF-8 bytes (so the `ascii` tokenizer keeps
-  them whole and exact; the trigger cuts the document with the `search_positions` table, as
-  triggers allow no recursive CTE); the query is one token. PostgreSQL: a GIN index on
-  `kefu_search_grams(doc)` (text[]), queried with `@> ARRAY[q]`; it does not depend on the
-  locale or on pg_trgm.
+  them whole and exact; the trigger cuts the document with `kefu_grams(doc)`, a Python function
+  registered on every connection (kefu.search.grams; before migration 0025, SQL over the
+  `search_positions` table, quadratic in the document's length)); the query is one token.
+  PostgreSQL: a GIN index on `kefu_search_grams(doc)` (text[]), queried with `@> ARRAY[q]`; it
+  does not depend on the locale or on pg_trgm.
 
 SQLite also keeps `search_id_days` (lowest and highest message id of each UTC day; bounds only
 grow), so that a time window becomes a rowid range the FTS tables apply while reading hits.
@@ -44,6 +45,7 @@ Python mirror, used for snippets.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -61,6 +63,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 
 from kefu.conversations.models import Message
+from kefu.search import grams
 
 MIN_TRIGRAM = 3
 _UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -147,7 +150,7 @@ def _indexed_sql(row: str, dialect: str) -> str:
 SQLITE_POSITIONS = 8192
 
 
-def _sqlite_grams(doc: str) -> str:
+def sqlite_sql_grams(doc: str) -> str:
     """The short-query tokens of document `doc` (an SQL expression): for every position, the
     character and the pair starting there, each as the hex of its UTF-8 bytes (plain ASCII
     alphanumerics, so the `ascii` tokenizer keeps each one whole and exact)."""
@@ -158,8 +161,32 @@ def _sqlite_grams(doc: str) -> str:
     )
 
 
+GramsOf = Callable[[str], str]
+
+
+def sqlite_gram_triggers(grams_of: GramsOf) -> list[str]:
+    """The triggers keeping both FTS5 tables in step with `message_search`, the grams of a
+    document made by `grams_of(SQL expression)`."""
+    return [
+        "CREATE TRIGGER message_search_ai AFTER INSERT ON message_search BEGIN"
+        " INSERT INTO message_fts (rowid, doc) VALUES (new.message_id, new.doc);"
+        " INSERT INTO message_grams (rowid, grams)"
+        f" VALUES (new.message_id, {grams_of('new.doc')}); END",
+        "CREATE TRIGGER message_search_ad AFTER DELETE ON message_search BEGIN"
+        " INSERT INTO message_fts (message_fts, rowid, doc)"
+        " VALUES ('delete', old.message_id, old.doc);"
+        " INSERT INTO message_grams (message_grams, rowid, grams)"
+        f" VALUES ('delete', old.message_id, {grams_of('old.doc')}); END",
+    ]
+
+
+def sqlite_udf_grams(doc: str) -> str:
+    """The grams of `doc` by the Python function of migration 0025 (kefu.search.grams)."""
+    return f"{grams.NAME}({doc})"
+
+
 def gram_token(folded: str) -> str:
-    """The short-query token of a 1–2 character (folded) query, as `_sqlite_grams` makes it."""
+    """The short-query token of a 1–2 character (folded) query, as `kefu_grams` makes it."""
     return folded.encode("utf-8").hex().upper()
 
 
@@ -176,15 +203,7 @@ def sqlite_ddl() -> list[str]:
         "CREATE TABLE search_positions (n INTEGER PRIMARY KEY)",
         "WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s"
         f" WHERE n < {SQLITE_POSITIONS}) INSERT INTO search_positions (n) SELECT n FROM s",
-        "CREATE TRIGGER message_search_ai AFTER INSERT ON message_search BEGIN"
-        " INSERT INTO message_fts (rowid, doc) VALUES (new.message_id, new.doc);"
-        " INSERT INTO message_grams (rowid, grams)"
-        f" VALUES (new.message_id, {_sqlite_grams('new.doc')}); END",
-        "CREATE TRIGGER message_search_ad AFTER DELETE ON message_search BEGIN"
-        " INSERT INTO message_fts (message_fts, rowid, doc)"
-        " VALUES ('delete', old.message_id, old.doc);"
-        " INSERT INTO message_grams (message_grams, rowid, grams)"
-        f" VALUES ('delete', old.message_id, {_sqlite_grams('old.doc')}); END",
+        *sqlite_gram_triggers(sqlite_sql_grams),  # 0025 swaps them for sqlite_udf_grams
         f"CREATE TRIGGER message_fts_ai AFTER INSERT ON messages WHEN {when_new} BEGIN"
         f" INSERT INTO message_search (message_id, doc) VALUES (new.id, {doc_new}); END",
         "CREATE TRIGGER message_fts_au AFTER UPDATE OF kind, body, whisper, sender_type"
