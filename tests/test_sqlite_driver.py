@@ -81,3 +81,33 @@ def test_a_statement_is_one_hand_off(tmp_path: Path, monkeypatch: pytest.MonkeyP
             await engine.dispose()
 
     _run(scenario())
+
+
+def test_an_inline_unit_left_open_is_rolled_back_when_its_session_closes(tmp_path: Path) -> None:
+    """The send batcher's engine skips the pool's ROLLBACK on check-in: a session that ends
+    without commit must still leave nothing behind (and not keep the write lock)."""
+    from kefu.chat.batcher import InlineSqlite
+    from kefu.core.db import sqlite_write_intent
+
+    async def scenario() -> None:
+        settings = Settings(data_dir=tmp_path)
+        engine = make_engine(settings)
+        async with engine.begin() as db:
+            await db.execute(text("CREATE TABLE t (v TEXT)"))
+        await engine.dispose()
+        inline = InlineSqlite(settings)
+        sqlite_write_intent.set(True)  # BEGIN IMMEDIATE, as the batcher's units
+        try:
+            async with inline.sessionmaker() as s:
+                await s.execute(text("INSERT INTO t (v) VALUES ('left open')"))
+            async with inline.sessionmaker() as s:  # the same pooled connection
+                await s.execute(text("INSERT INTO t (v) VALUES ('committed')"))
+                await s.commit()
+            async with inline.sessionmaker() as s:
+                rows = (await s.execute(text("SELECT v FROM t"))).scalars().all()
+                await s.commit()
+            assert rows == ["committed"]
+        finally:
+            await inline.aclose()
+
+    _run(scenario())

@@ -426,7 +426,16 @@ class InlineSqlite:
             conn._tx = _InlineTx()  # type: ignore[assignment]
             return await conn
 
-        self.engine = create_async_engine(url, async_creator=creator, pool_size=1, max_overflow=1)
+        # No rollback when a connection goes back to the pool: every unit on this engine ends
+        # its transaction (the session commits, rolls back, or closes it, which rolls back),
+        # and the extra ROLLBACK was ~0.3 ms of every batch's event-loop time.
+        self.engine = create_async_engine(
+            url,
+            async_creator=creator,
+            pool_size=1,
+            max_overflow=1,
+            pool_reset_on_return=None,
+        )
         event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(self.engine.sync_engine, "connect", _no_busy_wait)
         event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
