@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.instrumentation import manager_of_class
 
 from kefu.conversations import log
 from kefu.conversations.actions import _CONVERSATIONS, _MESSAGES, last_message_fields
@@ -63,6 +64,17 @@ _SET_LAST = (
     .where(_CONVERSATIONS.c.id == bindparam("b_id"))
     .values(last_seq=bindparam("b_last_seq"), **{k: bindparam("b_" + k) for k in _LAST})
 )
+
+
+_NEW_MESSAGE = manager_of_class(Message).new_instance
+
+
+def _message(values: dict[str, Any]) -> Message:
+    """The stored row as a `Message` (transient: never added to a session, only read), made
+    without the ORM constructor, whose attribute events cost ten times this (30 µs a message)."""
+    message = _NEW_MESSAGE()
+    message.__dict__.update(values)
+    return message
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +155,7 @@ async def visitor_send_many(db: AsyncSession, items: list[VisitorMessage]) -> li
         )
     await db.execute(_SET_LAST, list(last.values()))
     ids = {(c, q): mid for mid, c, q in (await db.execute(_INSERT_MESSAGES, rows)).all()}
-    messages = [Message(id=ids[row["conversation_id"], row["seq"]], **row) for row in rows]
+    messages = [_message({**row, "id": ids[row["conversation_id"], row["seq"]]}) for row in rows]
     await log.store_message_events(db, messages)
     staff_views = await messages_view(db, messages, "staff")
     # The sender is the visitor: a widget's agent alias changes nothing in these views.
