@@ -118,7 +118,7 @@ async def one_at_a_time(db: AsyncSession, tenant_id: int) -> int:
         if not snap.agents[agent_id].free:
             free.discard(agent_id)
         assigned += 1
-    await actions.queue_changed(db, tenant_id)
+    actions.queue_changed(db, tenant_id)
     return assigned
 
 
@@ -202,7 +202,7 @@ async def _run(
         "states": [tuple(r) for r in states],
         "segments": [tuple(r) for r in segments],
         "frames": _frames(events),
-        "queue_changed": sum(1 for e in events if type(e).__name__ == "QueueChanged"),
+        "queue_changed": sum(1 for e in events if type(e).__name__ == "QueueMoved"),
     }
 
 

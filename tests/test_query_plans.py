@@ -22,16 +22,17 @@ from tests.conftest import PG_URL, LiveServer
 pytestmark = pytest.mark.skipif(bool(PG_URL), reason="SQLite's planner")
 
 
-def _plan(settings: Settings, stmt: Any) -> str:
-    # (IN lists rendered as parameters, as the engine sends them.)
-    compiled = stmt.compile(
-        dialect=sqlite_dialect.dialect(), compile_kwargs={"render_postcompile": True}
-    )
-    params = [compiled.params[name] for name in compiled.positiontup or []]
-    params = [p.isoformat(sep=" ") if isinstance(p, datetime) else p for p in params]
+def _plan(settings: Settings, stmt: Any, values: dict[str, Any] | None = None) -> str:
+    """SQLite's plan of `stmt` with parameter `values` (IN lists rendered as parameters, as
+    the engine sends them)."""
+    compiled = stmt.compile(dialect=sqlite_dialect.dialect())
+    state = compiled.construct_expanded_state(values)
+    params = [
+        p.isoformat(sep=" ") if isinstance(p, datetime) else p for p in state.positional_parameters
+    ]
     path = settings.resolved_database_url.split("///", 1)[1]
     with sqlite3.connect(path) as conn:
-        rows = conn.execute(f"EXPLAIN QUERY PLAN {compiled}", params).fetchall()
+        rows = conn.execute(f"EXPLAIN QUERY PLAN {state.statement}", params).fetchall()
     return "\n".join(str(row[-1]) for row in rows)
 
 
@@ -69,12 +70,11 @@ def test_the_queue_read_follows_the_queue_index_and_reads_targeted_ones_apart(
 ) -> None:
     # With `OR target_agent_id IN (...)` in one statement SQLite used neither index and sorted
     # every waiting row of the tenant, for a pass that may take one conversation.
-    from kefu.conversations.models import Conversation
-    from kefu.routing.queueing import _Reach, queue_select
+    from kefu.routing.queueing import _queue_statement
 
-    reach = _Reach(groups=frozenset({7}), ungrouped=True, targets=frozenset({3, 4}))
-    order = [Conversation.priority_rank, Conversation.queued_at, Conversation.id]
-    plan = _plan(settings, queue_select(1, reach, order, 40))
+    stmt = _queue_statement(groups=True, ungrouped=True, targets=True, ranked=None)
+    assert stmt is not None
+    plan = _plan(settings, stmt, {"tenant_id": 1, "window": 40, "groups": [7], "targets": [3, 4]})
     assert plan.count("USING INDEX ix_conversations_queue") == 2, plan
     assert "ix_conversations_queue (tenant_id=? AND state=? AND skill_group_id=?)" in plan, plan
     assert "USING INDEX ix_conversations_targeted" in plan, plan
@@ -87,9 +87,9 @@ def test_a_drain_pass_counts_only_idle_agents_loads_from_the_index(
 ) -> None:
     # The free-only snapshot of a drain pass: each idle agent's ongoing conversations are an
     # index range, not a scan of the tenant's conversations.
-    from kefu.conversations.dispatch import free_agents_select
+    from kefu.conversations.dispatch import FREE_AGENTS
 
-    plan = _plan(settings, free_agents_select(1, [1, 2]))
+    plan = _plan(settings, FREE_AGENTS, {"tenant_id": 1, "role_ids": [1, 2]})
     assert (
         "COVERING INDEX ix_conversations_tenant_state (tenant_id=? AND state=? AND agent_id=?)"
         in plan

@@ -184,6 +184,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         await export_runner.stop()
         await scheduler.stop()
+        await app.state.queue_announcer.close()
         await node_keeper.stop()
         if app.state.relay is not None:
             await app.state.relay.stop()

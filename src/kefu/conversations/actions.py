@@ -27,7 +27,7 @@ from kefu.conversations.presenters import conversation_view
 from kefu.core import clock
 from kefu.core.errors import ApiError
 from kefu.events.bus import emit
-from kefu.events.types import CapacityFreed, QueueChanged
+from kefu.events.types import CapacityFreed, QueueMoved
 from kefu.routing.engine import route
 from kefu.tenants.models import Tenant
 from kefu.visitors.actions import VisitorPrincipal
@@ -122,8 +122,9 @@ async def log_event(
 _conversation_event = log_event
 
 
-async def queue_changed(db: AsyncSession, tenant_id: int) -> None:
-    emit(db, QueueChanged(tenant_id=tenant_id, waiting=await dispatch.waiting_count(db, tenant_id)))
+def queue_changed(db: AsyncSession, tenant_id: int) -> None:
+    """The waiting queue changed: announced with its count after commit (queue_announcer)."""
+    emit(db, QueueMoved(tenant_id=tenant_id))
 
 
 _queue_changed = queue_changed
@@ -547,7 +548,7 @@ async def share_with_group(
     conv.accepted_at = conv.accepted_at or clock.now()
     await _conversation_event(db, conv, "conversation.assigned", agent=None, reason="broadcast")
     if was_waiting and announce_queue:
-        await _queue_changed(db, conv.tenant_id)
+        _queue_changed(db, conv.tenant_id)
 
 
 async def end(
@@ -586,7 +587,7 @@ async def end(
     conv.end_reason = reason
     await _conversation_event(db, conv, "conversation.ended", by=by, reason=reason)
     if was_waiting:
-        await _queue_changed(db, conv.tenant_id)
+        _queue_changed(db, conv.tenant_id)
     if holder is not None:
         emit(db, CapacityFreed(tenant_id=conv.tenant_id))
 

@@ -57,7 +57,7 @@ async def assign(
         reason=reason,
     )
     if was_waiting and announce_queue:
-        await queue_changed(db, conv.tenant_id)
+        queue_changed(db, conv.tenant_id)
     for _, hook in HOOKS.after_assign:
         await hook(db, conv, segment)
     return segment

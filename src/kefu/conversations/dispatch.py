@@ -16,7 +16,7 @@ from datetime import datetime, time
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, func, select, text
+from sqlalchemy import Select, bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kefu.accounts.models import User
@@ -242,7 +242,7 @@ async def snapshot(db: AsyncSession, tenant: Tenant, *, free_only: bool = False)
     roles = await membership.agent_role_ids(db, tenant.id)
     agents: dict[int, Agent]
     if free_only:
-        free = (await db.execute(free_agents_select(tenant.id, roles))).all()
+        free = (await db.execute(FREE_AGENTS, {"tenant_id": tenant.id, "role_ids": roles})).all()
         accepted = await accepted_today(db, tenant, start_of_today(tenant)) if free else {}
         agents = {
             uid: Agent(uid, mc, "idle", ongoing, accepted.get(uid, 0)) for uid, mc, ongoing in free
@@ -261,14 +261,16 @@ async def snapshot(db: AsyncSession, tenant: Tenant, *, free_only: bool = False)
             uid: Agent(uid, mc, status or "offline", ongoing.get(uid, 0), accepted.get(uid, 0))
             for uid, mc, status in rows
         }
-    groups = {
-        g.id: g
-        for g in await db.scalars(
-            select(SkillGroup).where(
-                SkillGroup.tenant_id == tenant.id, SkillGroup.builtin.is_(None)
-            )
-        )
-    }
+    # Every group row at once, Ungrouped's included (one statement; it is created on first use).
+    groups: dict[int, SkillGroup] = {}
+    ungrouped_group: SkillGroup | None = None
+    for g in await db.scalars(select(SkillGroup).where(SkillGroup.tenant_id == tenant.id)):
+        if g.builtin is None:
+            groups[g.id] = g
+        elif g.builtin == membership.UNGROUPED:
+            ungrouped_group = g
+    if ungrouped_group is None:
+        ungrouped_group = await membership.ensure_ungrouped(db, tenant.id)
     if not free_only:
         members = await membership.memberships(db, tenant.id)
     elif agents:
@@ -287,19 +289,20 @@ async def snapshot(db: AsyncSession, tenant: Tenant, *, free_only: bool = False)
         groups=groups,
         members=members,
         ungrouped=set(agents) - grouped,
-        ungrouped_group=await membership.ensure_ungrouped(db, tenant.id),
+        ungrouped_group=ungrouped_group,
         broadcasting=broadcasting,
     )
 
 
-def free_agents_select(tenant_id: int, role_ids: list[int]) -> Select[int, int, int]:
+def _free_agents() -> Select[int, int, int]:
     """(user id, max concurrent, ongoing) of the agents auto-dispatch may give one more to now
-    (`Agent.free`); each one's load is a count of `ix_conversations_tenant_state` alone."""
+    (`Agent.free`); each one's load is a count of `ix_conversations_tenant_state` alone.
+    Parameters: `tenant_id`, `role_ids` (a list)."""
     load = (
         select(func.count())
         .select_from(Conversation)
         .where(
-            Conversation.tenant_id == tenant_id,
+            Conversation.tenant_id == bindparam("tenant_id"),
             Conversation.state == "ongoing",
             Conversation.agent_id == User.id,
         )
@@ -310,15 +313,21 @@ def free_agents_select(tenant_id: int, role_ids: list[int]) -> Select[int, int, 
         select(User.id, User.max_concurrent, load)
         .join(Presence, Presence.user_id == User.id)
         .where(
-            User.tenant_id == tenant_id,
+            User.tenant_id == bindparam("tenant_id"),
             User.enabled.is_(True),
-            User.role_id.in_(role_ids),
+            User.role_id.in_(bindparam("role_ids", expanding=True)),
             Presence.status == "idle",
             User.max_concurrent > 0,
             load < User.max_concurrent,
             load < HARD_CAP,
         )
     )
+
+
+# Built once: every drain pass runs it, and building a statement with a subquery each time cost
+# CPU and left a few dozen objects in reference cycles per pass for the cycle collector, whose
+# runs then paused the event loop for 20 ms and more (bench/README.md, session 16).
+FREE_AGENTS = _free_agents()
 
 
 class Waiting(Protocol):

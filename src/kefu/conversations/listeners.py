@@ -1,5 +1,6 @@
 """Reactions to other domains' events: drain the waiting queue when capacity may have freed,
-reorder it when a visitor's tags change, and overflow groups whose agents all went offline."""
+reorder it when a visitor's tags change, overflow groups whose agents all went offline, and
+announce the waiting count after the queue moved (queue_announcer)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kefu.chat.unit import run_unit
 from kefu.conversations.actions import queue_changed
 from kefu.conversations.models import Conversation
+from kefu.conversations.queue_announcer import QueueAnnouncer
 from kefu.events.types import CapacityFreed, PresenceChanged, UserUpdated, VisitorTagsChanged
 from kefu.routing.overflow import sweep_offline
 from kefu.routing.priority import priority_rank
@@ -47,7 +49,7 @@ async def requeue_visitor(db: AsyncSession, tenant_id: int, visitor_id: int) -> 
     rank = await priority_rank(db, visitor)
     if rank != conv.priority_rank:
         conv.priority_rank = rank
-        await queue_changed(db, tenant_id)
+        queue_changed(db, tenant_id)
 
 
 def install(app: FastAPI) -> None:
@@ -77,3 +79,6 @@ def install(app: FastAPI) -> None:
         await run_unit(app, drain_now, inline=True)
 
     app.state.bus.subscribe(on_event)
+    announcer = QueueAnnouncer(app.state.sessionmaker, app.state.bus)
+    app.state.queue_announcer = announcer  # closed by the app's lifespan
+    app.state.bus.subscribe(announcer.on_event)

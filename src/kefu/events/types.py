@@ -71,9 +71,19 @@ class ChatTyping(BaseModel):
 
 
 class QueueChanged(BaseModel):
+    """The tenant's waiting count, as counted after commit (kefu.conversations.queue_announcer)."""
+
     type: Literal["queue.changed"] = "queue.changed"
     tenant_id: int
     waiting: int
+
+
+class QueueMoved(BaseModel):
+    """The transaction added to or took from the tenant's waiting queue (this process counts
+    it afterwards and publishes QueueChanged; never sent to other nodes or sockets)."""
+
+    type: Literal["queue.moved"] = "queue.moved"
+    tenant_id: int
 
 
 class LeaveMessagesChanged(BaseModel):

@@ -6,10 +6,21 @@ caller's transaction.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Executable, case, func, or_, select, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Executable,
+    Integer,
+    bindparam,
+    case,
+    func,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kefu.access.principal import Principal
@@ -107,7 +118,7 @@ async def place(
             skill_group={"id": group.id, "name": group.name},
         )
     await wake_when_open(db, snap)
-    await actions.queue_changed(db, tenant.id)
+    actions.queue_changed(db, tenant.id)
     return "queued"
 
 
@@ -146,6 +157,10 @@ class _Reach:
         open_groups = {g for g, users in snap.members.items() if users & free}
         open_groups |= {g for g in snap.groups if _broadcasts(snap, g)}
         return cls(frozenset(open_groups), bool(snap.ungrouped & free), frozenset(free))
+
+    @property
+    def empty(self) -> bool:
+        return not (self.groups or self.ungrouped or self.targets)
 
     def sql(self) -> ColumnElement[bool] | None:
         """All of the reach as one condition (for counts; the queue read uses `parts`)."""
@@ -273,25 +288,10 @@ async def _queue(
 
     Each of the reach's parts is read in queue order up to the window (one statement, UNION ALL
     of the parts); the head of their union, in the same order, is the window."""
-    order: list[Any] = [
-        Conversation.priority_rank,
-        Conversation.queued_at,
-        Conversation.id,
-    ]
-    if snap.settings.capacity_allocation:
-        # Prioritised groups first (§5.6), in SQL too: the window is then the head of the queue.
-        ranked = [int(g) for g in (snap.settings.group_priority or [])][:5]
-        whens: list[tuple[ColumnElement[bool], int]] = [
-            (Conversation.skill_group_id == g, snap.group_rank(g)) for g in ranked
-        ]
-        whens.append(
-            (Conversation.skill_group_id.is_(None), snap.group_rank(None)),
-        )
-        order.insert(0, case(*whens, else_=len(ranked)))
-    stmt = queue_select(snap.tenant.id, reach, order, window)
-    if stmt is None:
+    read = queue_read(snap, reach, window)
+    if read is None:
         return []
-    rows: list[Any] = list((await db.execute(stmt)).all())
+    rows: list[Any] = list((await db.execute(*read)).all())
     ranks = {g: snap.group_rank(g) for g in {row.skill_group_id for row in rows}}
     rows.sort(key=lambda c: (ranks[c.skill_group_id], c.priority_rank, c.queued_at, c.id))
     del rows[window:]
@@ -299,21 +299,71 @@ async def _queue(
     return rows
 
 
-def queue_select(
-    tenant_id: int, reach: _Reach, order: list[Any], window: int
+def queue_read(
+    snap: dispatch.Snapshot, reach: _Reach, window: int
+) -> tuple[Executable, dict[str, Any]] | None:
+    """The queue read of `_queue` and its parameters (None: the reach is empty)."""
+    ranked: list[int] | None = None
+    params: dict[str, Any] = {
+        "tenant_id": snap.tenant.id,
+        "window": window,
+        "groups": sorted(reach.groups),
+        "targets": sorted(reach.targets),
+    }
+    if snap.settings.capacity_allocation:
+        # Prioritised groups first (§5.6), in SQL too: the window is then the head of the queue.
+        ranked = [int(g) for g in (snap.settings.group_priority or [])][:5]
+        params |= {f"rank_{i}": g for i, g in enumerate(ranked)}
+        params["ungrouped_rank"] = snap.group_rank(None)
+    shape = (
+        bool(reach.groups),
+        reach.ungrouped,
+        bool(reach.targets),
+        None if ranked is None else len(ranked),
+    )
+    stmt = _queue_statement(*shape)
+    return None if stmt is None else (stmt, params)
+
+
+@functools.cache  # at most 2 × 2 × 2 × 7 shapes
+def _queue_statement(
+    groups: bool, ungrouped: bool, targets: bool, ranked: int | None
 ) -> Executable | None:
-    """Each part of the reach read in `order` up to the window, in one statement."""
+    """Each part of the reach read in queue order up to the window, in one statement.
+
+    Built once per shape: a dispatch pass runs it every time, and building this union of
+    subqueries per pass cost CPU and left objects in reference cycles for the cycle collector
+    (see `dispatch.FREE_AGENTS`)."""
+    order: list[Any] = [Conversation.priority_rank, Conversation.queued_at, Conversation.id]
+    if ranked is not None:
+        whens: list[tuple[ColumnElement[bool], Any]] = [
+            (Conversation.skill_group_id == bindparam(f"rank_{i}"), i) for i in range(ranked)
+        ]
+        whens.append(
+            (Conversation.skill_group_id.is_(None), bindparam("ungrouped_rank", type_=Integer))
+        )
+        order.insert(0, case(*whens, else_=ranked))
+    untargeted = Conversation.target_agent_id.is_(None)
+    reach: list[ColumnElement[bool]] = []
+    if groups:
+        reach.append(
+            untargeted & Conversation.skill_group_id.in_(bindparam("groups", expanding=True))
+        )
+    if ungrouped:
+        reach.append(untargeted & Conversation.skill_group_id.is_(None))
+    if targets:
+        reach.append(Conversation.target_agent_id.in_(bindparam("targets", expanding=True)))
     parts: list[Any] = [
         select(*QUEUE_COLUMNS)
         .where(
-            Conversation.tenant_id == tenant_id,
+            Conversation.tenant_id == bindparam("tenant_id"),
             Conversation.state == "waiting",
             Conversation.broadcast.is_(False),
             part,
         )
         .order_by(*order)
-        .limit(window)
-        for part in reach.parts()
+        .limit(bindparam("window"))
+        for part in reach
     ]
     if len(parts) < 2:
         return parts[0] if parts else None
@@ -341,7 +391,7 @@ async def drain(db: AsyncSession, tenant_id: int, limit: int = MAX_PER_DRAIN) ->
     snap = await dispatch.snapshot(db, tenant, free_only=True)
     free = snap.free_agents()
     reach = _Reach.of(snap, free)
-    if not reach.parts():
+    if reach.empty:
         return 0
     loads = {uid: (a.ongoing, a.accepted_today) for uid, a in snap.agents.items()}
     # Only conversations a free agent could take: the rest of the queue is not read at all.
@@ -403,7 +453,7 @@ async def drain(db: AsyncSession, tenant_id: int, limit: int = MAX_PER_DRAIN) ->
         emit(db, CapacityFreed(tenant_id=tenant_id))
     await wake_when_open(db, snap)
     if plan:
-        await actions.queue_changed(db, tenant_id)
+        actions.queue_changed(db, tenant_id)
     return len(plan)
 
 
@@ -456,4 +506,4 @@ async def pickup(db: AsyncSession, principal: Principal, conv: Conversation) -> 
         raise ApiError("agent_at_hard_cap")
     snap = await dispatch.snapshot(db, principal.tenant)
     await give(db, snap, conv, principal.user.id, reason="picked", transfer=False)
-    await actions.queue_changed(db, principal.tenant_id)
+    actions.queue_changed(db, principal.tenant_id)

@@ -185,7 +185,7 @@ async def move_to_agent(
         db, snap, conv, target.id, reason="transferred_in", transfer=True, extra_agent_ids=extra
     )
     if was_waiting:
-        await actions.queue_changed(db, conv.tenant_id)
+        actions.queue_changed(db, conv.tenant_id)
     if previous is not None:
         emit(db, CapacityFreed(tenant_id=conv.tenant_id))
 
