@@ -39,6 +39,7 @@ import argparse
 import asyncio
 import contextlib
 import copy
+import gc
 import json
 import os
 import platform
@@ -324,6 +325,36 @@ class Profile:
                 }
                 for k, v in top
             ],
+        }
+
+
+class GcPauses:
+    """The cycle collector's runs (generation, seconds) while started: each one pauses the
+    event loop, and lands in whichever delay is being measured."""
+
+    def __init__(self) -> None:
+        self.runs: list[tuple[int, float]] = []
+        self._t0 = 0.0
+
+    def _callback(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._t0 = time.perf_counter()
+        else:
+            self.runs.append((int(info["generation"]), time.perf_counter() - self._t0))
+
+    def start(self) -> None:
+        gc.callbacks.append(self._callback)
+
+    def stop(self) -> None:
+        if self._callback in gc.callbacks:
+            gc.callbacks.remove(self._callback)
+
+    def report(self) -> dict[str, Any]:
+        secs = [s for _, s in self.runs]
+        return {
+            "runs_by_generation": dict(Counter(g for g, _ in self.runs)),
+            "max_ms": ms(max(secs)) if secs else None,
+            "total_ms": ms(sum(secs)),
         }
 
 
@@ -1011,12 +1042,15 @@ async def delay_in_process(
     conversation: the drain assigns nothing (what it costs to find that out).
     """
     PROFILE.reset()
+    pauses = GcPauses()
+    pauses.start()
     delays: list[float] = []
     end_s: list[float] = []
     drain_s: list[float] = []
     drain_cpu: list[float] = []
     wrong = 0
     none = 0
+    with_gc: list[float] = []  # delays during which the cycle collector ran
     waiting = Counter(pop.waiting_by_group)
     started = time.perf_counter()
     for _ in range(samples):
@@ -1032,8 +1066,11 @@ async def delay_in_process(
         if not freed:
             none += 1
             continue
+        runs_before = len(pauses.runs)
         n, events, secs_drain, cpu_drain = await drain_once(db, pop.tenant_id)
         delays.append(time.perf_counter() - t_end_commit)
+        if len(pauses.runs) > runs_before:
+            with_gc.append(delays[-1])
         end_s.append(secs_end)
         drain_s.append(secs_drain)
         drain_cpu.append(cpu_drain)
@@ -1050,6 +1087,7 @@ async def delay_in_process(
             if holder is not None:
                 pop.ongoing.setdefault(holder, []).append(e.conversation_id)
                 waiting[pop.group_of.get(holder)] -= 1
+    pauses.stop()
     n = len(delays)
     prof = PROFILE.report(max(1, n))
     phase = {k: v["ms_per_assignment"] for k, v in prof["phases_inclusive"].items()}
@@ -1084,6 +1122,7 @@ async def delay_in_process(
             "tx_max_ms": ms(max(futile_s) if futile_s else None),
             "cpu_p50_ms": ms(percentile(futile_cpu, 0.5)),
         },
+        "gc": pauses.report() | {"samples_with_a_run_ms": [ms(x) for x in sorted(with_gc)]},
         "not_assigned_to_freed_agent": wrong,
         "no_capacity_freed_event": none,
         "delays_s": delays,
@@ -1531,6 +1570,7 @@ def build_report(
             "runs_p50_ms": [d["p50_ms"] for d in delays],
             "runs_p99_ms": [d["p99_ms"] for d in delays],
             "not_assigned_to_freed_agent": sum(d["not_assigned_to_freed_agent"] for d in delays),
+            "gc_per_run": [d["gc"] for d in delays],
             "what": "commit of actions.end -> commit of the drain that assigns the next "
             "waiting conversation to the freed agent (every agent full, queue waiting)",
             "profile_per_sample_run1": delays[0]["profile_per_sample"],

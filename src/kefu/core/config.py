@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     node_dead_seconds: float = Field(default=30.0, ge=0.3, le=3600)
     # Allocations between two young-generation runs of Python's cycle collector in a server
     # process (`kefu.core.gc_tuning`); 0 keeps Python's default (700).
-    gc_threshold: int = Field(default=50_000, ge=0, le=10_000_000)
+    gc_threshold: int = Field(default=10_000, ge=0, le=10_000_000)
     # On stop (SIGTERM), how long in-flight requests and socket closes may take before the
     # server cancels them: a client that stopped reading would otherwise hold its connection,
     # and so the stop, open until it read again.
