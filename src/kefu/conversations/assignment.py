@@ -119,7 +119,9 @@ async def assign_many(
     )
     seg_ids = {conv_id: seg_id for seg_id, conv_id in inserted.all()}
     convs = [conv for conv, _ in items]
-    views = await conversations_view(db, convs, "staff")
+    views = await conversations_view(
+        db, convs, "staff", known_agents={agent.id: agent for _, agent in items}
+    )
     await log.append_many(
         db,
         [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal, Protocol
 
 from sqlalchemy import func, select
@@ -99,13 +99,19 @@ async def agent_alias_for(db: AsyncSession, widget_id: int | None) -> str | None
 
 
 async def conversations_view(
-    db: AsyncSession, convs: Iterable[Conversation], audience: Audience
+    db: AsyncSession,
+    convs: Iterable[Conversation],
+    audience: Audience,
+    *,
+    known_agents: Mapping[int, User] | None = None,
 ) -> list[dict[str, Any]]:
+    """`known_agents`: agent rows the caller already holds (not read again)."""
     convs = list(convs)
     if not convs:
         return []
     visitor_ids = {c.visitor_id for c in convs}
-    agent_ids = {c.agent_id for c in convs if c.agent_id is not None}
+    known: Mapping[int, Any] = known_agents or {}
+    agent_ids = {c.agent_id for c in convs if c.agent_id is not None} - known.keys()
     # Only the columns shown: many conversations (a drain pass) would load whole rows.
     visitors = {
         v.id: v
@@ -113,14 +119,10 @@ async def conversations_view(
             select(Visitor.id, Visitor.name).where(Visitor.id.in_(visitor_ids))
         )
     }
-    agents = (
-        {
-            u.id: u
-            for u in await db.execute(select(User.id, User.nickname).where(User.id.in_(agent_ids)))
-        }
-        if agent_ids
-        else {}
-    )
+    agents = dict(known)
+    if agent_ids:
+        found = await db.execute(select(User.id, User.nickname).where(User.id.in_(agent_ids)))
+        agents.update({u.id: u for u in found})
     unread: dict[int, int] = {}
     if audience == "staff":
         rows = await db.execute(
