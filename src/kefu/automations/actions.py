@@ -44,6 +44,12 @@ async def settings_row(db: AsyncSession, tenant_id: int) -> AutomationSettings |
     return row
 
 
+def remember_settings(db: AsyncSession, tenant_id: int, row: AutomationSettings | None) -> None:
+    """The tenant's row (None: none stored), read by the caller with other rows: `settings_row`
+    answers with it for the rest of the session."""
+    db.info.setdefault(_SETTINGS_KEY, {})[tenant_id] = row
+
+
 def timers_of(row: AutomationSettings | None) -> Timers:
     """The stored timer settings over the defaults (unknown or broken keys fall back).
 

@@ -16,10 +16,12 @@ from datetime import datetime, time
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, bindparam, func, select, text
+from sqlalchemy import Select, bindparam, func, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kefu.accounts.models import User
+from kefu.automations.actions import remember_settings
+from kefu.automations.models import AutomationSettings
 from kefu.conversations.accepted_today import accepted_today
 from kefu.conversations.models import Conversation, Segment
 from kefu.core import clock
@@ -118,8 +120,16 @@ async def ongoing_of(db: AsyncSession, tenant_id: int, user_id: int) -> int:
     ) or 0
 
 
+_SETTINGS_KEY = "dispatch_settings"  # db.info: tenant id → row read by `tenant_config`
+
+
 async def dispatch_settings(db: AsyncSession, tenant_id: int) -> DispatchSettings:
     """The tenant's dispatch settings row, created with the defaults on first use."""
+    kept = db.info.get(_SETTINGS_KEY, {}).get(tenant_id)
+    if kept is not None:
+        state = inspect(kept)
+        if not state.expired_attributes and state.persistent:  # not rolled back or deleted
+            return kept  # type: ignore[no-any-return]
     found = await db.scalar(select(DispatchSettings).where(DispatchSettings.tenant_id == tenant_id))
     if found is not None:
         return found
@@ -134,6 +144,28 @@ async def dispatch_settings(db: AsyncSession, tenant_id: int) -> DispatchSetting
     db.add(row)
     await db.flush()
     return row
+
+
+_TENANT_CONFIG = (
+    select(Tenant, DispatchSettings, AutomationSettings)
+    .outerjoin(DispatchSettings, DispatchSettings.tenant_id == Tenant.id)
+    .outerjoin(AutomationSettings, AutomationSettings.tenant_id == Tenant.id)
+    .where(Tenant.id == bindparam("tenant_id"))
+)
+
+
+async def tenant_config(db: AsyncSession, tenant_id: int) -> Tenant | None:
+    """The tenant, with its dispatch and automation settings rows read in the same statement
+    and kept for the session (`dispatch_settings`, `automations.actions.settings_row`): a
+    dispatch pass needs all three, and each statement costs about 0.3 ms of the pass."""
+    row = (await db.execute(_TENANT_CONFIG, {"tenant_id": tenant_id})).one_or_none()
+    if row is None:
+        return None
+    tenant, settings, automation = row
+    if settings is not None:
+        db.info.setdefault(_SETTINGS_KEY, {})[tenant_id] = settings
+    remember_settings(db, tenant_id, automation)
+    return tenant
 
 
 @dataclass

@@ -384,10 +384,10 @@ async def drain(db: AsyncSession, tenant_id: int, limit: int = MAX_PER_DRAIN) ->
     chosen in memory from one snapshot, the chosen conversations are locked, then written
     set-wise (`assignment.assign_many`) and the queue is announced once.
     """
-    tenant = await db.get(Tenant, tenant_id)
+    await dispatch.lock_tenant_dispatch(db, tenant_id)
+    tenant = await dispatch.tenant_config(db, tenant_id)
     if tenant is None:
         return 0
-    await dispatch.lock_tenant_dispatch(db, tenant_id)
     snap = await dispatch.snapshot(db, tenant, free_only=True)
     free = snap.free_agents()
     reach = _Reach.of(snap, free)
