@@ -10,9 +10,11 @@ import pytest
 from sqlalchemy import select
 
 from kefu.automations.models import AlertRecord, LeaveMessage
+from kefu.automations.timers import ALL_KINDS
 from kefu.conversations.models import Conversation
 from kefu.core.clock import Clock, FakeClock, set_clock
 from kefu.core.config import Settings
+from kefu.workers.models import Timer
 from tests.chat_helpers import Visitor, cid, event_named, new_widget, recv_until, staff_socket
 from tests.conftest import LiveServer, free_port
 from tests.helpers import PASSWORD, Api, Client, Tenant
@@ -376,6 +378,36 @@ def test_inactive_conversation_ends_first_when_shorter(
         assert system_texts(agent, conv, "inactive_prompt") == ["会话因长时间无消息而结束"]
         assert system_texts(agent, conv, "visitor_timeout_prompt") == []
         assert notices(agent, "conversation_auto_ended")[0]["data"]["reason"] == "inactive"
+
+
+def test_ending_drops_every_timer_of_the_conversation_and_only_its_own(
+    api: Api, server: LiveServer, fake_clock: FakeClock
+) -> None:
+    # One DELETE for all the kinds (kefu.workers.scheduler.cancel_timers).
+    t = api.provision()
+    _, agent = api.add_user(t, max_concurrent=2)
+    configure(
+        t,
+        inactive={"enabled": True, "timeout": 600, "text": "结束"},
+        visitor_timeout={"enabled": True, "first_timeout": 300, "text": "在吗"},
+    )
+    with staff_socket(server.base_url, agent):
+        _v, conv = _held(api, server, t, agent)
+        v2 = Visitor(api, new_widget(t), profile={"name": "Bo"})
+        other = v2.send("second")["conversation_id"]
+        eventually(lambda: sorted(ongoing_ids(agent)) == sorted([conv, other]))
+        say(agent, conv, "hello")  # the visitor's no-reply timer starts
+        say(agent, other, "hello")
+
+        def kinds_of(subject: int) -> set[str]:
+            rows = db_rows(server, Timer)
+            return {r.kind for r in rows if r.subject_id == subject and r.kind in ALL_KINDS}
+
+        assert len(kinds_of(conv)) >= 2, kinds_of(conv)
+        kept = kinds_of(other)
+        agent.ok("POST", f"/conversations/{conv}/end")
+        assert kinds_of(conv) == set()
+        assert kinds_of(other) == kept
 
 
 def test_inactive_off_keeps_the_conversation(

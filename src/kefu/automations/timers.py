@@ -28,7 +28,7 @@ from kefu.routing.models import SkillGroup
 from kefu.routing.time_plans import working_at
 from kefu.tenants.models import Tenant
 from kefu.workers.models import Timer
-from kefu.workers.scheduler import DueTimer, cancel_timer, schedule_timer, timer_handler
+from kefu.workers.scheduler import DueTimer, cancel_timers, schedule_timer, timer_handler
 
 log_ = logging.getLogger("kefu.automations")
 
@@ -89,8 +89,7 @@ async def pending(db: AsyncSession, kind: str, conv_id: int) -> bool:
 
 
 async def cancel(db: AsyncSession, conv: Conversation, *kinds: str) -> None:
-    for kind in kinds:
-        await cancel_timer(db, kind=kind, subject_id=conv.id)
+    await cancel_timers(db, kinds=kinds, subject_id=conv.id)
 
 
 async def set_overdue(db: AsyncSession, conv: Conversation, at: datetime | None) -> None:

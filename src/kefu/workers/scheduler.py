@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -58,9 +58,27 @@ _CANCEL = (
 )
 
 
+_CANCEL_KINDS = (
+    delete(Timer)
+    .where(
+        Timer.kind.in_(bindparam("kinds", expanding=True)),
+        Timer.subject_id == bindparam("subject_id"),
+    )
+    .execution_options(synchronize_session=False)
+)
+
+
 async def cancel_timer(db: AsyncSession, *, kind: str, subject_id: int) -> None:
     """Drop any pending timer of `kind` for `subject_id` (in the caller's transaction)."""
     await db.execute(_CANCEL, {"kind": kind, "subject_id": subject_id})
+
+
+async def cancel_timers(db: AsyncSession, *, kinds: Sequence[str], subject_id: int) -> None:
+    """`cancel_timer` for several kinds, in one statement (ending a conversation drops five)."""
+    if len(kinds) == 1:
+        await cancel_timer(db, kind=kinds[0], subject_id=subject_id)
+    elif kinds:
+        await db.execute(_CANCEL_KINDS, {"kinds": list(kinds), "subject_id": subject_id})
 
 
 async def schedule_timer(
