@@ -138,7 +138,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="skip the burst drain (the whole queue drained as the app does after a restart)",
     )
-    p.add_argument("--samples", type=int, default=70, help="free-to-assign samples per run")
+    p.add_argument(
+        "--samples",
+        type=int,
+        default=300,
+        help="free-to-assign samples per run (p99 of 70 was nearly the maximum: one slow sample "
+        "decided it)",
+    )
     p.add_argument(
         "--samples-max-seconds",
         type=float,

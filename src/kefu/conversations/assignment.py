@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, Update, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -66,6 +66,23 @@ async def assign(
 ASSIGNED_COLUMNS = ("state", "agent_id", "transferred_from_id", "accepted_at", "agent_read_seq")
 
 
+def _assign_many_update() -> Update:
+    table = cast(Table, Conversation.__table__)
+    return (
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values(
+            {
+                col: bindparam(f"b_{col}", type_=table.c[col].type)
+                for col in (*ASSIGNED_COLUMNS, "last_seq")
+            }
+        )
+    )
+
+
+_ASSIGN_MANY = _assign_many_update()  # built once (see dispatch.FREE_AGENTS)
+
+
 async def assign_many(
     db: AsyncSession, items: list[tuple[Conversation, User]], reason: str
 ) -> None:
@@ -93,7 +110,15 @@ async def assign_many(
         }
         for key, value in values.items():
             set_committed_value(conv, key, value)
-        changes.append({"b_id": conv.id, **{f"b_{k}": v for k, v in values.items()}})
+        # The `conversation.assigned` event's seq, stored by this UPDATE too (append_many
+        # takes it in memory after the view below, which shows the seq before the event).
+        changes.append(
+            {
+                "b_id": conv.id,
+                "b_last_seq": conv.last_seq + 1,
+                **{f"b_{k}": v for k, v in values.items()},
+            }
+        )
         rows.append(
             {
                 "tenant_id": conv.tenant_id,
@@ -104,13 +129,7 @@ async def assign_many(
                 "started_at": now,
             }
         )
-    table = cast(Table, Conversation.__table__)
-    await db.execute(
-        update(table)
-        .where(table.c.id == bindparam("b_id"))
-        .values({col: bindparam(f"b_{col}", type_=table.c[col].type) for col in ASSIGNED_COLUMNS}),
-        changes,
-    )
+    await db.execute(_ASSIGN_MANY, changes)
     # One multi-row INSERT … RETURNING id; the bulk hooks get each segment as inserted (not
     # loaded into the session: building hundreds of ORM rows costs more than the INSERT).
     seg_table = cast(Table, Segment.__table__)
@@ -137,6 +156,7 @@ async def assign_many(
             )
             for (conv, agent), view in zip(items, views, strict=True)
         ],
+        seqs_stored=True,
     )
     segments: dict[int, Segment] | None = None
     pairs = [

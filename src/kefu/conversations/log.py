@@ -193,13 +193,18 @@ def message_event(
 
 
 async def append_many(
-    db: AsyncSession, items: list[tuple[Conversation, str, dict[str, Any], tuple[int, ...]]]
+    db: AsyncSession,
+    items: list[tuple[Conversation, str, dict[str, Any], tuple[int, ...]]],
+    *,
+    seqs_stored: bool = False,
 ) -> list[int]:
     """`append` for many (conversation, name, data, extra_agent_ids) non-message events at once.
 
     The caller holds every conversation's row (a drain locks them) and has its current
     `last_seq` loaded: each event takes `last_seq + 1` in memory, written by the next flush with
     the event rows (no per-event round trip). Widgets are read once for the whole batch.
+    `seqs_stored`: the caller's own UPDATE of the rows already stored `last_seq + 1` (one
+    statement fewer; one event per conversation).
     """
     now = clock.now()
     at = jsonable_encoder(now)
@@ -248,7 +253,7 @@ async def append_many(
                 visitor_frame={**head, "data": visitor_data(name, stored, show), "at": at},
             ),
         )
-    if rows_out:
+    if rows_out and not seqs_stored:
         table = cast(Table, Conversation.__table__)
         await db.execute(
             update(table)
@@ -256,6 +261,7 @@ async def append_many(
             .values(last_seq=bindparam("b_seq")),
             [{"b_id": r["conversation_id"], "b_seq": r["seq"]} for r in rows_out],
         )
+    if rows_out:
         await db.execute(insert(ConversationEvent), rows_out)  # one executemany
     return seqs
 
