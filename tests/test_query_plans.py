@@ -94,3 +94,27 @@ def test_a_drain_pass_counts_only_idle_agents_loads_from_the_index(
         "COVERING INDEX ix_conversations_tenant_state (tenant_id=? AND state=? AND agent_id=?)"
         in plan
     ), plan
+
+
+def test_staff_views_count_unread_messages_from_a_range_of_the_seq_index(
+    server: LiveServer, settings: Settings
+) -> None:
+    # One statement per view for the visitors' names and the unread counts: each count is a
+    # range of the conversation's messages after the agent's read mark, not all of them.
+    from kefu.conversations.presenters import _STAFF_HEADS
+
+    plan = _plan(settings, _STAFF_HEADS, {"ids": [1, 2]})
+    # (the unique constraint on (conversation_id, seq) is SQLite's automatic index)
+    assert (
+        "messages USING INDEX sqlite_autoindex_messages_1 (conversation_id=? AND seq>?)" in plan
+    ), plan
+    assert "SCAN" not in plan, plan
+
+
+def test_a_drain_pass_reads_groups_and_free_members_by_index(
+    server: LiveServer, settings: Settings
+) -> None:
+    from kefu.conversations.dispatch import _GROUPS_AND_FREE_MEMBERS
+
+    plan = _plan(settings, _GROUPS_AND_FREE_MEMBERS, {"tenant_id": 1, "users": [3, 4]})
+    assert "SCAN" not in plan, plan

@@ -28,7 +28,7 @@ from kefu.core import clock
 from kefu.core.errors import register_codes
 from kefu.presence.models import Presence
 from kefu.routing import membership
-from kefu.routing.models import DispatchSettings, SkillGroup
+from kefu.routing.models import DispatchSettings, SkillGroup, SkillGroupMember
 from kefu.routing.time_plans import is_working, plan_of
 from kefu.tenants.models import Tenant
 
@@ -145,6 +145,17 @@ async def dispatch_settings(db: AsyncSession, tenant_id: int) -> DispatchSetting
     await db.flush()
     return row
 
+
+# The tenant's skill groups, each with those of the given users (`users`) who are members.
+_GROUPS_AND_FREE_MEMBERS = (
+    select(SkillGroup, SkillGroupMember.user_id)
+    .outerjoin(
+        SkillGroupMember,
+        (SkillGroupMember.skill_group_id == SkillGroup.id)
+        & SkillGroupMember.user_id.in_(bindparam("users", expanding=True)),
+    )
+    .where(SkillGroup.tenant_id == bindparam("tenant_id"))
+)
 
 _TENANT_CONFIG = (
     select(Tenant, DispatchSettings, AutomationSettings)
@@ -293,22 +304,23 @@ async def snapshot(db: AsyncSession, tenant: Tenant, *, free_only: bool = False)
             uid: Agent(uid, mc, status or "offline", ongoing.get(uid, 0), accepted.get(uid, 0))
             for uid, mc, status in rows
         }
-    # Every group row at once, Ungrouped's included (one statement; it is created on first use).
+    # Every group row at once, Ungrouped's included (it is created on first use); a drain
+    # pass reads its free agents' memberships in the same statement.
     groups: dict[int, SkillGroup] = {}
     ungrouped_group: SkillGroup | None = None
-    for g in await db.scalars(select(SkillGroup).where(SkillGroup.tenant_id == tenant.id)):
+    members: dict[int, set[int]] = {}
+    params = {"tenant_id": tenant.id, "users": sorted(agents) if free_only else []}
+    for g, member in await db.execute(_GROUPS_AND_FREE_MEMBERS, params):
         if g.builtin is None:
             groups[g.id] = g
+            if member is not None:
+                members.setdefault(g.id, set()).add(member)
         elif g.builtin == membership.UNGROUPED:
             ungrouped_group = g
     if ungrouped_group is None:
         ungrouped_group = await membership.ensure_ungrouped(db, tenant.id)
     if not free_only:
         members = await membership.memberships(db, tenant.id)
-    elif agents:
-        members = await membership.memberships(db, tenant.id, set(agents))
-    else:
-        members = {}
     broadcasting: set[int] | None = None
     if free_only:
         shared = {g for g, row in groups.items() if row.assignment_mode == "broadcast"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kefu.accounts.models import User
@@ -98,6 +98,30 @@ async def agent_alias_for(db: AsyncSession, widget_id: int | None) -> str | None
     return tenant.name if tenant is not None else ""
 
 
+# Staff views: each conversation's visitor name and unread count (the visitor's messages after
+# the agent's read mark), one statement for the lot, built once.
+_STAFF_HEADS = (
+    select(
+        Conversation.id,
+        Visitor.id.label("visitor_id"),
+        Visitor.name,
+        select(func.count())
+        .select_from(Message)
+        .where(
+            Message.conversation_id == Conversation.id,
+            Message.sender_type == "visitor",
+            Message.seq > Conversation.agent_read_seq,
+        )
+        .correlate(Conversation)
+        .scalar_subquery()
+        .label("unread"),
+    )
+    .select_from(Conversation)
+    .outerjoin(Visitor, Visitor.id == Conversation.visitor_id)
+    .where(Conversation.id.in_(bindparam("ids", expanding=True)))
+)
+
+
 async def conversations_view(
     db: AsyncSession,
     convs: Iterable[Conversation],
@@ -109,33 +133,25 @@ async def conversations_view(
     convs = list(convs)
     if not convs:
         return []
-    visitor_ids = {c.visitor_id for c in convs}
     known: Mapping[int, Any] = known_agents or {}
     agent_ids = {c.agent_id for c in convs if c.agent_id is not None} - known.keys()
     # Only the columns shown: many conversations (a drain pass) would load whole rows.
-    visitors = {
-        v.id: v
-        for v in await db.execute(
-            select(Visitor.id, Visitor.name).where(Visitor.id.in_(visitor_ids))
-        )
-    }
+    visitors: dict[int, Any] = {}
+    unread: dict[int, int] = {}
+    if audience == "staff":
+        # The visitors' names and the unread counts in one statement.
+        for row in await db.execute(_STAFF_HEADS, {"ids": [c.id for c in convs]}):
+            if row.visitor_id is not None:
+                visitors[row.visitor_id] = row
+            unread[row.id] = row.unread
+    else:
+        visitor_ids = {c.visitor_id for c in convs}
+        rows = await db.execute(select(Visitor.id, Visitor.name).where(Visitor.id.in_(visitor_ids)))
+        visitors = {v.id: v for v in rows}
     agents = dict(known)
     if agent_ids:
         found = await db.execute(select(User.id, User.nickname).where(User.id.in_(agent_ids)))
         agents.update({u.id: u for u in found})
-    unread: dict[int, int] = {}
-    if audience == "staff":
-        rows = await db.execute(
-            select(Message.conversation_id, func.count())
-            .join(Conversation, Conversation.id == Message.conversation_id)
-            .where(
-                Message.conversation_id.in_([c.id for c in convs]),
-                Message.sender_type == "visitor",
-                Message.seq > Conversation.agent_read_seq,
-            )
-            .group_by(Message.conversation_id)
-        )
-        unread = {cid: n for cid, n in rows.all()}
     out = []
     for c in convs:
         agent = agents.get(c.agent_id) if c.agent_id is not None else None
