@@ -9,7 +9,7 @@ from functools import lru_cache
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Table, bindparam, event, inspect, select
+from sqlalchemy import Table, bindparam, event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -18,6 +18,7 @@ from kefu.audit.actions import record
 from kefu.automations.models import AutomationSettings
 from kefu.automations.schemas import AutomationSettingsIn, AutomationSettingsOut, Timers
 from kefu.core import clock
+from kefu.core.db import still_current
 from kefu.tenants.models import Tenant
 
 DEFAULT_DISPATCHER = "调度员"
@@ -34,8 +35,7 @@ async def settings_row(db: AsyncSession, tenant_id: int) -> AutomationSettings |
         row = known[tenant_id]
         if row is None:
             return None
-        state = inspect(row)
-        if not state.expired_attributes and state.persistent:  # not rolled back or deleted
+        if still_current(row):
             return row
     row = await db.scalar(
         select(AutomationSettings).where(AutomationSettings.tenant_id == tenant_id)

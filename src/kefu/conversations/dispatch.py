@@ -16,7 +16,7 @@ from datetime import datetime, time
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, bindparam, func, inspect, select, text
+from sqlalchemy import Select, bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kefu.accounts.models import User
@@ -25,6 +25,7 @@ from kefu.automations.models import AutomationSettings
 from kefu.conversations.accepted_today import accepted_today
 from kefu.conversations.models import Conversation, Segment
 from kefu.core import clock
+from kefu.core.db import still_current
 from kefu.core.errors import register_codes
 from kefu.presence.models import Presence
 from kefu.routing import membership
@@ -126,10 +127,8 @@ _SETTINGS_KEY = "dispatch_settings"  # db.info: tenant id → row read by `tenan
 async def dispatch_settings(db: AsyncSession, tenant_id: int) -> DispatchSettings:
     """The tenant's dispatch settings row, created with the defaults on first use."""
     kept = db.info.get(_SETTINGS_KEY, {}).get(tenant_id)
-    if kept is not None:
-        state = inspect(kept)
-        if not state.expired_attributes and state.persistent:  # not rolled back or deleted
-            return kept  # type: ignore[no-any-return]
+    if kept is not None and still_current(kept):
+        return kept  # type: ignore[no-any-return]
     found = await db.scalar(select(DispatchSettings).where(DispatchSettings.tenant_id == tenant_id))
     if found is not None:
         return found

@@ -9,7 +9,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event, make_url
+from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event, inspect, make_url
 from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
@@ -148,6 +148,13 @@ def settings_of(db: AsyncSession) -> Settings:
 
 
 _KEPT = "kept_rows"  # db.info: (model, primary key) → row
+
+
+def still_current(row: Any) -> bool:
+    """A row kept across a session's statements is still the stored one: not rolled back
+    (expired) nor deleted."""
+    state = inspect(row)
+    return bool(not state.expired_attributes and state.persistent)
 
 
 async def kept_get(db: AsyncSession, model: type[T], pk: Any) -> T | None:

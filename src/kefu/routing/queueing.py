@@ -163,24 +163,13 @@ class _Reach:
         return not (self.groups or self.ungrouped or self.targets)
 
     def sql(self) -> ColumnElement[bool] | None:
-        """All of the reach as one condition (for counts; the queue read uses `parts`)."""
-        parts = self.parts()
+        """All of the reach as one condition (for counts; the queue read uses its parts)."""
+        parts = _reach_parts(
+            self.groups if self.groups else None,
+            self.ungrouped,
+            self.targets if self.targets else None,
+        )
         return or_(*parts) if parts else None
-
-    def parts(self) -> list[ColumnElement[bool]]:
-        """The reach as separate conditions that each read one index range in queue order: the
-        groups' untargeted conversations, Ungrouped's, and those targeted at a free agent
-        (`ix_conversations_queue`, `ix_conversations_targeted`). With their OR in one statement
-        SQLite uses neither index and sorts every waiting row of the tenant."""
-        untargeted = Conversation.target_agent_id.is_(None)
-        found: list[ColumnElement[bool]] = []
-        if self.groups:
-            found.append(untargeted & Conversation.skill_group_id.in_(self.groups))
-        if self.ungrouped:
-            found.append(untargeted & Conversation.skill_group_id.is_(None))
-        if self.targets:
-            found.append(Conversation.target_agent_id.in_(self.targets))
-        return found
 
     def has(self, row: Any) -> bool:
         if row.target_agent_id is not None:
@@ -188,6 +177,23 @@ class _Reach:
         if row.skill_group_id is None:
             return self.ungrouped
         return bool(row.skill_group_id in self.groups)
+
+
+def _reach_parts(groups: Any, ungrouped: bool, targets: Any) -> list[ColumnElement[bool]]:
+    """The reach as separate conditions that each read one index range in queue order: the
+    groups' untargeted conversations, Ungrouped's, and those targeted at a free agent
+    (`ix_conversations_queue`, `ix_conversations_targeted`). With their OR in one statement
+    SQLite uses neither index and sorts every waiting row of the tenant. `groups`, `targets`:
+    ids or an expanding bound parameter (None: that part is left out)."""
+    untargeted = Conversation.target_agent_id.is_(None)
+    found: list[ColumnElement[bool]] = []
+    if groups is not None:
+        found.append(untargeted & Conversation.skill_group_id.in_(groups))
+    if ungrouped:
+        found.append(untargeted & Conversation.skill_group_id.is_(None))
+    if targets is not None:
+        found.append(Conversation.target_agent_id.in_(targets))
+    return found
 
 
 async def _more_beyond(
@@ -343,16 +349,11 @@ def _queue_statement(
             (Conversation.skill_group_id.is_(None), bindparam("ungrouped_rank", type_=Integer))
         )
         order.insert(0, case(*whens, else_=ranked))
-    untargeted = Conversation.target_agent_id.is_(None)
-    reach: list[ColumnElement[bool]] = []
-    if groups:
-        reach.append(
-            untargeted & Conversation.skill_group_id.in_(bindparam("groups", expanding=True))
-        )
-    if ungrouped:
-        reach.append(untargeted & Conversation.skill_group_id.is_(None))
-    if targets:
-        reach.append(Conversation.target_agent_id.in_(bindparam("targets", expanding=True)))
+    reach = _reach_parts(
+        bindparam("groups", expanding=True) if groups else None,
+        ungrouped,
+        bindparam("targets", expanding=True) if targets else None,
+    )
     parts: list[Any] = [
         select(*QUEUE_COLUMNS)
         .where(
