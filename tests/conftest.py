@@ -171,12 +171,36 @@ def settings(tmp_path: Path, template_db: Path) -> Settings:
     return s
 
 
+# Users whose kept load (`agent_loads`, kept by triggers) differs from a count of their
+# ongoing conversations.
+_LOAD_DRIFT = text(
+    "SELECT u.id, coalesce(l.ongoing, 0), (SELECT count(*) FROM conversations c"
+    " WHERE c.agent_id = u.id AND c.state = 'ongoing') AS counted"
+    " FROM users u LEFT JOIN agent_loads l ON l.user_id = u.id"
+    " WHERE coalesce(l.ongoing, 0) <> (SELECT count(*) FROM conversations c"
+    " WHERE c.agent_id = u.id AND c.state = 'ongoing')"
+)
+
+
+def _load_drift(settings: Settings) -> list[tuple[int, int, int]]:
+    async def read() -> list[tuple[int, int, int]]:
+        engine = make_engine(settings)
+        async with engine.connect() as conn:
+            rows = [(r[0], r[1], r[2]) for r in await conn.execute(_LOAD_DRIFT)]
+        await engine.dispose()
+        return rows
+
+    return asyncio.run(read())
+
+
 @pytest.fixture
 def server(settings: Settings) -> Iterator[LiveServer]:
     live = LiveServer(settings)
     live.start()
     yield live
     live.stop()
+    # Whatever the test did to conversations, every agent's kept load is still exact.
+    assert _load_drift(settings) == [], "agent_loads drifted: (user, kept, counted)"
 
 
 @pytest.fixture

@@ -82,18 +82,16 @@ def test_the_queue_read_follows_the_queue_index_and_reads_targeted_ones_apart(
     assert plan.count("TEMP B-TREE FOR ORDER BY") == 1, plan
 
 
-def test_a_drain_pass_counts_only_idle_agents_loads_from_the_index(
+def test_a_drain_pass_reads_idle_agents_loads_without_counting_conversations(
     server: LiveServer, settings: Settings
 ) -> None:
-    # The free-only snapshot of a drain pass: each idle agent's ongoing conversations are an
-    # index range, not a scan of the tenant's conversations.
+    # The free-only snapshot of a drain pass: each idle agent's load is one row of
+    # `agent_loads` by key; no conversation is read.
     from kefu.conversations.dispatch import FREE_AGENTS
 
     plan = _plan(settings, FREE_AGENTS, {"tenant_id": 1, "role_ids": [1, 2]})
-    assert (
-        "COVERING INDEX ix_conversations_tenant_state (tenant_id=? AND state=? AND agent_id=?)"
-        in plan
-    ), plan
+    assert "SEARCH agent_loads USING INTEGER PRIMARY KEY (rowid=?)" in plan, plan
+    assert "conversations" not in plan, plan
 
 
 def test_staff_views_count_unread_messages_from_a_range_of_the_seq_index(

@@ -23,7 +23,7 @@ from kefu.accounts.models import User
 from kefu.automations.actions import remember_settings
 from kefu.automations.models import AutomationSettings
 from kefu.conversations.accepted_today import accepted_today
-from kefu.conversations.models import Conversation, Segment
+from kefu.conversations.models import AgentLoad, Conversation, Segment
 from kefu.core import clock
 from kefu.core.db import still_current
 from kefu.core.errors import register_codes
@@ -99,24 +99,21 @@ def start_of_today(tenant: Tenant) -> datetime:
 
 
 async def ongoing_counts(db: AsyncSession, tenant_id: int) -> dict[int, int]:
+    """Each agent's ongoing conversations (`AgentLoad`; agents serving none are left out)."""
     rows = await db.execute(
-        select(Conversation.agent_id, func.count())
-        .where(Conversation.tenant_id == tenant_id, Conversation.state == "ongoing")
-        .group_by(Conversation.agent_id)
+        select(AgentLoad.user_id, AgentLoad.ongoing)
+        .join(User, User.id == AgentLoad.user_id)
+        .where(User.tenant_id == tenant_id, AgentLoad.ongoing > 0)
     )
-    return {agent: n for agent, n in rows.all() if agent is not None}
+    return {agent: n for agent, n in rows.all()}
 
 
 async def ongoing_of(db: AsyncSession, tenant_id: int, user_id: int) -> int:
     return (
         await db.scalar(
-            select(func.count())
-            .select_from(Conversation)
-            .where(
-                Conversation.tenant_id == tenant_id,
-                Conversation.state == "ongoing",
-                Conversation.agent_id == user_id,
-            )
+            select(AgentLoad.ongoing)
+            .join(User, User.id == AgentLoad.user_id)
+            .where(User.tenant_id == tenant_id, AgentLoad.user_id == user_id)
         )
     ) or 0
 
@@ -339,22 +336,12 @@ async def snapshot(db: AsyncSession, tenant: Tenant, *, free_only: bool = False)
 
 def _free_agents() -> Select[int, int, int]:
     """(user id, max concurrent, ongoing) of the agents auto-dispatch may give one more to now
-    (`Agent.free`); each one's load is a count of `ix_conversations_tenant_state` alone.
-    Parameters: `tenant_id`, `role_ids` (a list)."""
-    load = (
-        select(func.count())
-        .select_from(Conversation)
-        .where(
-            Conversation.tenant_id == bindparam("tenant_id"),
-            Conversation.state == "ongoing",
-            Conversation.agent_id == User.id,
-        )
-        .correlate(User)
-        .scalar_subquery()
-    )
+    (`Agent.free`), their loads from `AgentLoad`. Parameters: `tenant_id`, `role_ids` (a list)."""
+    load = func.coalesce(AgentLoad.ongoing, 0)
     return (
         select(User.id, User.max_concurrent, load)
         .join(Presence, Presence.user_id == User.id)
+        .outerjoin(AgentLoad, AgentLoad.user_id == User.id)
         .where(
             User.tenant_id == bindparam("tenant_id"),
             User.enabled.is_(True),

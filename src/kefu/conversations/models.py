@@ -96,6 +96,23 @@ class Conversation(IdMixin, Base):
     web_info: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
+class AgentLoad(Base):
+    """How many ongoing conversations an agent serves now: kept by database triggers on
+    `conversations` (migration 0026), in the same statement as the change, on every path that
+    assigns, transfers, ends or deletes one. Kefu only reads it.
+
+    A dispatch pass asks it of every idle agent: counting their ongoing conversations instead
+    was a read of the tenant's whole ongoing set (4 ms on PostgreSQL at 10,000, for one freed
+    slot). An agent who never served has no row (0)."""
+
+    __tablename__ = "agent_loads"
+
+    user_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    ongoing: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+
+
 class Segment(IdMixin, Base):
     """One agent's participation in a conversation, from acceptance to transfer-out or end."""
 
