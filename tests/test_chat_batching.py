@@ -76,6 +76,7 @@ def test_one_bad_send_in_a_batch_fails_alone(api: Api, server: LiveServer, held:
         return await original(jobs)
 
     batcher._write = gated  # type: ignore[method-assign]
+    depth, batcher._depth = batcher._depth, 1  # the sends queue behind the primer's batch
     try:
         before = (batcher.stats.batches, batcher.stats.retried_batches)
         primer = cid()
@@ -105,6 +106,7 @@ def test_one_bad_send_in_a_batch_fails_alone(api: Api, server: LiveServer, held:
         assert batcher.stats.largest >= 4
     finally:
         batcher._write = original  # type: ignore[method-assign]
+        batcher._depth = depth
         release.set()
         for ws in sockets:
             ws.close()
@@ -253,6 +255,72 @@ def test_socket_principal_is_reread_after_its_ttl(api: Api, server: LiveServer, 
         set_clock(Clock())
         if staff is not None:
             staff.close()
+
+
+def test_on_postgresql_a_second_batch_goes_beside_one_in_flight_but_not_into_its_conversation(
+    api: Api, server: LiveServer
+) -> None:
+    """PostgreSQL writes up to two batches at once (their database round trips overlap);
+    SQLite one. A send into a conversation that a batch in flight is writing (here the agent's,
+    into the visitor's) waits for it, so one conversation's sends commit in the order they
+    came."""
+    t = api.provision()
+    _, agent = api.add_user(t)
+    widget = new_widget(t)
+    visitors = [Visitor(api, widget) for _ in range(2)]
+    with staff_socket(server.base_url, agent) as tab:
+        convs = [v.send("hello")["conversation_id"] for v in visitors]  # opened over REST
+        eventually(lambda: sorted(ongoing_ids(agent)) == sorted(convs))
+        sockets = [v.socket(server.base_url) for v in visitors]
+        batcher = batcher_of(server.app)
+        release = threading.Event()
+        written: list[list[int | None]] = []  # each batch's conversations, as it is written
+        original = batcher._write
+
+        async def gated(jobs: Any) -> Any:
+            written.append([j.order_key for j in jobs])
+            if len(written) == 1:
+                while not release.is_set():  # noqa: ASYNC110 (set from the test's thread)
+                    await asyncio.sleep(0.01)
+            return await original(jobs)
+
+        batcher._write = gated  # type: ignore[method-assign]
+        try:
+            first, reply, other = cid(), cid(), cid()
+            _send(sockets[0], "first", first)
+            eventually(lambda: written == [[convs[0]]])
+            tab.send(
+                json.dumps(
+                    {
+                        "type": "send",
+                        "conversation_id": convs[0],
+                        "client_msg_id": reply,
+                        "kind": "text",
+                        "body": {"text": "the agent's reply"},
+                    }
+                )
+            )
+            time.sleep(0.2)  # the reply reaches the batcher first
+            _send(sockets[1], "other conversation", other)
+            if PG_URL:
+                # Written while the first batch is held, without the reply.
+                assert _answer(sockets[1], other)["type"] == "ack"
+                assert written[1:] == [[convs[1]]], written
+            else:
+                time.sleep(0.3)
+                assert written == [[convs[0]]], "SQLite writes one batch at a time"
+            release.set()
+            assert _answer(sockets[0], first)["type"] == "ack"
+            acked = _answer(tab, reply)
+            assert acked["type"] == "ack", acked
+            assert acked["seq"] > 1 + 1  # after "hello" and "first"
+            if not PG_URL:
+                assert _answer(sockets[1], other)["type"] == "ack"
+        finally:
+            batcher._write = original  # type: ignore[method-assign]
+            release.set()
+            for ws in sockets:
+                ws.close()
 
 
 VISITORS, TABS = 10, 8

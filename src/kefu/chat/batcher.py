@@ -13,13 +13,19 @@ with the full idempotency lookup: a bad send rolls back alone and gets its nack;
 commit. A single send runs again in a plain transaction.
 
 SQLite: the batch holds the process's write gate (one writer). PostgreSQL: row locks order the
-sends across processes and nodes; batching saves round trips and commits (WAL flushes).
+sends across processes and nodes; batching saves round trips and commits (WAL flushes), and up
+to `PG_WRITERS` batches are written at once. A batch spends most of its time waiting for the
+database's answers, so with one writer the process sat idle while sends queued behind it. Two
+batches in flight never share a conversation (`order_key`): a send whose conversation is being
+written waits for the next batch, so one conversation's sends still commit, and are delivered,
+in the order they came. Each batch is delivered after the ones that committed before it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import sqlite3
 from collections import deque
@@ -42,6 +48,7 @@ from kefu.observability import metrics
 log = logging.getLogger("kefu.realtime")
 
 MAX_BATCH = 128
+PG_WRITERS = 2  # batches in flight at once on PostgreSQL (SQLite has one writer)
 DELIVERY_WAIT = 0.1  # seconds the next batch waits for the previous one's delivery at most
 LOCK_RETRIES = 3
 BUSY_WAIT_SECONDS = 10.0  # as the other connections' busy_timeout
@@ -86,7 +93,10 @@ class SendBatcher:
         self._app = app
         self.max_batch = max_batch
         self._pending: deque[_Job] = deque()
-        self._writer: asyncio.Task[None] | None = None
+        self._writers: set[asyncio.Task[None]] = set()
+        # Conversations of the batches being written (None: a send with no conversation yet).
+        self._writing: set[int | None] = set()
+        self._in_flight = 0  # batches being written
         self._last_delivery: asyncio.Task[None] | None = None
         self.stats = BatchStats()
         self._inline: InlineSqlite | None = None
@@ -96,6 +106,7 @@ class SendBatcher:
         # PostgreSQL: batches of several processes lock rows concurrently; taking each batch's
         # conversations in ascending order makes lock cycles between batches unlikely.
         self._ordered = settings is not None and not settings.is_sqlite
+        self._depth = PG_WRITERS if self._ordered else 1
 
     @property
     def inline(self) -> InlineSqlite | None:
@@ -114,8 +125,8 @@ class SendBatcher:
         SQLite connection (app shutdown)."""
         with contextlib.suppress(Exception):
             async with asyncio.timeout(wait_seconds):
-                while self._writer is not None:
-                    await asyncio.wait({self._writer})
+                while self._writers:
+                    await asyncio.wait(set(self._writers))
                 if self._last_delivery is not None:
                     await asyncio.wait({self._last_delivery})
         if self._inline is not None:
@@ -144,27 +155,73 @@ class SendBatcher:
             bulk=bulk,
         )
         self._pending.append(job)
-        if self._writer is None:
-            self._writer = asyncio.create_task(self._write_loop())
+        self._start_writers()
         return await job.future
 
+    def _start_writers(self) -> None:
+        """A writer when there is none; another one (up to the depth) only while every writer
+        is writing a batch and the next send is free to go beside them."""
+        while self._pending and len(self._writers) < self._depth:
+            if self._writers and (
+                self._in_flight < len(self._writers)
+                or not any(map(self._free, itertools.islice(self._pending, self.max_batch)))
+            ):
+                return
+            writer = asyncio.create_task(self._write_loop())
+            self._writers.add(writer)
+            writer.add_done_callback(self._writer_done)
+
+    def _writer_done(self, writer: asyncio.Task[None]) -> None:
+        self._writers.discard(writer)
+        self._start_writers()
+
+    def _free(self, job: _Job) -> bool:
+        """Whether no batch being written may touch this send's conversation."""
+        key = job.order_key
+        return key is not None and key not in self._writing and None not in self._writing
+
+    def _take(self) -> list[_Job]:
+        """The next batch: pending sends in arrival order, skipping (and keeping, in order)
+        those whose conversation a batch in flight is writing, and every send after a skipped
+        one of the same conversation."""
+        if not self._writing:
+            take = min(self.max_batch, len(self._pending))
+            return [self._pending.popleft() for _ in range(take)]
+        jobs: list[_Job] = []
+        kept: deque[_Job] = deque()
+        held: set[int | None] = set()
+        while self._pending and len(jobs) < self.max_batch:
+            job = self._pending.popleft()
+            if job.order_key in held or not self._free(job):
+                held.add(job.order_key)
+                kept.append(job)
+            else:
+                jobs.append(job)
+        kept.extend(self._pending)
+        self._pending = kept
+        return jobs
+
     async def _write_loop(self) -> None:
-        try:
-            while self._pending:
-                # Let sends that are already on their way join this batch (no timed linger).
-                await asyncio.sleep(0)
-                await self._delivered()
-                take = min(self.max_batch, len(self._pending))
-                jobs = [self._pending.popleft() for _ in range(take)]
+        while self._pending:
+            # Let sends that are already on their way join this batch (no timed linger).
+            await asyncio.sleep(0)
+            await self._delivered()
+            jobs = self._take()
+            if not jobs:
+                return  # the rest waits for the batches in flight; their writers take it
+            keys = {j.order_key for j in jobs}
+            self._writing |= keys
+            self._in_flight += 1
+            self._start_writers()
+            try:
                 if self._ordered:
                     jobs.sort(key=lambda j: (j.order_key is None, j.order_key or 0))
                 jobs = await self._write(jobs)
-                prev = self._last_delivery
-                self._last_delivery = asyncio.create_task(self._deliver(jobs, prev))
-        finally:
-            self._writer = None
-            if self._pending:
-                self._writer = asyncio.create_task(self._write_loop())
+            finally:
+                self._writing -= keys
+                self._in_flight -= 1
+            prev = self._last_delivery
+            self._last_delivery = asyncio.create_task(self._deliver(jobs, prev))
 
     async def _delivered(self) -> None:
         """Wait until the previous batch is delivered (or DELIVERY_WAIT has passed).
