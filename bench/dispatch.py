@@ -85,6 +85,7 @@ from kefu.events.types import CapacityFreed, ChatEvent
 from kefu.models import load_all_models
 from kefu.presence.models import Presence
 from kefu.roles.models import Role
+from kefu.search import sqlite_index
 from kefu.routing import greetings, queueing
 from kefu.routing.models import SkillGroup, SkillGroupMember
 from kefu.tenants.actions import provision_tenant
@@ -438,10 +439,11 @@ class Databases:
         data_dir.mkdir(parents=True, exist_ok=True)
         settings = self.settings(data_dir)
         if not self.url:
-            for suffix in ("", "-wal", "-shm"):
-                src = (source or self.template) / f"kefu.db{suffix}"
-                if src.exists():
-                    shutil.copy(src, data_dir / src.name)
+            for name in ("kefu.db", "kefu-search.db"):
+                for suffix in ("", "-wal", "-shm"):
+                    src = (source or self.template) / f"{name}{suffix}"
+                    if src.exists():
+                        shutil.copy(src, data_dir / src.name)
         engine = make_engine(settings)
         if self.url:
             tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
@@ -481,6 +483,8 @@ class Databases:
             self.populate_seconds.append(pop.seconds)
             await db.dispose()
             await asyncio.to_thread(checkpoint, db.settings.data_dir / "kefu.db")
+            # The search index written now, not by the server while it is measured.
+            await asyncio.to_thread(sqlite_index.build_index, db.settings)
             self.built[kind] = (db.settings.data_dir, pop)
             log(f"population {kind!r} built in {pop.seconds} s")
         src, pop = self.built[kind]

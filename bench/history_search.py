@@ -65,9 +65,11 @@ from kefu.core.config import Settings
 from kefu.core.db import make_engine, make_sessionmaker, sqlite_functions
 from kefu.core.migrate import alembic_config, upgrade_to_head
 from kefu.models import load_all_models
+from kefu.search.sqlite_index import build_index, search_path
 
 API = "/api/v1"
 MARKER_FILE = "bench-history-dataset.json"
+SUFFIXES = ("", "-wal", "-shm")
 MARKER_TABLE = "bench_history_dataset"
 
 
@@ -271,7 +273,10 @@ def prepare(args: argparse.Namespace, workdir: Path) -> tuple[Settings, Seeded, 
                 return settings, Seeded.from_json(marker["seeded"]), info
             log(f"{data_dir}: dataset or migrations differ; seeding anew")
         if data_dir.exists():
-            for name in ("kefu.db", "kefu.db-wal", "kefu.db-shm", MARKER_FILE):
+            for name in (
+                *(f"{db}{suffix}" for db in ("kefu.db", "kefu-search.db") for suffix in SUFFIXES),
+                MARKER_FILE,
+            ):
                 with contextlib.suppress(FileNotFoundError):
                     (data_dir / name).unlink()
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -291,6 +296,11 @@ def prepare(args: argparse.Namespace, workdir: Path) -> tuple[Settings, Seeded, 
         t1 = time.perf_counter()
         sqlite_checkpoint(settings.data_dir / "kefu.db")
         info["checkpoint_seconds"] = round(time.perf_counter() - t1, 1)
+        # The search file (kefu.search.sqlite_index): the seed only queued its messages.
+        t2 = time.perf_counter()
+        build_index(settings)
+        sqlite_checkpoint(search_path(settings))
+        info["search_index_seconds"] = round(time.perf_counter() - t2, 1)
         (settings.data_dir / MARKER_FILE).write_text(json.dumps(marker))
         info["database_bytes"] = (settings.data_dir / "kefu.db").stat().st_size
     log(f"seeded in {seeded.seconds} s: {seeded.seconds_by_table}")

@@ -14,6 +14,7 @@ import os
 os.environ.setdefault("KEFU_INSECURE_FAST_HASH", "1")
 import shutil
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Generator, Iterator
@@ -29,6 +30,8 @@ from kefu.core.config import Settings
 from kefu.core.db import Base, make_engine
 from kefu.core.migrate import upgrade_to_head
 from kefu.models import load_all_models
+from kefu.search import fts
+from kefu.search.sqlite_index import SearchIndexer, build_index, search_path
 from tests.helpers import PLATFORM_KEY, Api
 
 
@@ -108,6 +111,8 @@ def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
         asyncio.run(reset())
     upgrade_to_head(settings)
+    if not PG_URL:  # the search file too (kefu.search.sqlite_index), copied with the rest
+        build_index(settings)
     return root
 
 
@@ -165,9 +170,10 @@ def settings(tmp_path: Path, template_db: Path) -> Settings:
     if PG_URL:
         _clean_database(s)
     else:
-        for name in ("kefu.db", "kefu.db-wal", "kefu.db-shm"):
-            if (template_db / name).exists():
-                shutil.copy(template_db / name, tmp_path / name)
+        for db in ("kefu.db", "kefu-search.db"):
+            for name in (db, f"{db}-wal", f"{db}-shm"):
+                if (template_db / name).exists():
+                    shutil.copy(template_db / name, tmp_path / name)
     return s
 
 
@@ -180,6 +186,37 @@ _LOAD_DRIFT = text(
     " WHERE coalesce(l.ongoing, 0) <> (SELECT count(*) FROM conversations c"
     " WHERE c.agent_id = u.id AND c.state = 'ongoing')"
 )
+
+
+# SQLite, once the indexer has caught up: indexed messages whose document the search file
+# lacks or holds stale, and documents of messages gone or no longer indexed.
+_INDEX_DRIFT = (  # constants only
+    f"SELECT m.id FROM messages m WHERE {fts.indexed_sql('m', 'sqlite')} AND NOT EXISTS"  # noqa: S608
+    " (SELECT 1 FROM search.message_search s WHERE s.message_id = m.id"
+    f" AND s.doc = {fts.doc_sql('sqlite', 'm')})"
+    " UNION ALL SELECT s.message_id FROM search.message_search s WHERE NOT EXISTS"
+    f" (SELECT 1 FROM messages m WHERE m.id = s.message_id AND {fts.indexed_sql('m', 'sqlite')})"
+)
+
+
+def _index_drift(settings: Settings) -> list[int]:
+    """SQLite: what the search file gets wrong once it has caught up (and the FTS5 tables'
+    own integrity checks); PostgreSQL keeps its index in the message's transaction."""
+    if PG_URL:
+        return []
+    indexer = SearchIndexer(settings)
+    try:
+        indexer.build()  # as the server's start and its indexer would (a migration may reset)
+        db = sqlite3.connect(settings.data_dir / "kefu.db")
+        try:
+            db.execute("ATTACH DATABASE ? AS search", (str(search_path(settings)),))
+            for table in ("message_fts", "message_grams"):
+                db.execute(f"INSERT INTO search.{table} ({table}) VALUES ('integrity-check')")  # noqa: S608
+            return [r[0] for r in db.execute(_INDEX_DRIFT)]
+        finally:
+            db.close()
+    finally:
+        indexer.close()
 
 
 def _load_drift(settings: Settings) -> list[tuple[int, int, int]]:
@@ -201,6 +238,7 @@ def server(settings: Settings) -> Iterator[LiveServer]:
     live.stop()
     # Whatever the test did to conversations, every agent's kept load is still exact.
     assert _load_drift(settings) == [], "agent_loads drifted: (user, kept, counted)"
+    assert _index_drift(settings) == [], "the search file is wrong about these messages"
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from kefu.core.db import WriteGate, make_engine, make_sessionmaker
 from kefu.core.errors import ApiError, install_error_handlers
 from kefu.core.i18n import from_accept_language, set_language
 from kefu.events.bus import EventBus
+from kefu.search import sqlite_index
 from kefu.workers.scheduler import Scheduler
 
 API_PREFIX = "/api/v1"
@@ -172,6 +173,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         node_keeper = NodeKeeper(app, app.state.node_id)
         await node_keeper.start()
         app.state.node_keeper = node_keeper
+        indexer = None
+        if settings.is_sqlite:
+            indexer = sqlite_index.IndexerTask(settings, app.state.write_gate)
+            await indexer.start()
+        app.state.search_indexer = indexer  # tests stop it to see both halves of a search
         scheduler = Scheduler(app.state.sessionmaker, app.state.bus)
         scheduler.start()
         app.state.scheduler = scheduler  # tests pause it (tests/test_observability.py)
@@ -192,6 +198,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from kefu.chat.batcher import close_batcher
 
         await close_batcher(app)  # pending sends written, its own SQLite connection closed
+        if indexer is not None:
+            await indexer.stop()
+        if search_engine is not None:
+            await search_engine.dispose()
         await engine.dispose()
 
     app = FastAPI(
@@ -209,7 +219,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.sessionmaker = make_sessionmaker(engine, settings)
+    # SQLite: the search index is a file of its own (kefu.search.sqlite_index), read through
+    # connections that attach it.
+    search_engine = sqlite_index.reader_engine(settings) if settings.is_sqlite else None
+    search_reader = None if search_engine is None else make_sessionmaker(search_engine, settings)
+    app.state.sessionmaker = make_sessionmaker(engine, settings, search_reader=search_reader)
     app.state.write_gate = WriteGate(settings.is_sqlite)
     app.state.bus = EventBus()
     app.state.hub = RealtimeHub()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event, inspect, make_url
@@ -96,8 +97,28 @@ def sqlite_functions(dbapi_conn: Any) -> None:
     dbapi_conn.create_function(grams.NAME, 1, grams.sqlite_grams, deterministic=True)
 
 
-def make_engine(settings: Settings) -> AsyncEngine:
-    """Create the engine; SQLite gets WAL and a busy timeout so writers queue instead of failing."""
+def _sqlite_attach(files: dict[str, Path]) -> Callable[[Any, Any], None]:
+    def attach(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        for name, path in files.items():
+            cur.execute(f"ATTACH DATABASE ? AS {name}", (str(path),))
+        cur.close()
+
+    return attach
+
+
+def _sqlite_begin_deferred(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN")
+
+
+def make_engine(
+    settings: Settings, *, attach: dict[str, Path] | None = None, read_only: bool = False
+) -> AsyncEngine:
+    """Create the engine; SQLite gets WAL and a busy timeout so writers queue instead of failing.
+
+    SQLite only: `attach` names other database files every connection attaches; `read_only`
+    engines begin every transaction deferred (BEGIN IMMEDIATE would take the write lock of
+    every attached file)."""
     url = settings.resolved_database_url
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -107,7 +128,10 @@ def make_engine(settings: Settings) -> AsyncEngine:
         kwargs["timeout"] = 10
         engine = create_async_engine(url, async_creator=sqlite_driver.creator(*args, **kwargs))
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        event.listen(engine.sync_engine, "begin", _sqlite_begin)
+        if attach:
+            event.listen(engine.sync_engine, "connect", _sqlite_attach(attach))
+        begin = _sqlite_begin_deferred if read_only else _sqlite_begin
+        event.listen(engine.sync_engine, "begin", begin)
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
@@ -133,11 +157,21 @@ class WriteGate:
             yield
 
 
+SEARCH_READER = "search_reader"  # Session.info: the sessionmaker search statements run on
+
+
 def make_sessionmaker(
-    engine: AsyncEngine, settings: Settings | None = None
+    engine: AsyncEngine,
+    settings: Settings | None = None,
+    *,
+    search_reader: async_sessionmaker[AsyncSession] | None = None,
 ) -> async_sessionmaker[AsyncSession]:
-    """Sessions carry the settings in `info`, so timer jobs and listeners can reach them."""
-    return async_sessionmaker(engine, expire_on_commit=False, info={"settings": settings})
+    """Sessions carry the settings in `info`, so timer jobs and listeners can reach them, and
+    on SQLite the sessionmaker whose connections see the search index (kefu.search.reader)."""
+    info: dict[str, Any] = {"settings": settings}
+    if search_reader is not None:
+        info[SEARCH_READER] = search_reader
+    return async_sessionmaker(engine, expire_on_commit=False, info=info)
 
 
 def settings_of(db: AsyncSession) -> Settings:

@@ -105,6 +105,12 @@ BUS_FAILURES = Counter(
     "Event-bus listeners that raised while handling an event, by event type.",
     ["event"],
 )
+SEARCH_INDEX_BEHIND = Gauge(
+    "kefu_search_index_behind",
+    "SQLite: message changes not yet in the search file (kefu-search.db), at the indexer's last "
+    "pass; searches stay exact, they scan these messages. Always 0 on PostgreSQL.",
+    multiprocess_mode="livemax",
+)
 DB_POOL_IN_USE = Gauge(
     "kefu_db_connections_in_use",
     "Database connections checked out of this node's pool.",

@@ -15,6 +15,7 @@ from kefu.core.errors import ApiError, validation_fields
 from kefu.core.schemas import Line50, PageParams
 from kefu.search import actions
 from kefu.search import exports as _exports  # noqa: F401  # registers the "search" export kind
+from kefu.search.reader import search_session
 from kefu.search.schemas import SearchMode, SearchOut, SearchParams
 
 router = APIRouter(tags=["search"], route_class=UnitOfWorkRoute)
@@ -80,4 +81,7 @@ async def search(
     except ValidationError as err:
         fields = validation_fields(err.errors())  # type: ignore[arg-type]
         raise ApiError("validation_error", fields=fields, detail=fields[0]["message"]) from None
-    return await actions.search(db, principal, p, page=params.page, page_size=params.page_size)
+    async with search_session(db) as reader:
+        return await actions.search(
+            reader, principal, p, page=params.page, page_size=params.page_size
+        )

@@ -14,6 +14,7 @@ from kefu.conversations.models import Conversation, Message, Segment
 from kefu.conversations.presenters import visitor_name
 from kefu.exports.registry import Cell, ExportKind, Sheet, register_export
 from kefu.search import actions, fts
+from kefu.search.reader import search_session
 from kefu.search.schemas import SearchParams
 from kefu.visitors.models import Visitor
 
@@ -27,13 +28,16 @@ def _admin(p: SearchParams) -> SearchParams:
 async def _ids(db: AsyncSession, principal: Principal, p: SearchParams) -> list[int]:
     """Matching message ids, most recent first."""
     p = _admin(p)
-    visible = await actions.visibility(db, principal, "admin")
-    await actions.custom_plans(db)
-    hits = actions.matching_messages(
-        db.get_bind().dialect.name, principal.tenant_id, visible, p, actions.window(p)
-    ).subquery()
-    rows = await db.execute(select(hits.c.id).order_by(hits.c.created_at.desc(), hits.c.id.desc()))
-    return [int(r[0]) for r in rows.all()]
+    async with search_session(db) as reader:
+        visible = await actions.visibility(reader, principal, "admin")
+        await actions.custom_plans(reader)
+        hits = actions.matching_messages(
+            reader.get_bind().dialect.name, principal.tenant_id, visible, p, actions.window(p)
+        ).subquery()
+        rows = await reader.execute(
+            select(hits.c.id).order_by(hits.c.created_at.desc(), hits.c.id.desc())
+        )
+        return [int(r[0]) for r in rows.all()]
 
 
 async def _count(db: AsyncSession, principal: Principal, p: SearchParams) -> int:

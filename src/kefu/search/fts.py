@@ -9,9 +9,12 @@ character matches exactly), so both databases answer the same for the same data:
 is stored with A–Z folded to a–z, the query is folded the same way, and the comparison itself
 is case-sensitive.
 
-Every indexed document is stored once, folded, in `message_search (message_id, doc)` (kept
-current by triggers on `messages`); the indexes are built over it. Two paths, chosen by the
-length of the folded query:
+Every indexed document is stored once, folded, in `message_search (message_id, doc)`; the
+indexes are built over it. PostgreSQL keeps it current by triggers on `messages`. SQLite keeps
+it, with its indexes, in a database file of its own written by a background indexer
+(kefu.search.sqlite_index, since migration 0027), and a search also matches the messages
+changed since the indexer's mark on their current documents (`_sqlite_hits`). Two paths,
+chosen by the length of the folded query:
 
 - 3+ characters, trigrams. SQLite: the FTS5 table `message_fts` (tokenizer `trigram
   case_sensitive 1`, external content = `message_search`, rowid = message id), queried with
@@ -26,6 +29,8 @@ length of the folded query:
   them whole and exact; the trigger cuts the document with `kefu_grams(doc)`, a Python function
   registered on every connection (kefu.search.grams; before migration 0025, SQL over the
   `search_positions` table, quadratic in the document's length)); the query is one token.
+  The substring test of the changed messages (`instr` on the folded document) answers the
+  same as either table.
   PostgreSQL: a GIN index on `kefu_search_grams(doc)` (text[]), queried with `@> ARRAY[q]`; it
   does not depend on the locale or on pg_trgm.
 
@@ -36,8 +41,8 @@ A 1–2 character query matches exactly the documents holding it, so both paths 
 need no recheck. Without pg_trgm (the extension could not be created) a 3+ character query is
 a `LIKE` scan of `message_search`: slower, same answers.
 
-The SQL below is used by the migration (0016) and by the query builder; `document()` is its
-Python mirror, used for snippets.
+The SQL below is used by the migrations (0016, 0025, 0027), the SQLite indexer and the query
+builder; `document()` is its Python mirror, used for snippets.
 """
 
 # The DDL below is assembled from constants only (no user input reaches it).
@@ -51,6 +56,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    CompoundSelect,
     Select,
     Text,
     column,
@@ -59,6 +65,8 @@ from sqlalchemy import (
     literal_column,
     select,
     table,
+    text,
+    union_all,
 )
 from sqlalchemy.dialects import postgresql
 
@@ -74,6 +82,8 @@ message_fts = table("message_fts", column("rowid"), column("doc"))
 message_search = table("message_search", column("message_id"), column("doc"))
 message_grams = table("message_grams", column("rowid"), column("grams"))
 search_id_days = table("search_id_days", column("day"), column("min_id"), column("max_id"))
+search_log = table("search_log", column("id"), column("message_id"))
+search_state = table("search_state", column("mark"))
 
 
 def fold(text: str) -> str:
@@ -93,7 +103,7 @@ def fts5_phrase(text: str) -> str:
 
 
 def document(kind: str, body: dict[str, Any], attachment_name: str | None) -> str:
-    """What the index holds for a message, unfolded (mirror of `_doc_sql`)."""
+    """What the index holds for a message, unfolded (mirror of `doc_sql`)."""
     if kind == "text":
         return str(body.get("text") or "")
     if kind == "link":
@@ -107,7 +117,7 @@ def document(kind: str, body: dict[str, Any], attachment_name: str | None) -> st
     return ""
 
 
-def _doc_sql(dialect: str, row: str) -> str:
+def doc_sql(dialect: str, row: str) -> str:
     """The folded document of message row `row` (e.g. NEW, m) as an SQL expression."""
     if dialect == "sqlite":
 
@@ -139,7 +149,7 @@ def _doc_sql(dialect: str, row: str) -> str:
     return f"{fold_open}coalesce({case}, ''){fold_close}"
 
 
-def _indexed_sql(row: str, dialect: str) -> str:
+def indexed_sql(row: str, dialect: str) -> str:
     false = "0" if dialect == "sqlite" else "false"
     return f"{row}.whisper = {false} AND {row}.sender_type IN ('visitor', 'agent')"
 
@@ -190,16 +200,29 @@ def gram_token(folded: str) -> str:
     return folded.encode("utf-8").hex().upper()
 
 
+# One folded copy of each indexed document; both FTS5 tables index it without a copy.
+SQLITE_INDEX_TABLES = [
+    "CREATE TABLE message_search (message_id INTEGER PRIMARY KEY, doc TEXT NOT NULL)",
+    "CREATE VIRTUAL TABLE message_fts USING fts5(doc, content = 'message_search',"
+    " content_rowid = 'message_id', columnsize = 0, tokenize = 'trigram case_sensitive 1')",
+    "CREATE VIRTUAL TABLE message_grams USING fts5(grams, content = '', detail = 'none',"
+    " columnsize = 0, tokenize = 'ascii')",
+]
+# The id range of each (UTC) day's messages, so that a time window becomes a rowid range of
+# the full-text tables (bounds only grow: deletions keep them safe).
+SQLITE_ID_DAYS_TABLE = (
+    "CREATE TABLE search_id_days (day TEXT PRIMARY KEY, min_id INTEGER NOT NULL,"
+    " max_id INTEGER NOT NULL) WITHOUT ROWID"
+)
+
+
 def sqlite_ddl() -> list[str]:
-    doc_new = _doc_sql("sqlite", "new")
-    when_new = _indexed_sql("new", "sqlite")
+    """Migrations 0016-0026: the index inside the main file, kept by triggers on `messages`
+    (since 0027 it lives in a file of its own: kefu.search.sqlite_index)."""
+    doc_new = doc_sql("sqlite", "new")
+    when_new = indexed_sql("new", "sqlite")
     return [
-        # One folded copy of each indexed document; both FTS5 tables index it without a copy.
-        "CREATE TABLE message_search (message_id INTEGER PRIMARY KEY, doc TEXT NOT NULL)",
-        "CREATE VIRTUAL TABLE message_fts USING fts5(doc, content = 'message_search',"
-        " content_rowid = 'message_id', columnsize = 0, tokenize = 'trigram case_sensitive 1')",
-        "CREATE VIRTUAL TABLE message_grams USING fts5(grams, content = '', detail = 'none',"
-        " columnsize = 0, tokenize = 'ascii')",
+        *SQLITE_INDEX_TABLES,
         "CREATE TABLE search_positions (n INTEGER PRIMARY KEY)",
         "WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s"
         f" WHERE n < {SQLITE_POSITIONS}) INSERT INTO search_positions (n) SELECT n FROM s",
@@ -212,12 +235,9 @@ def sqlite_ddl() -> list[str]:
         f" WHERE {when_new}; END",
         "CREATE TRIGGER message_fts_ad AFTER DELETE ON messages BEGIN"
         " DELETE FROM message_search WHERE message_id = old.id; END",
-        f"INSERT INTO message_search (message_id, doc) SELECT m.id, {_doc_sql('sqlite', 'm')}"
-        f" FROM messages m WHERE {_indexed_sql('m', 'sqlite')}",
-        # The id range of each (UTC) day's messages, so that a time window becomes a rowid
-        # range of the full-text tables (bounds only grow: deletions keep them safe).
-        "CREATE TABLE search_id_days (day TEXT PRIMARY KEY, min_id INTEGER NOT NULL,"
-        " max_id INTEGER NOT NULL) WITHOUT ROWID",
+        f"INSERT INTO message_search (message_id, doc) SELECT m.id, {doc_sql('sqlite', 'm')}"
+        f" FROM messages m WHERE {indexed_sql('m', 'sqlite')}",
+        SQLITE_ID_DAYS_TABLE,
         "INSERT INTO search_id_days (day, min_id, max_id)"
         " SELECT coalesce(substr(created_at, 1, 10), ''), min(id), max(id) FROM messages"
         " GROUP BY 1",
@@ -279,16 +299,16 @@ def postgresql_ddl() -> list[str]:
         "CREATE FUNCTION kefu_message_search_sync() RETURNS trigger LANGUAGE plpgsql AS $$"
         " BEGIN"
         " IF TG_OP = 'UPDATE' THEN DELETE FROM message_search WHERE message_id = OLD.id; END IF;"
-        f" IF {_indexed_sql('NEW', 'postgresql')} THEN"
-        f" INSERT INTO message_search (message_id, doc) VALUES (NEW.id, {_doc_sql('pg', 'NEW')});"
+        f" IF {indexed_sql('NEW', 'postgresql')} THEN"
+        f" INSERT INTO message_search (message_id, doc) VALUES (NEW.id, {doc_sql('pg', 'NEW')});"
         " END IF;"
         " RETURN NULL;"
         " END $$",
         "CREATE TRIGGER message_search_sync AFTER INSERT OR UPDATE OF kind, body, whisper,"
         " sender_type ON messages FOR EACH ROW EXECUTE FUNCTION kefu_message_search_sync()",
         POSTGRESQL_GRAMS_FUNCTION,
-        f"INSERT INTO message_search (message_id, doc) SELECT m.id, {_doc_sql('pg', 'm')}"
-        f" FROM messages m WHERE {_indexed_sql('m', 'postgresql')}",
+        f"INSERT INTO message_search (message_id, doc) SELECT m.id, {doc_sql('pg', 'm')}"
+        f" FROM messages m WHERE {indexed_sql('m', 'postgresql')}",
         "CREATE INDEX ix_message_search_grams ON message_search USING gin (kefu_search_grams(doc))",
     ]
 
@@ -319,22 +339,45 @@ def _sqlite_id_range(
     return [rowid >= low, rowid <= high]
 
 
+def _sqlite_pending() -> Select[tuple[int]]:
+    """The messages changed since the indexer's mark (kefu.search.sqlite_index)."""
+    mark = select(search_state.c.mark).scalar_subquery()
+    return select(search_log.c.message_id).where(search_log.c.id > mark)
+
+
+def _sqlite_hits(
+    folded: str, window: tuple[datetime, datetime] | None
+) -> CompoundSelect[tuple[int]]:
+    """The index's hits, but not of messages changed since it was written, whose current
+    documents are matched instead (a substring test, what the index answers too)."""
+    if len(folded) >= MIN_TRIGRAM:
+        fts_table, key = message_fts, fts5_phrase(folded)
+    else:
+        fts_table, key = message_grams, fts5_phrase(gram_token(folded))
+    indexed = select(fts_table.c.rowid).where(
+        literal_column(fts_table.name).op("MATCH")(key),
+        fts_table.c.rowid.not_in(_sqlite_pending()),
+    )
+    if window is not None:
+        indexed = indexed.where(*_sqlite_id_range(fts_table.c.rowid, window))
+    changed = Message.__table__.alias("pm")
+    scanned = select(changed.c.id).where(
+        changed.c.id.in_(_sqlite_pending()),
+        text(indexed_sql("pm", "sqlite")),
+        func.instr(literal_column(doc_sql("sqlite", "pm")), folded) > 0,
+    )
+    return union_all(indexed, scanned)
+
+
 def hits(
     dialect: str, query: str, window: tuple[datetime, datetime] | None = None
-) -> Select[tuple[int]]:
+) -> Select[tuple[int]] | CompoundSelect[tuple[int]]:
     """The ids of the indexed messages whose document contains `query` (already trimmed;
     1+ characters), answered by the index: every tenant; SQLite: near `window` if given (a
     superset of the messages created in it), every time otherwise."""
     folded = fold(query)
     if dialect == "sqlite":
-        if len(folded) >= MIN_TRIGRAM:
-            fts_table, key = message_fts, fts5_phrase(folded)
-        else:
-            fts_table, key = message_grams, fts5_phrase(gram_token(folded))
-        stmt = select(fts_table.c.rowid).where(literal_column(fts_table.name).op("MATCH")(key))
-        if window is not None:
-            stmt = stmt.where(*_sqlite_id_range(fts_table.c.rowid, window))
-        return stmt
+        return _sqlite_hits(folded, window)
     if len(folded) >= MIN_TRIGRAM:
         return select(message_search.c.message_id).where(
             message_search.c.doc.like(like_pattern(folded), escape="\\")
