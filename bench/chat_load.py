@@ -330,6 +330,8 @@ def aggregate(figs: list[dict[str, Any]]) -> dict[str, Any]:
     out["runs_loadgen_bound"] = sum(1 for x in figs if x["loadgen_bound"])
     out["runs_p99_ms"] = [x["p99_ms"] for x in figs]
     out["runs_persisted_per_s"] = [x["persisted_per_s"] for x in figs]
+    if any("p99_ms_by_10s" in x for x in figs):  # long windows (loadgen._timeline)
+        out["runs_p99_ms_by_10s"] = [x.get("p99_ms_by_10s") for x in figs]
     return out
 
 

@@ -85,9 +85,9 @@ from kefu.events.types import CapacityFreed, ChatEvent
 from kefu.models import load_all_models
 from kefu.presence.models import Presence
 from kefu.roles.models import Role
-from kefu.search import sqlite_index
 from kefu.routing import greetings, queueing
 from kefu.routing.models import SkillGroup, SkillGroupMember
+from kefu.search import sqlite_index
 from kefu.tenants.actions import provision_tenant
 from kefu.visitors.models import Visitor
 

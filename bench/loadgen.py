@@ -51,6 +51,7 @@ class Window:
     last_ack: float = 0.0
     last_delivery: float = 0.0
     latencies: list[float] = field(default_factory=list)  # visitor -> agent, seconds
+    sent_at: list[float] = field(default_factory=list)  # when each of `latencies` was due
     ack_latencies: list[float] = field(default_factory=list)
     lags: list[float] = field(default_factory=list)  # generator: actual send - scheduled
     errors: Counter[str] = field(default_factory=Counter)
@@ -193,6 +194,7 @@ class Fleet:
                 w.delivered += 1
                 w.last_delivery = now
                 w.latencies.append(now - p.scheduled)
+                w.sent_at.append(p.scheduled)
                 if now <= w.end:
                     w.delivered_in_window += 1
                 if p.agent_id is not None and p.agent_id != agent.user_id:
@@ -404,4 +406,21 @@ def summarize(w: Window, fleet: Fleet) -> dict[str, Any]:
         "lost": sum(1 for p in mine if not p.acked and not p.delivered),
         "misrouted": w.misrouted,
         "gen_lag_p99_ms": ms(percentile(lags, 99)),
+        **_timeline(w),
     }
+
+
+TIMELINE_AFTER_S = 60.0  # windows at least this long report their p99 per slice of time
+TIMELINE_SLICE_S = 10.0
+
+
+def _timeline(w: Window) -> dict[str, Any]:
+    """Long windows: p99 (ms) of the messages sent in each 10-second slice, so that a
+    degradation over time (or a single stall) shows where it happened."""
+    if w.end - w.start < TIMELINE_AFTER_S:
+        return {}
+    slices: dict[int, list[float]] = {}
+    for at, latency in zip(w.sent_at, w.latencies, strict=True):
+        slices.setdefault(int((at - w.start) // TIMELINE_SLICE_S), []).append(latency)
+    p99 = [percentile(sorted(v), 99) for _, v in sorted(slices.items())]
+    return {"p99_ms_by_10s": [None if v is None else round(v * 1000, 1) for v in p99]}
