@@ -846,6 +846,7 @@ def main(argv: list[str] | None = None) -> None:
             "reused": info.get("reused"),
             "migration_heads": info.get("migration_heads"),
             "migrate_seconds": info.get("migrate_seconds"),
+            "search_index_seconds": info.get("search_index_seconds"),  # SQLite's search file
             "database_bytes": info.get("database_bytes"),
             "big_tenant": {
                 k: v
