@@ -162,3 +162,25 @@ def test_migration_0027_moves_the_index_out_of_the_main_file_and_back(
         assert len(_found(agent, "迁移前")) == 1
     finally:
         again.stop()
+
+
+def test_the_indexer_keeps_going_after_a_failure(
+    api: Api, server: LiveServer, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pass that fails (here: the disk, once) is logged and tried again after a pause."""
+    indexer = server.app.state.search_indexer.indexer
+    real = indexer.run_pass
+    failed: list[int] = []
+
+    def flaky(limit: int = sqlite_index.BATCH) -> int:
+        if not failed:
+            failed.append(1)
+            raise OSError(28, "No space left on device")
+        return real(limit)
+
+    monkeypatch.setattr(indexer, "run_pass", flaky)
+    desk = Desk(api, server.base_url)
+    _u, agent = api.add_user(desk.t)
+    conv = _conversation(desk, agent, "磁盘满了")
+    eventually(lambda: _in_search_file(settings) == _indexable(settings) != set(), timeout=10)
+    assert failed and _found(agent, "磁盘") == [conv]

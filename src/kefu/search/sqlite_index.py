@@ -333,17 +333,22 @@ class IndexerTask:
         await asyncio.to_thread(self.indexer.close)
 
     async def _run(self) -> None:
+        failures = 0
         while not self._stopping.is_set():
             done = 0
             try:
                 done = await asyncio.to_thread(self.indexer.run_pass)
                 metrics.SEARCH_INDEX_BEHIND.set(self.indexer.behind)
                 await self._clean_if_due()
-            except sqlite3.Error:
-                log.warning("search indexing failed; trying again", exc_info=True)
-            if done < BATCH:
+                failures = 0
+            except Exception:  # a full disk, a damaged file: searches stay exact meanwhile
+                failures += 1
+                log.exception("search indexing failed (%d in a row); trying again", failures)
+            if done < BATCH or failures:
+                # Each failure in a row waits longer, up to a minute: no log flood.
+                pause = min(IDLE_SECONDS * 10**failures, 60.0) if failures else IDLE_SECONDS
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), IDLE_SECONDS)
+                    await asyncio.wait_for(self._stopping.wait(), pause)
 
     async def _clean_if_due(self) -> None:
         behind = self.indexer.mark - self._cleaned_mark
