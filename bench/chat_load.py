@@ -52,6 +52,13 @@ TARGET_CLASSES: dict[str, type[Target]] = {
 }
 
 
+def _setting(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.startswith("KEFU_"):
+        raise argparse.ArgumentTypeError("expected KEFU_NAME=VALUE")
+    return name, value
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m bench.chat_load",
@@ -80,6 +87,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         default=20.0,
         help="further seconds to wait for a backlog before counting what is left as lost",
+    )
+    p.add_argument(
+        "--kefu-setting",
+        action="append",
+        default=[],
+        type=_setting,
+        metavar="KEFU_NAME=VALUE",
+        help="a setting of the Kefu server under test, e.g. KEFU_GC_THRESHOLD=20000 (repeatable)",
     )
     p.add_argument(
         "--max-backlog-s",
@@ -373,6 +388,7 @@ def build_report(
             "pinned": args.pin,
             "compression": args.compression,
             "kefu_database": "postgresql" if args.database_url else "sqlite",
+            "kefu_settings": dict(args.kefu_setting),
             "p99_target_ms": P99_TARGET_MS,
             "statistic": "median over runs",
         },
@@ -491,6 +507,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     for t in targets:
         if isinstance(t, KefuTarget):
             t.database_url = args.database_url
+            t.settings = dict(args.kefu_setting)
     runs: dict[str, list[dict[str, Any]]] = {t.name: [] for t in targets}
 
     async def finish(t: Target) -> None:

@@ -260,6 +260,9 @@ class KefuTarget(Target):
         super().__init__(workdir, cpu=cpu, compression=compression)
         self.data_dir = self.workdir / "data"
         self.platform_key = secrets.token_urlsafe(32)
+        # Settings for the server under test (bench.chat_load --kefu-setting), e.g.
+        # {"KEFU_GC_THRESHOLD": "20000"}: the benchmark's own KEFU_* environment never leaks in.
+        self.settings: dict[str, str] = {}
 
     async def send_batches(self) -> tuple[float, float] | None:
         async with httpx.AsyncClient(timeout=5) as client:
@@ -282,6 +285,7 @@ class KefuTarget(Target):
         )
         if self.database_url:
             env["KEFU_DATABASE_URL"] = self.database_url
+        env.update(self.settings)
         return env
 
     def _reset_postgres(self) -> None:

@@ -165,11 +165,12 @@ class Message(IdMixin, Base):
         Index("ix_messages_tenant_created", "tenant_id", "created_at"),
     )
 
-    tenant_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("tenants.id", ondelete="CASCADE"), index=True
-    )
+    # No index of their own (migration 0028): a tenant's messages are found through
+    # ix_messages_tenant_created, a conversation's through uq_messages_conversation_seq, and
+    # every index costs each stored message.
+    tenant_id: Mapped[int] = mapped_column(BigId, ForeignKey("tenants.id", ondelete="CASCADE"))
     conversation_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+        BigId, ForeignKey("conversations.id", ondelete="CASCADE")
     )
     seq: Mapped[int]
     sender_type: Mapped[str] = mapped_column(String(10))  # visitor | agent | system
