@@ -41,7 +41,13 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from kefu.conversations.hooks import begin_batch, run_deferred
-from kefu.core.db import _sqlite_begin, _sqlite_pragmas, make_sessionmaker, sqlite_write_intent
+from kefu.core.db import (
+    WriteGate,
+    _sqlite_begin,
+    _sqlite_pragmas,
+    make_sessionmaker,
+    sqlite_write_intent,
+)
 from kefu.events.bus import publish_all
 from kefu.observability import metrics
 
@@ -102,7 +108,7 @@ class SendBatcher:
         self._inline: InlineSqlite | None = None
         settings = getattr(app.state, "settings", None)
         if settings is not None and settings.is_sqlite:
-            self._inline = InlineSqlite(settings)
+            self._inline = InlineSqlite(settings, gate=getattr(app.state, "write_gate", None))
         # PostgreSQL: batches of several processes lock rows concurrently; taking each batch's
         # conversations in ascending order makes lock cycles between batches unlikely.
         self._ordered = settings is not None and not settings.is_sqlite
@@ -471,10 +477,13 @@ class InlineSqlite:
     """The batcher's own SQLite engine: inline calls (see `_InlineConnection`), one connection."""
 
     CHECKPOINT_EVERY = 1000  # sends
+    CHECKPOINT_TRIES = 5
+    CHECKPOINT_RETRY_SECONDS = 0.05
 
-    def __init__(self, settings: Any) -> None:
+    def __init__(self, settings: Any, *, gate: WriteGate | None = None) -> None:
         url = make_url(settings.resolved_database_url)
         self.path = str(url.database)
+        self._gate = gate
 
         async def creator() -> aiosqlite.Connection:
             conn = _InlineConnection(
@@ -513,18 +522,39 @@ class InlineSqlite:
             self._checkpoint = asyncio.create_task(self._run_checkpoint())
 
     async def _run_checkpoint(self) -> None:
+        """Copy the WAL into the database file, in a thread, and let the WAL start over.
+
+        SQLite writes the WAL from its beginning again only when a write transaction begins
+        on a WAL that is wholly copied, with no reader in it. A checkpoint that runs beside a
+        writer which commits every few milliseconds never finishes the WAL: the frames added
+        while it copies stay behind, and the WAL grew without end (270 MB after a minute at
+        800 msgs/s), every checkpoint and page lookup slowing with it. So the bulk is copied
+        while sends go on, then the few frames committed meanwhile with the write gate held,
+        which leaves the WAL wholly copied for the next batch to restart. A reader on an older
+        snapshot (the search indexer's pass) can keep the tail from being copied: that try is
+        repeated a little later rather than waiting for the next thousand sends."""
         try:
-            await asyncio.to_thread(_passive_checkpoint, self.path)
+            for _ in range(self.CHECKPOINT_TRIES):
+                await asyncio.to_thread(_passive_checkpoint, self.path)
+                if self._gate is None:
+                    return
+                async with self._gate.hold(True):
+                    frames, copied = await asyncio.to_thread(_passive_checkpoint, self.path)
+                if copied >= frames:
+                    return
+                await asyncio.sleep(self.CHECKPOINT_RETRY_SECONDS)
         except Exception:
             log.warning("WAL checkpoint failed", exc_info=True)
         finally:
             self._checkpoint = None
 
 
-def _passive_checkpoint(path: str) -> None:
+def _passive_checkpoint(path: str) -> tuple[int, int]:
+    """(frames in the WAL, frames copied into the database file)."""
     conn = sqlite3.connect(path, timeout=1)
     try:
-        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        _busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return frames, copied
     finally:
         conn.close()
 
