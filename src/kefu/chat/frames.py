@@ -52,20 +52,23 @@ SendFn = Callable[[AsyncSession, bool], Awaitable[tuple[Message, bool]]]
 
 
 def ack_frame(
-    client_msg_id: str, message: Message, view: dict[str, Any], *, replayed: bool
+    client_msg_id: str,
+    message: Message,
+    view: dict[str, Any],
+    *,
+    replayed: bool,
+    plain: bool = False,
 ) -> dict[str, Any]:
-    """The sender's ack of a stored message (its view as the sender's audience sees it)."""
-    encoded: dict[str, Any] = log.plain_json(
-        {
-            "type": "ack",
-            "client_msg_id": client_msg_id,
-            "conversation_id": message.conversation_id,
-            "seq": message.seq,
-            "message": view,
-            "replayed": replayed,
-        }
-    )
-    return encoded
+    """The sender's ack of a stored message (its view as the sender's audience sees it).
+    `plain`: the view is plain JSON already (`log.plain_view`)."""
+    return {
+        "type": "ack",
+        "client_msg_id": client_msg_id,
+        "conversation_id": message.conversation_id,
+        "seq": message.seq,
+        "message": view if plain else log.plain_json(view),
+        "replayed": replayed,
+    }
 
 
 async def send_and_ack(

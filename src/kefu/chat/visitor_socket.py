@@ -280,7 +280,13 @@ async def _send_many(db: AsyncSession, sends: list[_BulkSend]) -> list[tuple[Any
         if stored is not None:
             send = sends[i]
             send.state.conversation_id = stored.message.conversation_id
-            ack = ack_frame(send.client_msg_id, stored.message, stored.visitor_view, replayed=False)
+            ack = ack_frame(
+                send.client_msg_id,
+                stored.message,
+                stored.visitor_view,
+                replayed=False,
+                plain=True,
+            )
             out[i] = (ack, stored.events)
     return out
 

@@ -157,9 +157,10 @@ async def visitor_send_many(db: AsyncSession, items: list[VisitorMessage]) -> li
     ids = {(c, q): mid for mid, c, q in (await db.execute(_INSERT_MESSAGES, rows)).all()}
     messages = [_message({**row, "id": ids[row["conversation_id"], row["seq"]]}) for row in rows]
     await log.store_message_events(db, messages)
-    staff_views = await messages_view(db, messages, "staff")
+    # Plain JSON once here: the frames and the ack hold them as they are.
+    staff_views = [log.plain_view(v) for v in await messages_view(db, messages, "staff")]
     # The sender is the visitor: a widget's agent alias changes nothing in these views.
-    visitor_views = await messages_view(db, messages, "visitor")
+    visitor_views = [log.plain_view(v) for v in await messages_view(db, messages, "visitor")]
 
     events: list[Any] = db.info.setdefault("events", [])
     for (i, conv), msg, staff_view, visitor_view, (values, later) in zip(

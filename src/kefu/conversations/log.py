@@ -55,17 +55,19 @@ def visitor_data(name: str, data: dict[str, Any], show_agent: bool) -> dict[str,
 
 
 def frame(conv_id: int, seq: int, name: str, data: dict[str, Any], at: datetime) -> dict[str, Any]:
-    encoded: dict[str, Any] = plain_json(
-        {
-            "type": "event",
-            "conversation_id": conv_id,
-            "seq": seq,
-            "name": name,
-            "data": data,
-            "at": at,
-        }
-    )
-    return encoded
+    return plain_frame(conv_id, seq, name, plain_json(data), at.isoformat())
+
+
+def plain_frame(conv_id: int, seq: int, name: str, data: dict[str, Any], at: str) -> dict[str, Any]:
+    """An event frame of values that are plain JSON already (not walked again)."""
+    return {
+        "type": "event",
+        "conversation_id": conv_id,
+        "seq": seq,
+        "name": name,
+        "data": data,
+        "at": at,
+    }
 
 
 async def _show_agent(db: AsyncSession, conv: Conversation) -> bool:
@@ -129,6 +131,7 @@ async def append(
     agents = [a for a in (conv.agent_id, *extra_agent_ids) if a is not None]
     if conv.broadcast:
         agents += await broadcast_members(db, conv)
+    at = now.isoformat()  # the payloads above are plain JSON already
     emit(
         db,
         ChatEvent(
@@ -136,9 +139,9 @@ async def append(
             conversation_id=conv.id,
             visitor_id=conv.visitor_id,
             agent_ids=sorted(set(agents)),
-            staff_frame=frame(conv.id, seq, name, staff_data, now),
+            staff_frame=plain_frame(conv.id, seq, name, staff_data, at),
             visitor_frame=(
-                frame(conv.id, seq, name, visitor_payload, now)
+                plain_frame(conv.id, seq, name, visitor_payload, at)
                 if visitor_payload is not None
                 else None
             ),
@@ -174,10 +177,10 @@ def message_event(
     staff_view: dict[str, Any],
     visitor_view: dict[str, Any] | None,
 ) -> ChatEvent:
-    """The `message.created` chat event of a message whose views are already built (what
-    `append` emits for it)."""
-    name, at = "message.created", message.created_at
-    staff = frame(conv.id, message.seq, name, {"message": staff_view}, at)
+    """The `message.created` chat event of a message whose views are already built and plain
+    JSON values (`plain_view`): what `append` emits for it."""
+    name, at = "message.created", staff_view["created_at"]
+    staff = plain_frame(conv.id, message.seq, name, {"message": staff_view}, at)
     return ChatEvent.model_construct(  # built from values this code made
         tenant_id=conv.tenant_id,
         conversation_id=conv.id,
@@ -185,7 +188,7 @@ def message_event(
         agent_ids=agent_ids,
         staff_frame=staff,
         visitor_frame=(
-            frame(conv.id, message.seq, name, {"message": visitor_view}, at)
+            plain_frame(conv.id, message.seq, name, {"message": visitor_view}, at)
             if visitor_view is not None
             else None
         ),
@@ -264,6 +267,14 @@ async def append_many(
     if rows_out:
         await db.execute(insert(ConversationEvent), rows_out)  # one executemany
     return seqs
+
+
+def plain_view(view: dict[str, Any]) -> dict[str, Any]:
+    """A message view (`presenters.messages_view`) made plain JSON in place, without walking
+    what is known to be plain already: of its values only the body and the time need it."""
+    view["body"] = plain_json(view["body"])
+    view["created_at"] = view["created_at"].isoformat()
+    return view
 
 
 def plain_json(value: Any) -> Any:

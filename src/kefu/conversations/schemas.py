@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -32,6 +33,11 @@ def _http_url(value: str) -> str:
 HttpUrl = Annotated[str, StringConstraints(max_length=2000), AfterValidator(_http_url)]
 
 
+# C0 control characters other than tab and newline (a regex: a Python loop over every character
+# of every message was about 1 % of the server's CPU at a thousand messages a second).
+_CONTROL_CHARS = re.compile("[\x00-\x08\x0b-\x1f]")
+
+
 class TextBody(Model):
     text: MessageText
 
@@ -39,7 +45,7 @@ class TextBody(Model):
     def _not_blank(self) -> TextBody:
         if not self.text.strip():
             raise ValueError("blank|不能为空|must not be empty")
-        if any(ord(c) < 32 and c not in "\n\t" for c in self.text):
+        if _CONTROL_CHARS.search(self.text):
             raise ValueError("control_chars|不能包含控制字符|must not contain control characters")
         return self
 
