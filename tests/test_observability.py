@@ -4,6 +4,7 @@ conversation ids and no secrets, /livez and /readyz tell the truth, /metrics is 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import signal
@@ -189,6 +190,28 @@ def test_timer_lag_and_due_timers(api: Api, server: LiveServer, fake_clock: Fake
     assert delta(before, after, "kefu_timer_lag_seconds_count", kind=OFFLINE_TIMER) == 1
     lag = delta(before, after, "kefu_timer_lag_seconds_sum", kind=OFFLINE_TIMER)
     assert 15 <= lag < 16  # ran 45 s after the close, due 30 s after it
+
+
+def test_event_loop_lag_and_collector_pauses(server: LiveServer) -> None:
+    """A stretch that holds the server's event loop shows in kefu_event_loop_lag_seconds; each
+    run of the garbage collector in kefu_gc_pause_seconds."""
+    before = scrape(server.base_url)
+
+    async def hold_the_loop() -> None:
+        # Longer than the probe's interval: its wake-up falls inside, 0.35 s late at least.
+        time.sleep(0.6)  # noqa: ASYNC251  (the very thing the probe must see)
+
+    on_server(server, hold_the_loop())
+    lag = "kefu_event_loop_lag_seconds"
+    after = eventually(
+        lambda: (s := scrape(server.base_url)) and delta(before, s, lag + "_sum") >= 0.3 and s
+    )
+    late = delta(before, after, lag + "_count") - delta(before, after, lag + "_bucket", le="0.25")
+    assert late >= 1
+
+    gc.collect()  # a full collection, in this thread: the callback sees every thread's runs
+    collected = scrape(server.base_url)
+    assert delta(after, collected, "kefu_gc_pause_seconds_count", generation="2") >= 1
 
 
 def test_metrics_access_rule(settings: Settings, server: LiveServer) -> None:

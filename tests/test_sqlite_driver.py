@@ -10,6 +10,7 @@ from typing import Any
 
 import aiosqlite
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
@@ -150,5 +151,9 @@ def test_the_wal_starts_over_while_sends_go_on(tmp_path: Path) -> None:
     """Without the gated tail of each checkpoint the WAL never got wholly copied while a
     writer kept committing, so it never started over and grew with every send (here to
     38 MB); with it, it stays at the size of a few checkpoints' worth (under 1 MB)."""
+    held = REGISTRY.get_sample_value("kefu_sqlite_checkpoint_hold_seconds_count") or 0
     size = _wal_high_water(tmp_path)
     assert size < 3_000_000, size
+    # Each checkpoint's tail held the write gate, and said how long.
+    after = REGISTRY.get_sample_value("kefu_sqlite_checkpoint_hold_seconds_count") or 0
+    assert after > held

@@ -185,9 +185,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         export_runner = make_runner(app)  # export jobs (§14), see kefu.exports.runner
         export_runner.start()
+        from kefu.observability import runtime
+
+        runtime.watch_gc()
+        loop_probe = asyncio.create_task(runtime.watch_loop())
         # Last: what startup built is long-lived (tests run many apps in one process: 0 there).
         gc_tuning.tune(settings.gc_threshold)
         yield
+        loop_probe.cancel()
         await export_runner.stop()
         await scheduler.stop()
         await app.state.queue_announcer.close()

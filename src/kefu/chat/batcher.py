@@ -28,6 +28,7 @@ import contextlib
 import itertools
 import logging
 import sqlite3
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass, field
@@ -539,7 +540,9 @@ class InlineSqlite:
                 if self._gate is None:
                     return
                 async with self._gate.hold(True):
+                    held = time.perf_counter()
                     frames, copied = await asyncio.to_thread(_passive_checkpoint, self.path)
+                    metrics.SQLITE_CHECKPOINT_HOLD.observe(time.perf_counter() - held)
                 if copied >= frames:
                     return
                 await asyncio.sleep(self.CHECKPOINT_RETRY_SECONDS)

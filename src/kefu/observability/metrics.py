@@ -129,6 +129,29 @@ REDIS_CONFIGURED = Gauge(
     multiprocess_mode="livemax",
 )
 
+# Pauses of a node's event loop and collector runs (kefu.observability.runtime): from a
+# millisecond, below which nothing is felt, to seconds.
+_PAUSE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
+EVENT_LOOP_LAG = Histogram(
+    "kefu_event_loop_lag_seconds",
+    "How much later than asked this process's event loop ran a probe scheduled every 0.25 s: "
+    "the time every socket frame and send waited behind other work at that moment.",
+    buckets=_PAUSE_BUCKETS,
+)
+GC_PAUSE = Histogram(
+    "kefu_gc_pause_seconds",
+    "Duration of each run of Python's garbage collector (the whole process stops meanwhile), "
+    "by generation collected (0, 1, 2).",
+    ["generation"],
+    buckets=_PAUSE_BUCKETS,
+)
+SQLITE_CHECKPOINT_HOLD = Histogram(
+    "kefu_sqlite_checkpoint_hold_seconds",
+    "SQLite: time a WAL checkpoint's last step held the write gate (sends waited meanwhile) so "
+    "that the WAL could start over. Absent on PostgreSQL.",
+    buckets=_PAUSE_BUCKETS,
+)
+
 _EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_.]{0,40}$")
 
 
