@@ -479,6 +479,7 @@ class InlineSqlite:
 
     CHECKPOINT_EVERY = 1000  # sends
     CHECKPOINT_TRIES = 5
+    RESTART_FRAMES = 8192  # WAL frames (pages: 32 MB) after which the WAL is made to start over
     CHECKPOINT_RETRY_SECONDS = 0.05
 
     def __init__(self, settings: Any, *, gate: WriteGate | None = None) -> None:
@@ -523,21 +524,21 @@ class InlineSqlite:
             self._checkpoint = asyncio.create_task(self._run_checkpoint())
 
     async def _run_checkpoint(self) -> None:
-        """Copy the WAL into the database file, in a thread, and let the WAL start over.
+        """Copy the WAL into the database file, in a thread; let the WAL start over once large.
 
         SQLite writes the WAL from its beginning again only when a write transaction begins
         on a WAL that is wholly copied, with no reader in it. A checkpoint that runs beside a
         writer which commits every few milliseconds never finishes the WAL: the frames added
         while it copies stay behind, and the WAL grew without end (270 MB after a minute at
-        800 msgs/s), every checkpoint and page lookup slowing with it. So the bulk is copied
-        while sends go on, then the few frames committed meanwhile with the write gate held,
-        which leaves the WAL wholly copied for the next batch to restart. A reader on an older
-        snapshot (the search indexer's pass) can keep the tail from being copied: that try is
-        repeated a little later rather than waiting for the next thousand sends."""
+        800 msgs/s). So once it holds RESTART_FRAMES, the frames committed during the copy
+        are copied too with the write gate held, which leaves the WAL wholly copied for the
+        next batch to restart. That step syncs the WAL and the database file (5-15 ms while
+        sends wait), hence only then. A reader on an older snapshot (the search indexer's
+        pass) can keep the tail from being copied: the step is tried again a little later."""
         try:
             for _ in range(self.CHECKPOINT_TRIES):
-                await asyncio.to_thread(_passive_checkpoint, self.path)
-                if self._gate is None:
+                frames, _copied = await asyncio.to_thread(_passive_checkpoint, self.path)
+                if self._gate is None or frames < self.RESTART_FRAMES:
                     return
                 async with self._gate.hold(True):
                     held = time.perf_counter()
