@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
 import platform
 import statistics
@@ -34,7 +35,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.loadgen import Window, summarize
+from bench import pauses
+from bench.loadgen import TIMELINE_AFTER_S, Window, summarize
 from bench.targets import (
     KefuTarget,
     RelayTarget,
@@ -217,6 +219,8 @@ async def measure(
     Latency percentiles include the late messages.
     """
     batches0 = await t.send_batches()
+    sampler = pauses.Sampler(t.pause_totals, lambda: t.sched()[0])
+    await sampler.start()
     run0, wait0 = t.sched()
     gen_run0, gen_wait0 = sched_seconds("self")
     wall0 = time.perf_counter()
@@ -230,6 +234,7 @@ async def measure(
         await t.fleet.drain(w, args.drain_max)
     batches1 = await t.send_batches()
     fig = summarize(w, t.fleet)
+    fig.update(await sampler.stop(timeline=w.end - w.start >= TIMELINE_AFTER_S))
     if batches0 is not None and batches1 is not None and batches1[1] > batches0[1]:
         # Sends per group commit (Kefu's /metrics): the larger, the less each send costs.
         fig["mean_send_batch"] = round((batches1[0] - batches0[0]) / (batches1[1] - batches0[1]), 1)
@@ -347,6 +352,10 @@ def aggregate(figs: list[dict[str, Any]]) -> dict[str, Any]:
     out["runs_persisted_per_s"] = [x["persisted_per_s"] for x in figs]
     if any("p99_ms_by_10s" in x for x in figs):  # long windows (loadgen._timeline)
         out["runs_p99_ms_by_10s"] = [x.get("p99_ms_by_10s") for x in figs]
+    if any("server_pauses" in x for x in figs):  # Kefu's own account (bench.pauses)
+        out["runs_server_pauses"] = [x.get("server_pauses") for x in figs]
+    if any("server_pauses_by_10s" in x for x in figs):
+        out["runs_server_pauses_by_10s"] = [x.get("server_pauses_by_10s") for x in figs]
     return out
 
 
@@ -469,6 +478,18 @@ def targets_check(report: dict[str, Any], args: argparse.Namespace) -> dict[str,
     }
 
 
+def cpu_probe_ms() -> float:
+    """Best of 5 of `sum(range(1_000_000))`, in ms: how fast this machine runs Python today.
+    Shared machines differ from hour to hour (2.5x seen between sessions); figures from
+    different runs compare only after this."""
+    best = math.inf
+    for _ in range(5):
+        started = time.perf_counter()
+        sum(range(1_000_000))
+        best = min(best, time.perf_counter() - started)
+    return round(best * 1000, 1)
+
+
 def machine_info(args: argparse.Namespace) -> dict[str, Any]:
     model = ""
     with contextlib.suppress(OSError), open("/proc/cpuinfo") as fh:
@@ -480,6 +501,7 @@ def machine_info(args: argparse.Namespace) -> dict[str, Any]:
     with contextlib.suppress(OSError), open("/proc/meminfo") as fh:
         mem_kb = int(fh.readline().split()[1])
     return {
+        "cpu_speed_probe_ms": args.cpu_probe_ms,
         "cpu_count": os.cpu_count(),
         "cpu_model": model,
         "mem_gb": round(mem_kb / 1024 / 1024, 1),
@@ -487,6 +509,7 @@ def machine_info(args: argparse.Namespace) -> dict[str, Any]:
         "platform": platform.platform(),
         "loadavg_at_start": args.loadavg_at_start,
         "loadavg_at_end": list(os.getloadavg()),
+        "cpu_speed_probe_ms_at_end": cpu_probe_ms(),
         "note": "servers and load generator share this machine (loopback)",
     }
 
@@ -549,6 +572,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     args.loadavg_at_start = list(os.getloadavg())
+    args.cpu_probe_ms = cpu_probe_ms()
     if args.pin and (os.cpu_count() or 1) >= 2:
         os.sched_setaffinity(0, {0})  # the load generator; servers get CPU 1
     started = time.perf_counter()

@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 
+from bench import pauses
 from bench.loadgen import Fleet
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -155,6 +156,10 @@ class Target:
         """(sends, group commits) so far, where the server reports them (Kefu's /metrics)."""
         return None
 
+    async def pause_totals(self) -> pauses.Totals | None:
+        """Loop lag, collector and checkpoint figures so far (bench.pauses), where reported."""
+        return None
+
     def log_tail(self, lines: int = 30) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -264,9 +269,15 @@ class KefuTarget(Target):
         # {"KEFU_GC_THRESHOLD": "20000"}: the benchmark's own KEFU_* environment never leaks in.
         self.settings: dict[str, str] = {}
 
-    async def send_batches(self) -> tuple[float, float] | None:
+    async def _metrics_text(self) -> str:
         async with httpx.AsyncClient(timeout=5) as client:
-            text = (await client.get(self.base_url + "/metrics")).text
+            return (await client.get(self.base_url + "/metrics")).text
+
+    async def pause_totals(self) -> pauses.Totals | None:
+        return pauses.totals(await self._metrics_text())
+
+    async def send_batches(self) -> tuple[float, float] | None:
+        text = await self._metrics_text()
         found = {}
         for line in text.splitlines():
             name, _, number = line.partition(" ")
