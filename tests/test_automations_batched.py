@@ -193,12 +193,16 @@ def test_a_batch_of_visitor_sends_shares_the_automation_statements(
                 _acked(ws, client_msg_id)
         finally:
             event.remove(engine.sync_engine, "before_cursor_execute", count)
-        timer_deletes = [s for s in statements if s.startswith("DELETE FROM timers")]
+        timer_deletes = [s for s in statements if "DELETE FROM timers" in s]
         # Set-wise for the whole batch (`conversations.bulk_send`): one read of the
         # conversations, one UPDATE of their seqs, one INSERT of the messages and one of their
-        # events; then the automations' DELETE of the visitor timeouts and read of the states.
+        # events; then the automations' DELETE of the visitor timeouts and read of the states,
+        # which PostgreSQL gets as one statement (one round trip fewer).
         # Message by message it would be four statements per send.
         assert len(timer_deletes) <= 2, timer_deletes
+        if engine.dialect.name == "postgresql":
+            assert not [s for s in statements if s.startswith("DELETE FROM timers")]
+            assert [s for s in timer_deletes if "automation_states" in s]
         inserts = [s for s in statements if s.startswith("INSERT INTO messages")]
         assert len(inserts) == 1, inserts
         assert len(statements) <= 12, "\n".join(statements)
