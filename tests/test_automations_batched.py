@@ -206,9 +206,11 @@ def test_a_batch_of_visitor_sends_shares_the_automation_statements(
         inserts = [s for s in statements if "INSERT INTO messages" in s]
         assert len(inserts) == 1, inserts
         if engine.dialect.name == "postgresql":
-            # The events are written by the messages' statement (one round trip fewer).
+            # The conversations' UPDATE and the events ride in the messages' statement.
             assert "INSERT INTO conversation_events" in inserts[0]
+            assert "UPDATE conversations" in inserts[0]
             assert not [s for s in statements if s.startswith("INSERT INTO conversation_events")]
+            assert not [s for s in statements if s.startswith("UPDATE conversations")]
         assert len(statements) <= 12, "\n".join(statements)
         for ws in sockets:
             ws.close()
