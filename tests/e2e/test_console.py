@@ -264,6 +264,12 @@ def test_a_reload_before_the_language_is_saved_keeps_it(
     page.get_by_role("button", name="切换语言").click()
     page.get_by_role("menuitem", name="English").click()
     expect(page.get_by_role("radio", name="Admin mode")).to_be_attached()
+    # The route handler runs when Playwright next dispatches events: the UI may switch first
+    # (a fresh-clone CI on a slow machine found `held` still empty here).
+    deadline = time.monotonic() + 10
+    while not held:
+        assert time.monotonic() < deadline, "switching the language sent no PATCH /me"
+        page.wait_for_timeout(50)
     assert len(held) == 1
     page.reload()
     expect(page.get_by_role("radio", name="Admin mode")).to_be_attached()
