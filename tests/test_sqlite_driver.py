@@ -115,6 +115,82 @@ def test_an_inline_unit_left_open_is_rolled_back_when_its_session_closes(tmp_pat
     _run(scenario())
 
 
+def test_sqlite_call_runs_in_the_sessions_transaction(tmp_path: Path) -> None:
+    """`sqlite_call` (the batch's hottest statements, on the sqlite3 connection itself) on both
+    SQLite engines: the app's (a hand-off to the connection's thread) and the batcher's inline
+    one. Its writes are the session's: a rollback takes them back, a commit keeps them."""
+    import sqlite3
+
+    from kefu.chat.batcher import InlineSqlite
+    from kefu.core.db import sqlite_call, sqlite_write_intent
+
+    def insert(conn: sqlite3.Connection, value: str) -> int:
+        (rowid,) = conn.execute("INSERT INTO t (v) VALUES (?) RETURNING id", (value,)).fetchone()
+        return int(rowid)
+
+    async def scenario() -> None:
+        settings = Settings(data_dir=tmp_path)
+        engine = make_engine(settings)
+        async with engine.begin() as db:
+            await db.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))
+        inline = InlineSqlite(settings)
+        sqlite_write_intent.set(True)
+        try:
+            for maker in (make_sessionmaker(engine), inline.sessionmaker):
+                async with maker() as s:
+                    await s.execute(text("INSERT INTO t (v) VALUES ('before')"))
+                    await sqlite_call(s, insert, "rolled back")
+                    await s.rollback()
+                async with maker() as s:
+                    rowid = await sqlite_call(s, insert, "kept")
+                    # The session's own statements see it: the same transaction.
+                    assert await s.scalar(text("SELECT v FROM t WHERE id = :i"), {"i": rowid})
+                    await s.commit()
+            async with engine.connect() as db:
+                rows = (await db.execute(text("SELECT v FROM t ORDER BY id"))).scalars().all()
+            assert rows == ["kept", "kept"]
+        finally:
+            await inline.aclose()
+            await engine.dispose()
+
+    _run(scenario())
+
+
+def test_sqlite_time_is_the_text_sqlalchemy_stores(tmp_path: Path) -> None:
+    """Statements run through `sqlite_call` store datetimes as `sqlite_time` makes them; SQLite
+    compares them as text with those SQLAlchemy stored, so the two must be identical."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from sqlalchemy import Column, Integer, MetaData, Table, insert, select
+
+    from kefu.core.db import UTCDateTime, sqlite_time
+
+    values = [
+        datetime(2026, 11, 28, 0, 12, 8, 182794, tzinfo=UTC),
+        datetime(2026, 11, 28, 0, 12, 8, tzinfo=UTC),  # no microseconds: still six digits
+        datetime(2026, 11, 28, 8, 0, 0, 5, tzinfo=timezone(timedelta(hours=8))),  # to UTC
+        datetime(2026, 1, 2, 3, 4, 5, 60),  # naive: UTC, as UTCDateTime takes it
+    ]
+    table = Table("times", MetaData(), Column("id", Integer, primary_key=True))
+    table.append_column(Column("at", UTCDateTime))
+
+    async def scenario() -> None:
+        engine = make_engine(Settings(data_dir=tmp_path))
+        try:
+            async with engine.begin() as db:
+                await db.run_sync(table.metadata.create_all)
+                for i, value in enumerate(values):
+                    await db.execute(insert(table).values(id=i, at=value))
+                stored = (await db.execute(text("SELECT at FROM times ORDER BY id"))).all()
+                assert [at for (at,) in stored] == [sqlite_time(v) for v in values]
+                read = (await db.execute(select(table.c.at).order_by(table.c.id))).scalars()
+                assert list(read) == [v.replace(tzinfo=v.tzinfo or UTC) for v in values]
+        finally:
+            await engine.dispose()
+
+    _run(scenario())
+
+
 def _wal_high_water(tmp_path: Path) -> int:
     """The WAL file's size after 3,000 back-to-back write transactions on the send batcher's
     connection, checkpointed in a thread every 50 commits and made to start over past 500

@@ -6,8 +6,9 @@ conversation, take the next seq, insert the message, insert its event), and at a
 messages a second the Python around those statements is the largest part of a message's CPU.
 Here a run of such sends costs four statements in all: one read of the conversations (locked
 on PostgreSQL), one executemany UPDATE of their seq and last-message columns, one of the
-messages and one of the events (on PostgreSQL the last three are one statement). The result
-is what `visitor_send` stores and emits, message by message, in the same order.
+messages and one of the events. On PostgreSQL the last three are one statement; on SQLite they
+run on the sqlite3 connection itself (`bulk_sqlite`). The result is what `visitor_send` stores
+and emits, message by message, in the same order.
 
 Only the common case is taken: the conversation is open and ongoing, the visitor wrote before
 (a first message may greet), and the message carries no attachment. Anything else is left to
@@ -20,25 +21,21 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, insert, literal_column, select, text, update
+from sqlalchemy import bindparam, literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.instrumentation import manager_of_class
 
-from kefu.conversations import log
-from kefu.conversations.actions import _CONVERSATIONS, _MESSAGES, last_message_fields
+from kefu.conversations import bulk_sqlite, log
+from kefu.conversations.actions import last_message_fields
 from kefu.conversations.hooks import HOOKS
 from kefu.conversations.models import Conversation, Message
 from kefu.conversations.presenters import messages_view
 from kefu.core import clock
+from kefu.core.db import sqlite_call
 from kefu.events.bus import emit
 from kefu.visitors.actions import VisitorPrincipal
 
-# Matched back by (conversation, seq), which is unique: a RETURNING in parameter order would
-# need a sentinel column on SQLite and make SQLAlchemy insert row by row.
-_INSERT_MESSAGES = insert(_MESSAGES).returning(
-    _MESSAGES.c.id, _MESSAGES.c.conversation_id, _MESSAGES.c.seq
-)
 # PostgreSQL: the conversations' UPDATE, the messages and their `message.created` events in one
 # statement (one round trip instead of three; every part of a WITH runs). Column arrays keep
 # the statement the same for every batch size, so it is prepared once; the events are made
@@ -65,13 +62,6 @@ _WRITE_BATCH = text(
     " SELECT tenant_id, conversation_id, seq, 'message.created', id, '{}', whisper, created_at"
     " FROM m RETURNING message_id, conversation_id, seq"
 )
-_LAST = (
-    "last_message_at",
-    "last_message_kind",
-    "last_message_sender",
-    "last_message_preview",
-    "last_visitor_message_at",
-)
 # Built once, the visitor ids an expanding parameter: building the IN list's expressions and
 # the statement's cache key for every batch cost more than running it.
 _OPEN_OF_MANY = (
@@ -86,13 +76,6 @@ _OPEN_OF_MANY = (
     .execution_options(populate_existing=True)
 )
 _OPEN_OF_LOCKED = _OPEN_OF_MANY.with_for_update()
-_SET_LAST = (
-    update(_CONVERSATIONS)
-    .where(_CONVERSATIONS.c.id == bindparam("b_id"))
-    .values(last_seq=bindparam("b_last_seq"), **{k: bindparam("b_" + k) for k in _LAST})
-)
-
-
 _NEW_MESSAGE = manager_of_class(Message).new_instance
 
 
@@ -105,7 +88,7 @@ def _message(values: dict[str, Any]) -> Message:
 
 
 def _columns(last: list[dict[str, Any]], rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
-    """`_WRITE_BATCH`'s arrays, one per column: the conversations' new values (`_SET_LAST`'s
+    """`_WRITE_BATCH`'s arrays, one per column: the conversations' new values (their `b_*`
     parameters) and the message rows."""
     return {
         "c_ids": [c["b_id"] for c in last],
@@ -208,13 +191,10 @@ async def visitor_send_many(db: AsyncSession, items: list[VisitorMessage]) -> li
         )
     if pg:
         stored = await db.execute(_WRITE_BATCH, _columns(list(last.values()), rows))
+        ids = {(c, q): mid for mid, c, q in stored.all()}
     else:
-        await db.execute(_SET_LAST, list(last.values()))
-        stored = await db.execute(_INSERT_MESSAGES, rows)
-    ids = {(c, q): mid for mid, c, q in stored.all()}
+        ids = await sqlite_call(db, bulk_sqlite.write, list(last.values()), rows)
     messages = [_message({**row, "id": ids[row["conversation_id"], row["seq"]]}) for row in rows]
-    if not pg:
-        await log.store_message_events(db, messages)
     # Plain JSON once here: the frames and the ack hold them as they are.
     staff_views = [log.plain_view(v) for v in await messages_view(db, messages, "staff")]
     # The sender is the visitor: a widget's agent alias changes nothing in these views.

@@ -17,11 +17,12 @@ from __future__ import annotations
 import sqlite3
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
 _Result = tuple[Any, list[Any], int, Any]
+T = TypeVar("T")
 
 
 class OneHopCursor:
@@ -90,6 +91,12 @@ class OneHopConnection(aiosqlite.Connection):
 
     def cursor(self) -> OneHopCursor:  # type: ignore[override]
         return OneHopCursor(self)
+
+
+async def call(conn: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> T:
+    """`fn(sqlite3_connection, *args)` where `conn` runs its statements, between its other
+    calls: one hand-off to its thread (the batcher's inline connection runs it at once)."""
+    return await conn._execute(fn, conn._conn, *args)  # type: ignore[no-untyped-call,no-any-return]
 
 
 def creator(database: str, **kwargs: Any) -> Callable[[], Awaitable[OneHopConnection]]:
