@@ -12,6 +12,7 @@ import contextlib
 import json
 import threading
 import time
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -22,7 +23,15 @@ from kefu.chat.batcher import batcher_of
 from kefu.chat.visitor_socket import PRINCIPAL_TTL
 from kefu.core.clock import Clock, FakeClock, set_clock
 from kefu.core.config import Settings
-from tests.chat_helpers import Visitor, cid, new_widget, recv, recv_until, staff_socket
+from tests.chat_helpers import (
+    Visitor,
+    cid,
+    event_named,
+    new_widget,
+    recv,
+    recv_until,
+    staff_socket,
+)
 from tests.cluster_helpers import NodeProcess, node_settings
 from tests.conftest import PG_URL, LiveServer
 from tests.helpers import Api, Client
@@ -205,6 +214,22 @@ def _tab_frames(ws: Any, own: str, sibling: str) -> dict[str, dict[str, Any]]:
     return got
 
 
+def _visitor_on_a_socket(api: Api, server: LiveServer, held: bool) -> tuple[Any, Visitor, Any, Any]:
+    """(tenant, visitor, its socket, the agent's socket or None): a conversation opened over
+    REST, held by an online agent (`held`) or waiting."""
+    t = api.provision()
+    widget = new_widget(t)
+    staff = None
+    if held:
+        _, agent = api.add_user(t)
+        staff = staff_socket(server.base_url, agent)
+    v = Visitor(api, widget)
+    conv_id = v.send("hello")["conversation_id"]
+    if held:
+        eventually(lambda: ongoing_ids(agent) == [conv_id])
+    return t, v, v.socket(server.base_url), staff
+
+
 @pytest.mark.parametrize("held", [False, True], ids=["waiting", "ongoing"])
 def test_socket_principal_is_reread_after_its_ttl(api: Api, server: LiveServer, held: bool) -> None:
     """The batch re-reads the rows of every socket due for it together (`reread_principals`);
@@ -220,16 +245,7 @@ def test_socket_principal_is_reread_after_its_ttl(api: Api, server: LiveServer, 
         statements.append(statement)
 
     try:
-        t = api.provision()
-        widget = new_widget(t)
-        if held:
-            _, agent = api.add_user(t)
-            staff = staff_socket(server.base_url, agent)
-        v = Visitor(api, widget)
-        conv_id = v.send("hello")["conversation_id"]
-        if held:
-            eventually(lambda: ongoing_ids(agent) == [conv_id])
-        ws = v.socket(server.base_url)
+        t, v, ws, staff = _visitor_on_a_socket(api, server, held)
         t.admin.ok("PATCH", f"/visitors/{v.id}", json={"name": "Renamed Rita"})
 
         first = cid()
@@ -255,6 +271,70 @@ def test_socket_principal_is_reread_after_its_ttl(api: Api, server: LiveServer, 
         set_clock(Clock())
         if staff is not None:
             staff.close()
+
+
+@pytest.mark.parametrize("held", [False, True], ids=["waiting", "ongoing"])
+def test_a_batch_rolled_back_after_a_reread_keeps_the_rows(
+    api: Api, server: LiveServer, held: bool
+) -> None:
+    """A batch that re-read a socket's rows and then failed (here a repeated `client_msg_id`,
+    which the fast batch leaves to the unique index) is rolled back and run again: the rows the
+    socket keeps must survive that rollback, or its next use of them fails the socket."""
+    clock = FakeClock()
+    set_clock(clock)
+    staff = None
+    try:
+        _, _, ws, staff = _visitor_on_a_socket(api, server, held)
+        first = cid()
+        _send(ws, "one", first)
+        stored = _answer(ws, first)
+        assert stored["type"] == "ack"
+
+        clock.advance(seconds=PRINCIPAL_TTL.total_seconds() + 1)
+        _send(ws, "one", first)  # re-read, then the INSERT fails: rolled back, run again
+        again = _answer(ws, first)
+        assert again["type"] == "ack" and again["message"]["id"] == stored["message"]["id"]
+        later = cid()
+        _send(ws, "two", later)
+        assert _answer(ws, later)["type"] == "ack"
+        ws.close()
+    finally:
+        set_clock(Clock())
+        if staff is not None:
+            staff.close()
+
+
+def test_a_batched_visitor_message_looks_the_same_to_everyone(api: Api, server: LiveServer) -> None:
+    """Set-wise visitor sends build one view and one event frame for the staff and the visitor
+    (`bulk_send`): the ack, the visitor's own event and the agent's are the same message, with
+    the sender's name and the stored time."""
+    t = api.provision()
+    _, agent = api.add_user(t)
+    widget = new_widget(t)
+    with staff_socket(server.base_url, agent) as staff:
+        v = Visitor(api, widget)
+        conv_id = v.send("hello")["conversation_id"]
+        eventually(lambda: ongoing_ids(agent) == [conv_id])
+        ws = v.socket(server.base_url)
+        client_msg_id = cid()
+        _send(ws, "the same to all", client_msg_id)
+        ack = _answer(ws, client_msg_id)
+        created = event_named("message.created")
+        mine = recv_until(ws, lambda f: created(f) and f["seq"] == ack["seq"])
+        theirs = recv_until(staff, lambda f: created(f) and f["seq"] == ack["seq"])
+        assert ack["message"] == mine["data"]["message"] == theirs["data"]["message"]
+        assert mine == theirs
+        stored = ack["message"]
+        assert stored["body"] == {"text": "the same to all"}
+        assert stored["sender"]["type"] == "visitor" and stored["sender"]["name"]
+        kept = next(
+            m
+            for m in agent.ok("GET", f"/conversations/{conv_id}/messages")
+            if m["id"] == stored["id"]
+        )
+        at = datetime.fromisoformat  # the API writes "Z", frames "+00:00"
+        assert at(kept["created_at"]) == at(stored["created_at"])
+        ws.close()
 
 
 def test_on_postgresql_a_second_batch_goes_beside_one_in_flight_but_not_into_its_conversation(

@@ -459,19 +459,19 @@ class RealtimeHub:
         for agent_id in event.agent_ids:
             staff |= {c for c in self._by_user.get(agent_id, ()) if c.tenant_id == event.tenant_id}
         conv, seq = event.conversation_id, int(event.staff_frame["seq"])
-        await self._send_events(staff, conv, seq, event.staff_frame)
+        text = json_text.dumps(event.staff_frame)
+        await self._send_events(staff, conv, seq, text)
         if event.visitor_frame is not None:
             visitors = {
                 c
                 for c in self._by_visitor.get(event.visitor_id, ())
                 if c.tenant_id == event.tenant_id
             }
-            await self._send_events(visitors, conv, seq, event.visitor_frame)
+            if event.visitor_frame is not event.staff_frame:  # else the same frame, encoded
+                text = json_text.dumps(event.visitor_frame)
+            await self._send_events(visitors, conv, seq, text)
 
-    async def _send_events(
-        self, conns: set[Conn], conv: int, seq: int, frame: dict[str, Any]
-    ) -> None:
-        text = json_text.dumps(frame)
+    async def _send_events(self, conns: set[Conn], conv: int, seq: int, text: str) -> None:
         for conn in list(conns):
             await conn.send_event(conv, seq, text)
 

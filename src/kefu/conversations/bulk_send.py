@@ -129,6 +129,16 @@ class Stored:
     events: int  # events this message emitted (in emission order, after the previous one's)
 
 
+def _holds_conversations(db: AsyncSession) -> bool:
+    """Whether the session has changes not yet written, or holds conversation rows: then the
+    ORM reads the conversations (flushing first, refreshing those it holds), and the rows this
+    batch writes stay current in the session. Otherwise, on SQLite, they are read without it
+    (`bulk_sqlite.conversations`): the common batch of sends only."""
+    if db.new or db.dirty or db.deleted:
+        return True
+    return any(isinstance(row, Conversation) for row in db.identity_map.values())
+
+
 def takes(kind: str, body: dict[str, Any]) -> bool:
     """Whether a message can go this way at all (before its conversation is known)."""
     return "attachment_id" not in body
@@ -139,10 +149,16 @@ async def visitor_send_many(db: AsyncSession, items: list[VisitorMessage]) -> li
     others (the caller sends them one by one, after these). The caller's batch trusts the
     unique index for idempotency: a repeated `client_msg_id` fails the whole statement."""
     visitor_ids = sorted({it.vp.visitor.id for it in items})
-    pg = db.get_bind().dialect.name == "postgresql"
-    # PostgreSQL: the seq is taken in memory below, so the rows stay locked until commit.
-    query = _OPEN_OF_LOCKED if pg else _OPEN_OF_MANY
-    open_of = {c.visitor_id: c for c in await db.scalars(query, {"visitor_ids": visitor_ids})}
+    dialect = db.get_bind().dialect
+    pg = dialect.name == "postgresql"
+    if pg or _holds_conversations(db):
+        # PostgreSQL: the seq is taken in memory below, so the rows stay locked until commit.
+        query = _OPEN_OF_LOCKED if pg else _OPEN_OF_MANY
+        found = list(await db.scalars(query, {"visitor_ids": visitor_ids}))
+    else:
+        stored_rows = await sqlite_call(db, bulk_sqlite.open_conversations, visitor_ids)
+        found = bulk_sqlite.conversations(stored_rows, dialect)
+    open_of = {c.visitor_id: c for c in found}
 
     taken: list[tuple[int, Conversation]] = []
     for i, it in enumerate(items):
@@ -195,15 +211,13 @@ async def visitor_send_many(db: AsyncSession, items: list[VisitorMessage]) -> li
     else:
         ids = await sqlite_call(db, bulk_sqlite.write, list(last.values()), rows)
     messages = [_message({**row, "id": ids[row["conversation_id"], row["seq"]]}) for row in rows]
-    # Plain JSON once here: the frames and the ack hold them as they are.
-    staff_views = [log.plain_view(v) for v in await messages_view(db, messages, "staff")]
-    # The sender is the visitor: a widget's agent alias changes nothing in these views.
-    visitor_views = [log.plain_view(v) for v in await messages_view(db, messages, "visitor")]
+    # Plain JSON once here: the frames and the ack hold them as they are. A visitor's own new
+    # message with nothing attached looks the same to the staff and to the visitor (no agent
+    # alias, not recalled, not a whisper): one view, one frame for both (`log.message_event`).
+    views = [log.plain_view(v) for v in await messages_view(db, messages, "staff")]
 
     events: list[Any] = db.info.setdefault("events", [])
-    for (i, conv), msg, staff_view, visitor_view, (values, later) in zip(
-        taken, messages, staff_views, visitor_views, fields, strict=True
-    ):
+    for (i, conv), msg, view, (values, later) in zip(taken, messages, views, fields, strict=True):
         start = len(events)
         set_committed_value(conv, "last_seq", msg.seq)
         for key, value in values.items():
@@ -211,10 +225,10 @@ async def visitor_send_many(db: AsyncSession, items: list[VisitorMessage]) -> li
         agents = [conv.agent_id] if conv.agent_id is not None else []
         if conv.broadcast:
             agents += await log.broadcast_members(db, conv)
-        emit(db, log.message_event(conv, msg, sorted(set(agents)), staff_view, visitor_view))
+        emit(db, log.message_event(conv, msg, sorted(set(agents)), view, view))
         for _, hook in HOOKS.after_message:
             await hook(db, conv, msg)
         for key, value in later.items():
             set_committed_value(conv, key, value)
-        out[i] = Stored(message=msg, visitor_view=visitor_view, events=len(events) - start)
+        out[i] = Stored(message=msg, visitor_view=view, events=len(events) - start)
     return out

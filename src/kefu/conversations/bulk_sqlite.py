@@ -1,10 +1,11 @@
-"""`bulk_send`'s writes on SQLite, as statements on the sqlite3 connection itself.
+"""`bulk_send`'s statements on SQLite, run on the sqlite3 connection itself.
 
-A batch of visitor sends writes one conversation row, one message and one event per send.
-Through SQLAlchemy those three statements cost the event loop several times what SQLite spends
-on them (execution context, bind and result processing: about 0.15 ms a send on a 2-core
-machine, most of the batch's write). Here they are three plain sqlite3 calls in the batch's
-transaction (`core.db.sqlite_call`), with the values `UTCDateTime` and `JSON` would store.
+A batch of visitor sends reads its conversations, then writes one conversation row, one
+message and one event per send. Through SQLAlchemy those statements cost the event loop several
+times what SQLite spends on them (execution context, bind and result processing, the ORM's
+loading: most of the batch's CPU). Here they are plain sqlite3 calls in the batch's transaction
+(`core.db.sqlite_call`), with the values `UTCDateTime` and `JSON` would store, and the
+conversations come back as the ORM would load them, converted by the columns' own types.
 """
 
 from __future__ import annotations
@@ -12,9 +13,23 @@ from __future__ import annotations
 import json
 import sqlite3
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import Table
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm.instrumentation import manager_of_class
+
+from kefu.conversations.models import Conversation
 from kefu.core.db import sqlite_time
+
+_CONVERSATION_COLUMNS = list(cast(Table, Conversation.__table__).columns)
+# As `bulk_send._OPEN_OF_MANY`: `state != 'ended'` as written in the partial unique index.
+_OPEN_OF = (
+    f"SELECT {', '.join(c.name for c in _CONVERSATION_COLUMNS)} FROM conversations"  # noqa: S608
+    " WHERE visitor_id IN (SELECT value FROM json_each(?)) AND state != 'ended' ORDER BY id"
+)
+_NEW_CONVERSATION = manager_of_class(Conversation).new_instance
+_CONVERTERS: dict[type[Dialect], list[tuple[str, Any]]] = {}
 
 _SET_LAST = (
     "UPDATE conversations SET last_seq = ?, last_message_at = ?, last_message_kind = ?,"
@@ -31,6 +46,33 @@ _EVENTS = (
     " staff_only, created_at) VALUES (?, ?, ?, 'message.created', ?, '{}', ?, ?)"
 )
 _INSERTS: dict[int, str] = {}
+
+
+def open_conversations(conn: sqlite3.Connection, visitor_ids: list[int]) -> list[tuple[Any, ...]]:
+    """The visitors' open conversations, as stored (see `conversations`)."""
+    return conn.execute(_OPEN_OF, (json.dumps(visitor_ids),)).fetchall()
+
+
+def conversations(rows: list[tuple[Any, ...]], dialect: Dialect) -> list[Conversation]:
+    """`open_conversations`' rows as `Conversation`s with what the ORM would have loaded
+    (each column's own result conversion). They are not in any session: the caller reads them
+    and keeps them current with `set_committed_value`, as it would a loaded row; writes go
+    through statements."""
+    converters = _CONVERTERS.get(type(dialect))
+    if converters is None:
+        converters = _CONVERTERS[type(dialect)] = [
+            (c.key, c.type.dialect_impl(dialect).result_processor(dialect, None))
+            for c in _CONVERSATION_COLUMNS
+        ]
+    out = []
+    for row in rows:
+        conv = _NEW_CONVERSATION()
+        conv.__dict__.update(
+            (key, value if convert is None or value is None else convert(value))
+            for (key, convert), value in zip(converters, row, strict=True)
+        )
+        out.append(conv)
+    return out
 
 
 def _insert(n: int) -> str:

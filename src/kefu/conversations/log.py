@@ -181,17 +181,18 @@ def message_event(
     JSON values (`plain_view`): what `append` emits for it."""
     name, at = "message.created", staff_view["created_at"]
     staff = plain_frame(conv.id, message.seq, name, {"message": staff_view}, at)
+    visitor: dict[str, Any] | None = None
+    if visitor_view is staff_view:
+        visitor = staff  # one frame for both (the hub then encodes it once)
+    elif visitor_view is not None:
+        visitor = plain_frame(conv.id, message.seq, name, {"message": visitor_view}, at)
     return ChatEvent.model_construct(  # built from values this code made
         tenant_id=conv.tenant_id,
         conversation_id=conv.id,
         visitor_id=conv.visitor_id,
         agent_ids=agent_ids,
         staff_frame=staff,
-        visitor_frame=(
-            plain_frame(conv.id, message.seq, name, {"message": visitor_view}, at)
-            if visitor_view is not None
-            else None
-        ),
+        visitor_frame=visitor,
     )
 
 

@@ -154,6 +154,7 @@ class SharedRows:
         if fresh is None:
             self._rows.pop((cls, row_id), None)
             return None
+        _outlive(db, fresh)
         if len(self._rows) >= self.MAX_ROWS:
             self._rows = {k: v for k, v in self._rows.items() if now - v[0] < self.ttl}
             if len(self._rows) >= self.MAX_ROWS:
@@ -199,6 +200,7 @@ async def reread_principal(
         tenant = await shared.get(db, Tenant, old.tenant.id)
     if device is None or visitor is None or widget is None or tenant is None:
         raise ApiError("unauthenticated")
+    _outlive(db, device, visitor)
     return VisitorPrincipal(visitor=visitor, device=device, widget=widget, tenant=tenant)
 
 
@@ -219,8 +221,18 @@ async def reread_principals(
         if device is None or visitor is None or widget is None or tenant is None:
             out.append(None)
             continue
+        _outlive(db, device, visitor)
         out.append(VisitorPrincipal(visitor=visitor, device=device, widget=widget, tenant=tenant))
     return out
+
+
+def _outlive(db: AsyncSession, *rows: Any) -> None:
+    """Rows a socket keeps after this session: out of it, so that its rollback (a failed batch
+    of sends, run again in a new session) cannot expire them; a detached expired row fails on
+    its next read. What was read stays: it was current when read."""
+    for row in rows:
+        if row in db:
+            db.expunge(row)
 
 
 _DEVICES_BY_ID = (
