@@ -227,6 +227,11 @@ def test_a_batch_of_visitor_sends_shares_the_automation_statements(
             assert "UPDATE conversations" in inserts[0]
             assert not [s for s in statements if s.startswith("INSERT INTO conversation_events")]
             assert not [s for s in statements if s.startswith("UPDATE conversations")]
+            # Ids as one array: the same statement (prepared once) for every batch size.
+            locked = [s for s in statements if "FROM conversations" in s and "FOR UPDATE" in s]
+            prompted = [s for s in statements if "automation_states" in s]
+            assert locked and prompted
+            assert all("= ANY (" in s and " IN (" not in s for s in locked + prompted)
             assert len(statements) <= 12, "\n".join(statements)
         for ws in sockets:
             ws.close()

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import sqlite3
 
-from sqlalchemy import Table, bindparam, delete, select
+from sqlalchemy import BigInteger, Table, any_, bindparam, delete, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kefu.accounts.models import User
@@ -104,24 +105,16 @@ async def on_message(db: AsyncSession, conv: Conversation, msg: Message) -> None
         await t.schedule(db, conv, t.INACTIVE, cfg.inactive.timeout)
 
 
-# `_visitors_wrote`'s statements, built once (expanding ids: no per-batch IN-list building),
-# on the tables: the ORM's DML and loading machinery cost more than these statements.
+# `_visitors_wrote`'s statements, built once, on the tables: the ORM's DML and loading
+# machinery cost more than these statements.
 _TIMERS: Table = Timer.__table__  # type: ignore[assignment]
 _STATES: Table = AutomationState.__table__  # type: ignore[assignment]
-_DELETE_VISITOR_TIMEOUTS = delete(_TIMERS).where(
-    _TIMERS.c.kind == bindparam("kind"),
-    _TIMERS.c.subject_id.in_(bindparam("ids", expanding=True)),
-)
-# Only states with prompts to reset are loaded as objects (usually none).
-_PROMPTED = select(_STATES.c.conversation_id).where(
-    _STATES.c.conversation_id.in_(bindparam("ids", expanding=True)),
-    _STATES.c.visitor_prompts != 0,
-)
 
 
 def _sqlite_end_then_prompted(conn: sqlite3.Connection, kind: str, ids: list[int]) -> list[int]:
-    """SQLite, on the sqlite3 connection itself (`sqlite_call`): the two statements below,
-    which through SQLAlchemy cost a batch more than SQLite spends on them."""
+    """SQLite, on the sqlite3 connection itself (`sqlite_call`): the visitor timeouts of the
+    conversations end, and those whose prompts need a reset are read. Through SQLAlchemy these
+    two statements cost a batch more than SQLite spends on them."""
     marks = ", ".join("?" * len(ids))  # placeholders only: the ids are bound
     conn.execute(f"DELETE FROM timers WHERE kind = ? AND subject_id IN ({marks})", [kind, *ids])  # noqa: S608
     rows = conn.execute(
@@ -132,10 +125,20 @@ def _sqlite_end_then_prompted(conn: sqlite3.Connection, kind: str, ids: list[int
     return [conversation_id for (conversation_id,) in rows]
 
 
-# PostgreSQL: the DELETE rides along with that read (a data-modifying WITH runs whether or not
-# the query reads it), one round trip fewer for every batch of sends. SQLite has no DML in WITH:
-# `_sqlite_end_then_prompted`.
-_DELETE_THEN_PROMPTED = _PROMPTED.add_cte(_DELETE_VISITOR_TIMEOUTS.cte("ended_timeouts"))
+# PostgreSQL: the same as one statement, the DELETE riding along with the read (a data-modifying
+# WITH runs whether or not the query reads it): one round trip fewer for every batch of sends.
+# SQLite has no DML in WITH. The ids are one array (`= ANY`): the same text, prepared once, for
+# every batch size.
+_IDS = bindparam("ids", type_=ARRAY(BigInteger))
+_DELETE_THEN_PROMPTED = (
+    select(_STATES.c.conversation_id)
+    .where(_STATES.c.conversation_id == any_(_IDS), _STATES.c.visitor_prompts != 0)
+    .add_cte(
+        delete(_TIMERS)
+        .where(_TIMERS.c.kind == bindparam("kind"), _TIMERS.c.subject_id == any_(_IDS))
+        .cte("ended_timeouts")
+    )
+)
 _STATES_OF = select(AutomationState).where(
     AutomationState.conversation_id.in_(bindparam("ids", expanding=True))
 )

@@ -21,7 +21,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, literal_column, select, text
+from sqlalchemy import BigInteger, any_, bindparam, literal_column, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.instrumentation import manager_of_class
@@ -71,11 +72,23 @@ _OPEN_OF_MANY = (
         # As `actions._OPEN_OF`: not a bound value (the partial index's WHERE).
         Conversation.state != literal_column("'ended'"),
     )
-    .order_by(Conversation.id)  # the lock order (PostgreSQL)
+    .order_by(Conversation.id)
     # Rows this session already holds get the values just read (the seq especially).
     .execution_options(populate_existing=True)
 )
-_OPEN_OF_LOCKED = _OPEN_OF_MANY.with_for_update()
+# PostgreSQL, rows locked: the ids as one array (`= ANY`), so that the statement's text is the
+# same for every batch size and is prepared once per connection. An expanding IN list is a new
+# text for each length, prepared again each time it falls out of the statement cache (100).
+_OPEN_OF_LOCKED = (
+    select(Conversation)
+    .where(
+        Conversation.visitor_id == any_(bindparam("visitor_ids", type_=ARRAY(BigInteger))),
+        Conversation.state != literal_column("'ended'"),
+    )
+    .order_by(Conversation.id)  # the lock order
+    .execution_options(populate_existing=True)
+    .with_for_update()
+)
 _NEW_MESSAGE = manager_of_class(Message).new_instance
 
 
