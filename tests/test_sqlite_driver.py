@@ -149,6 +149,18 @@ def test_sqlite_call_runs_in_the_sessions_transaction(tmp_path: Path) -> None:
             async with engine.connect() as db:
                 rows = (await db.execute(text("SELECT v FROM t ORDER BY id"))).scalars().all()
             assert rows == ["kept", "kept"]
+            # Inline, a failing call is not run again as a busy statement would be: it may have
+            # run some of its statements already.
+            calls: list[int] = []
+
+            def busy(_conn: sqlite3.Connection) -> None:
+                calls.append(1)
+                raise sqlite3.OperationalError("database is locked")
+
+            async with inline.sessionmaker() as s:
+                with pytest.raises(sqlite3.OperationalError):
+                    await sqlite_call(s, busy)
+            assert calls == [1]
         finally:
             await inline.aclose()
             await engine.dispose()

@@ -409,6 +409,8 @@ class _InlineConnection(aiosqlite.Connection):
     write lock is waited for with asyncio sleeps (busy_timeout 0 on this connection) and the
     WAL checkpoint runs in a thread (`InlineSqlite.committed`)."""
 
+    runs_inline = True  # see `core.sqlite_driver.call`
+
     def __await__(self) -> Generator[Any, None, aiosqlite.Connection]:
         return self._connect().__await__()  # no thread
 

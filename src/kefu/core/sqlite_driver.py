@@ -95,7 +95,11 @@ class OneHopConnection(aiosqlite.Connection):
 
 async def call(conn: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> T:
     """`fn(sqlite3_connection, *args)` where `conn` runs its statements, between its other
-    calls: one hand-off to its thread (the batcher's inline connection runs it at once)."""
+    calls: one hand-off to its thread. The batcher's inline connection (`runs_inline`) runs it
+    at once, and once: its busy-wait retries a single statement, while `fn` may have run some
+    of its statements before one fails."""
+    if getattr(conn, "runs_inline", False):
+        return fn(conn._conn, *args)
     return await conn._execute(fn, conn._conn, *args)  # type: ignore[no-untyped-call,no-any-return]
 
 
