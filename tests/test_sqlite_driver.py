@@ -85,6 +85,14 @@ def test_a_statement_is_one_hand_off(tmp_path: Path, monkeypatch: pytest.MonkeyP
     _run(scenario())
 
 
+async def _with_table(settings: Settings, ddl: str) -> None:
+    """A table made through the app's engine, which is then closed."""
+    engine = make_engine(settings)
+    async with engine.begin() as db:
+        await db.execute(text(ddl))
+    await engine.dispose()
+
+
 def test_an_inline_unit_left_open_is_rolled_back_when_its_session_closes(tmp_path: Path) -> None:
     """The send batcher's engine skips the pool's ROLLBACK on check-in: a session that ends
     without commit must still leave nothing behind (and not keep the write lock)."""
@@ -93,10 +101,7 @@ def test_an_inline_unit_left_open_is_rolled_back_when_its_session_closes(tmp_pat
 
     async def scenario() -> None:
         settings = Settings(data_dir=tmp_path)
-        engine = make_engine(settings)
-        async with engine.begin() as db:
-            await db.execute(text("CREATE TABLE t (v TEXT)"))
-        await engine.dispose()
+        await _with_table(settings, "CREATE TABLE t (v TEXT)")
         inline = InlineSqlite(settings)
         sqlite_write_intent.set(True)  # BEGIN IMMEDIATE, as the batcher's units
         try:
@@ -213,10 +218,7 @@ def _wal_high_water(tmp_path: Path) -> int:
 
     async def scenario() -> int:
         settings = Settings(data_dir=tmp_path)
-        engine = make_engine(settings)
-        async with engine.begin() as db:
-            await db.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)"))
-        await engine.dispose()
+        await _with_table(settings, "CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)")
         gate = WriteGate(True)
         inline = InlineSqlite(settings, gate=gate)
         inline.CHECKPOINT_EVERY = 50
