@@ -150,26 +150,6 @@ async def append(
     return seq
 
 
-async def store_message_events(db: AsyncSession, messages: list[Message]) -> None:
-    """The `message.created` event rows of messages stored set-wise (one executemany)."""
-    await db.execute(
-        _INSERT_EVENT,
-        [
-            {
-                "tenant_id": m.tenant_id,
-                "conversation_id": m.conversation_id,
-                "seq": m.seq,
-                "name": "message.created",
-                "message_id": m.id,
-                "data": {},
-                "staff_only": m.whisper,
-                "created_at": m.created_at,
-            }
-            for m in messages
-        ],
-    )
-
-
 def message_event(
     conv: Conversation,
     message: Message,
