@@ -47,6 +47,7 @@ from kefu.core.db import (
     _sqlite_begin,
     _sqlite_pragmas,
     make_sessionmaker,
+    ping_on_checkout,
     sqlite_write_intent,
 )
 from kefu.events.bus import publish_all
@@ -286,6 +287,9 @@ class SendBatcher:
         app = self._app
         isolate = not fast and len(jobs) > 1
         token = sqlite_write_intent.set(True)
+        # A send is acked only after its commit, and a failed batch runs again at once: it
+        # need not pay a round trip to try its pooled connection first.
+        ping = ping_on_checkout.set(False)
         try:
             async with app.state.write_gate.hold(True), self._maker() as db:
                 try:
@@ -316,6 +320,7 @@ class SendBatcher:
                     await db.rollback()
                     raise
         finally:
+            ping_on_checkout.reset(ping)
             sqlite_write_intent.reset(token)
 
     async def _deliver(self, jobs: list[_Job], prev: asyncio.Task[None] | None) -> None:
