@@ -632,3 +632,38 @@ def test_the_next_batch_waits_for_the_previous_delivery(server: LiveServer) -> N
         assert elapsed < 2, "a stuck delivery must not hold the writes"
     finally:
         batcher._write = original  # type: ignore[method-assign]
+
+
+def test_a_conversation_the_batch_holds_is_kept_current_by_a_set_wise_send(
+    api: Api, server: LiveServer
+) -> None:
+    """A send earlier in the batch loaded the conversation into the batch's session; the
+    set-wise visitor send after it (one raw statement on PostgreSQL) must leave that row with
+    the values it stored, or what runs after it in the batch reads stale ones."""
+    from kefu.conversations.models import Conversation
+
+    batcher = batcher_of(server.app)
+    loop = server.app.state.loop
+    _, v, ws, staff = _visitor_on_a_socket(api, server, held=True)
+    conv_id = v.http.ok("GET", "/visitor/conversation")["id"]
+    kept: list[Any] = []
+
+    async def keep(db: Any, fast: bool) -> None:
+        kept.append(await db.get(Conversation, conv_id))  # held by the session from here on
+
+    try:
+        client_id = cid()
+        with one_batch(server, expected=2):
+            # Ordered by conversation on PostgreSQL: give `keep` the send's, so it runs first.
+            held = asyncio.run_coroutine_threadsafe(batcher.run(keep, order_key=conv_id), loop)
+            eventually(lambda: len(batcher._pending) == 1)
+            _send(ws, "the latest words", client_id)
+        ack = _answer(ws, client_id)
+        held.result(10)
+        assert ack["type"] == "ack"
+        assert kept[0].last_seq == ack["seq"]
+        assert kept[0].last_message_preview == "the latest words"
+    finally:
+        ws.close()
+        if staff is not None:
+            staff.close()

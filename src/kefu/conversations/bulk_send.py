@@ -4,11 +4,11 @@ A group-committed batch of socket sends (`kefu.chat.batcher`) is mostly visitors
 conversations an agent already holds. Sent one by one, each costs four statements (find the
 conversation, take the next seq, insert the message, insert its event), and at a few hundred
 messages a second the Python around those statements is the largest part of a message's CPU.
-Here a run of such sends costs four statements in all: one read of the conversations (locked
-on PostgreSQL), one executemany UPDATE of their seq and last-message columns, one of the
-messages and one of the events. On PostgreSQL the last three are one statement; on SQLite they
-run on the sqlite3 connection itself (`bulk_sqlite`). The result is what `visitor_send` stores
-and emits, message by message, in the same order.
+Here a run of such sends is written set-wise. On PostgreSQL it is one statement (`bulk_pg`:
+lock, seqs, conversations, messages and events; one round trip). On SQLite the conversations
+are read, the seqs taken here, then one executemany UPDATE of the conversations, one INSERT of
+the messages and one of the events run on the sqlite3 connection itself (`bulk_sqlite`). The
+result is what `visitor_send` stores and emits, message by message, in the same order.
 
 Only the common case is taken: the conversation is open and ongoing, the visitor wrote before
 (a first message may greet), and the message carries no attachment. Anything else is left to
@@ -17,17 +17,17 @@ Only the common case is taken: the conversation is open and ongoing, the visitor
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import BigInteger, any_, bindparam, literal_column, select, text
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Table, bindparam, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.instrumentation import manager_of_class
+from sqlalchemy.orm.util import identity_key
 
-from kefu.conversations import bulk_sqlite, log
+from kefu.conversations import bulk_pg, bulk_sqlite, log
 from kefu.conversations.actions import last_message_fields
 from kefu.conversations.hooks import HOOKS
 from kefu.conversations.models import Conversation, Message
@@ -37,32 +37,6 @@ from kefu.core.db import sqlite_call
 from kefu.events.bus import emit
 from kefu.visitors.actions import VisitorPrincipal
 
-# PostgreSQL: the conversations' UPDATE, the messages and their `message.created` events in one
-# statement (one round trip instead of three; every part of a WITH runs). Column arrays keep
-# the statement the same for every batch size, so it is prepared once; the events are made
-# from what the messages' INSERT returns.
-_WRITE_BATCH = text(
-    "WITH c AS (UPDATE conversations SET last_seq = v.last_seq, last_message_at = v.at,"
-    " last_message_kind = v.kind, last_message_sender = v.sender,"
-    " last_message_preview = v.preview, last_visitor_message_at = v.visitor_at"
-    " FROM unnest(CAST(:c_ids AS BIGINT[]), CAST(:c_seqs AS INTEGER[]),"
-    " CAST(:c_at AS TIMESTAMPTZ[]), CAST(:c_kinds AS VARCHAR[]), CAST(:c_senders AS VARCHAR[]),"
-    " CAST(:c_previews AS VARCHAR[]), CAST(:c_visitor_at AS TIMESTAMPTZ[]))"
-    " AS v(id, last_seq, at, kind, sender, preview, visitor_at)"
-    " WHERE conversations.id = v.id),"
-    " m AS (INSERT INTO messages (tenant_id, conversation_id, seq, sender_type, sender_id,"
-    " sender_name, kind, body, whisper, client_msg_id, content_digest, created_at)"
-    " SELECT * FROM unnest(CAST(:tenant_ids AS BIGINT[]), CAST(:conversation_ids AS BIGINT[]),"
-    " CAST(:seqs AS INTEGER[]), CAST(:sender_types AS VARCHAR[]), CAST(:sender_ids AS BIGINT[]),"
-    " CAST(:sender_names AS VARCHAR[]), CAST(:kinds AS VARCHAR[]), CAST(:bodies AS JSON[]),"
-    " CAST(:whispers AS BOOLEAN[]), CAST(:client_msg_ids AS VARCHAR[]),"
-    " CAST(:digests AS VARCHAR[]), CAST(:created AS TIMESTAMPTZ[]))"
-    " RETURNING id, tenant_id, conversation_id, seq, whisper, created_at)"
-    " INSERT INTO conversation_events (tenant_id, conversation_id, seq, name, message_id, data,"
-    " staff_only, created_at)"
-    " SELECT tenant_id, conversation_id, seq, 'message.created', id, '{}', whisper, created_at"
-    " FROM m RETURNING message_id, conversation_id, seq"
-)
 # Built once, the visitor ids an expanding parameter: building the IN list's expressions and
 # the statement's cache key for every batch cost more than running it.
 _OPEN_OF_MANY = (
@@ -76,20 +50,8 @@ _OPEN_OF_MANY = (
     # Rows this session already holds get the values just read (the seq especially).
     .execution_options(populate_existing=True)
 )
-# PostgreSQL, rows locked: the ids as one array (`= ANY`), so that the statement's text is the
-# same for every batch size and is prepared once per connection. An expanding IN list is a new
-# text for each length, prepared again each time it falls out of the statement cache (100).
-_OPEN_OF_LOCKED = (
-    select(Conversation)
-    .where(
-        Conversation.visitor_id == any_(bindparam("visitor_ids", type_=ARRAY(BigInteger))),
-        Conversation.state != literal_column("'ended'"),
-    )
-    .order_by(Conversation.id)  # the lock order
-    .execution_options(populate_existing=True)
-    .with_for_update()
-)
 _NEW_MESSAGE = manager_of_class(Message).new_instance
+_CONVERSATION_KEYS = [c.key for c in cast(Table, Conversation.__table__).columns]
 
 
 def _message(values: dict[str, Any]) -> Message:
@@ -98,32 +60,6 @@ def _message(values: dict[str, Any]) -> Message:
     message = _NEW_MESSAGE()
     message.__dict__.update(values)
     return message
-
-
-def _columns(last: list[dict[str, Any]], rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
-    """`_WRITE_BATCH`'s arrays, one per column: the conversations' new values (their `b_*`
-    parameters) and the message rows."""
-    return {
-        "c_ids": [c["b_id"] for c in last],
-        "c_seqs": [c["b_last_seq"] for c in last],
-        "c_at": [c["b_last_message_at"] for c in last],
-        "c_kinds": [c["b_last_message_kind"] for c in last],
-        "c_senders": [c["b_last_message_sender"] for c in last],
-        "c_previews": [c["b_last_message_preview"] for c in last],
-        "c_visitor_at": [c["b_last_visitor_message_at"] for c in last],
-        "tenant_ids": [r["tenant_id"] for r in rows],
-        "conversation_ids": [r["conversation_id"] for r in rows],
-        "seqs": [r["seq"] for r in rows],
-        "sender_types": [r["sender_type"] for r in rows],
-        "sender_ids": [r["sender_id"] for r in rows],
-        "sender_names": [r["sender_name"] for r in rows],
-        "kinds": [r["kind"] for r in rows],
-        "bodies": [json.dumps(r["body"]) for r in rows],  # as SQLAlchemy's JSON type writes it
-        "whispers": [r["whisper"] for r in rows],
-        "client_msg_ids": [r["client_msg_id"] for r in rows],
-        "digests": [r["content_digest"] for r in rows],
-        "created": [r["created_at"] for r in rows],
-    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,79 +97,26 @@ async def visitor_send_many(db: AsyncSession, items: list[VisitorMessage]) -> li
     """Store the messages of `items` whose conversation is open and ongoing; None for the
     others (the caller sends them one by one, after these). The caller's batch trusts the
     unique index for idempotency: a repeated `client_msg_id` fails the whole statement."""
-    visitor_ids = sorted({it.vp.visitor.id for it in items})
-    dialect = db.get_bind().dialect
-    pg = dialect.name == "postgresql"
-    if pg or _holds_conversations(db):
-        # PostgreSQL: the seq is taken in memory below, so the rows stay locked until commit.
-        query = _OPEN_OF_LOCKED if pg else _OPEN_OF_MANY
-        found = list(await db.scalars(query, {"visitor_ids": visitor_ids}))
-    else:
-        stored_rows = await sqlite_call(db, bulk_sqlite.open_conversations, visitor_ids)
-        found = bulk_sqlite.conversations(stored_rows, dialect)
-    open_of = {c.visitor_id: c for c in found}
-
-    taken: list[tuple[int, Conversation]] = []
-    for i, it in enumerate(items):
-        conv = open_of.get(it.vp.visitor.id)
-        if (
-            conv is not None
-            and conv.state == "ongoing"
-            and conv.last_visitor_message_at is not None
-            and takes(it.kind, it.body)
-        ):
-            taken.append((i, conv))
-    out: list[Stored | None] = [None] * len(items)
-    if not taken:
-        return out
-
     now = clock.now()
-    seqs: dict[int, int] = {}
-    rows: list[dict[str, Any]] = []
-    last: dict[int, dict[str, Any]] = {}
-    fields: list[tuple[dict[str, Any], dict[str, Any]]] = []  # per message, for the loop below
-    for i, conv in taken:
-        it = items[i]
-        seq = seqs[conv.id] = seqs.get(conv.id, conv.last_seq) + 1
-        values, later = last_message_fields(it.kind, it.body, "visitor", now)
-        fields.append((values, later))
-        last[conv.id] = {"b_id": conv.id, "b_last_seq": seq} | {
-            "b_" + k: v for k, v in (values | later).items()
-        }
-        rows.append(
-            {
-                "tenant_id": conv.tenant_id,
-                "conversation_id": conv.id,
-                "seq": seq,
-                "sender_type": "visitor",
-                "sender_id": it.vp.visitor.id,
-                "sender_name": it.vp.visitor.name[:50],
-                "kind": it.kind,
-                "body": it.body,
-                "whisper": False,
-                "client_msg_id": it.client_msg_id,
-                "content_digest": it.content,
-                "segment_id": None,
-                "created_at": now,
-                "recalled_at": None,
-            }
-        )
-    if pg:
-        stored = await db.execute(_WRITE_BATCH, _columns(list(last.values()), rows))
-        ids = {(c, q): mid for mid, c, q in stored.all()}
+    if db.get_bind().dialect.name == "postgresql":
+        placed = await _place_pg(db, items, now)
     else:
-        ids = await sqlite_call(db, bulk_sqlite.write, list(last.values()), rows)
-    messages = [_message({**row, "id": ids[row["conversation_id"], row["seq"]]}) for row in rows]
+        placed = await _place_sqlite(db, items, now)
+    out: list[Stored | None] = [None] * len(items)
+    if not placed:
+        return out
+    messages = [_message(p.row) for p in placed]
     # Plain JSON once here: the frames and the ack hold them as they are. A visitor's own new
     # message with nothing attached looks the same to the staff and to the visitor (no agent
     # alias, not recalled, not a whisper): one view, one frame for both (`log.message_event`).
     views = [log.plain_view(v) for v in await messages_view(db, messages, "staff")]
 
     events: list[Any] = db.info.setdefault("events", [])
-    for (i, conv), msg, view, (values, later) in zip(taken, messages, views, fields, strict=True):
+    for p, msg, view in zip(placed, messages, views, strict=True):
+        conv = p.conv
         start = len(events)
         set_committed_value(conv, "last_seq", msg.seq)
-        for key, value in values.items():
+        for key, value in p.values.items():
             set_committed_value(conv, key, value)
         agents = [conv.agent_id] if conv.agent_id is not None else []
         if conv.broadcast:
@@ -241,7 +124,129 @@ async def visitor_send_many(db: AsyncSession, items: list[VisitorMessage]) -> li
         emit(db, log.message_event(conv, msg, sorted(set(agents)), view, view))
         for _, hook in HOOKS.after_message:
             await hook(db, conv, msg)
-        for key, value in later.items():
+        for key, value in p.later.items():
             set_committed_value(conv, key, value)
-        out[i] = Stored(message=msg, visitor_view=view, events=len(events) - start)
+        out[p.index] = Stored(message=msg, visitor_view=view, events=len(events) - start)
     return out
+
+
+@dataclass(slots=True)
+class _Placed:
+    """A message written: its item, its conversation (current, as the hooks must see it), the
+    stored row and the conversation's last-message columns it set (`later`: after the hooks)."""
+
+    index: int
+    conv: Conversation
+    row: dict[str, Any]
+    values: dict[str, Any]
+    later: dict[str, Any]
+
+
+def _row(conv: Conversation, it: VisitorMessage, seq: int, now: datetime) -> dict[str, Any]:
+    return {
+        "tenant_id": conv.tenant_id,
+        "conversation_id": conv.id,
+        "seq": seq,
+        "sender_type": "visitor",
+        "sender_id": it.vp.visitor.id,
+        "sender_name": it.vp.visitor.name[:50],
+        "kind": it.kind,
+        "body": it.body,
+        "whisper": False,
+        "client_msg_id": it.client_msg_id,
+        "content_digest": it.content,
+        "segment_id": None,
+        "created_at": now,
+        "recalled_at": None,
+    }
+
+
+async def _place_pg(db: AsyncSession, items: list[VisitorMessage], now: datetime) -> list[_Placed]:
+    """PostgreSQL: the read, the seqs and the writes in one statement (`bulk_pg`)."""
+    taken = [(i, it) for i, it in enumerate(items) if takes(it.kind, it.body)]
+    if not taken:
+        return []
+    fields = [last_message_fields(it.kind, it.body, "visitor", now) for _, it in taken]
+    if db.new or db.dirty or db.deleted:
+        await db.flush()  # the statement must see what this batch's earlier sends wrote
+    written = await bulk_pg.write(
+        db,
+        [
+            bulk_pg.Send(
+                visitor_id=it.vp.visitor.id,
+                sender_name=it.vp.visitor.name[:50],
+                kind=it.kind,
+                body=it.body,
+                client_msg_id=it.client_msg_id,
+                digest=it.content,
+                last=values | later,
+            )
+            for (_, it), (values, later) in zip(taken, fields, strict=True)
+        ],
+        now,
+    )
+    placed: list[_Placed] = []
+    done: dict[int, int] = {}  # visitor → its messages placed so far
+    for (i, it), (values, later) in zip(taken, fields, strict=True):
+        w = written.get(it.vp.visitor.id)
+        if w is None:
+            continue
+        k = done.get(it.vp.visitor.id, 0)
+        done[it.vp.visitor.id] = k + 1
+        if k == 0:
+            w.conversation = _held(db, w.conversation)
+        conv = w.conversation
+        # The stored last_seq is the last of these messages' (the loop after moves it along).
+        seq = w.last_seq - len(w.message_ids) + 1 + k
+        row = _row(conv, it, seq, now) | {"id": w.message_ids[k]}
+        placed.append(_Placed(i, conv, row, values, later))
+    return placed
+
+
+def _held(db: AsyncSession, conv: Conversation) -> Conversation:
+    """The session's own row of `conv` if it holds one (an earlier send of this batch loaded
+    it), brought up to the stored values; else `conv`, which stays out of the session."""
+    held = db.identity_map.get(identity_key(Conversation, conv.id))
+    if held is None:
+        return conv
+    for key in _CONVERSATION_KEYS:
+        set_committed_value(held, key, conv.__dict__[key])
+    return held
+
+
+async def _place_sqlite(
+    db: AsyncSession, items: list[VisitorMessage], now: datetime
+) -> list[_Placed]:
+    """SQLite: the conversations read, the seqs taken here, then the writes (`bulk_sqlite`)."""
+    visitor_ids = sorted({it.vp.visitor.id for it in items})
+    if _holds_conversations(db):
+        found = list(await db.scalars(_OPEN_OF_MANY, {"visitor_ids": visitor_ids}))
+    else:
+        stored_rows = await sqlite_call(db, bulk_sqlite.open_conversations, visitor_ids)
+        found = bulk_sqlite.conversations(stored_rows, db.get_bind().dialect)
+    open_of = {c.visitor_id: c for c in found}
+
+    placed: list[_Placed] = []
+    seqs: dict[int, int] = {}
+    last: dict[int, dict[str, Any]] = {}
+    for i, it in enumerate(items):
+        conv = open_of.get(it.vp.visitor.id)
+        if (
+            conv is None
+            or conv.state != "ongoing"
+            or conv.last_visitor_message_at is None
+            or not takes(it.kind, it.body)
+        ):
+            continue
+        seq = seqs[conv.id] = seqs.get(conv.id, conv.last_seq) + 1
+        values, later = last_message_fields(it.kind, it.body, "visitor", now)
+        last[conv.id] = {"b_id": conv.id, "b_last_seq": seq} | {
+            "b_" + k: v for k, v in (values | later).items()
+        }
+        placed.append(_Placed(i, conv, _row(conv, it, seq, now), values, later))
+    if placed:
+        rows = [p.row for p in placed]
+        ids = await sqlite_call(db, bulk_sqlite.write, list(last.values()), rows)
+        for row in rows:
+            row["id"] = ids[row["conversation_id"], row["seq"]]
+    return placed
