@@ -15,6 +15,7 @@ from kefu.automations.actions import batch_timers, settings_row, timers_of
 from kefu.automations.models import AutomationState
 from kefu.conversations import actions as conversations
 from kefu.conversations.hooks import (
+    BulkSql,
     Ending,
     NewSegment,
     after_assign,
@@ -23,6 +24,8 @@ from kefu.conversations.hooks import (
     after_message,
     after_open,
     after_requeue,
+    bulk_sql,
+    bulk_sql_results,
     defer,
     in_batch,
 )
@@ -139,6 +142,18 @@ _DELETE_THEN_PROMPTED = (
         .cte("ended_timeouts")
     )
 )
+# PostgreSQL's batch of visitor sends is one statement (`conversations.bulk_pg`); the same
+# DELETE and read ride in it, over `c`, the conversations it wrote: no round trip of their own.
+_IN_BULK = bulk_sql(
+    BulkSql(
+        name="automations_visitor_wrote",
+        cte="DELETE FROM timers WHERE kind = :automations_timeout"
+        " AND subject_id IN (SELECT id FROM c)",
+        column="EXISTS (SELECT 1 FROM automation_states s"
+        " WHERE s.conversation_id = c.id AND s.visitor_prompts != 0)",
+        params={"automations_timeout": t.VISITOR_TIMEOUT},
+    )
+)
 _STATES_OF = select(AutomationState).where(
     AutomationState.conversation_id.in_(bindparam("ids", expanding=True))
 )
@@ -146,9 +161,9 @@ _STATES_OF = select(AutomationState).where(
 
 async def _visitors_wrote(db: AsyncSession) -> None:
     """`on_message` for visitor messages in ongoing conversations, set-wise (one batch's): one
-    DELETE of the visitor timeouts and one read of the states (one statement on PostgreSQL),
-    the agent no-reply and inactivity timers together. The same effect as running it message
-    by message."""
+    DELETE of the visitor timeouts and one read of the states (one statement on PostgreSQL,
+    none when they rode in the sends' own statement), the agent no-reply and inactivity timers
+    together. The same effect as running it message by message."""
     convs: dict[int, Conversation] = db.info.pop(_VISITOR_WROTE, {})
     # Still ongoing: anything that changed a conversation since ran `_visitors_wrote` first.
     by_tenant: dict[int, list[Conversation]] = {}
@@ -156,15 +171,18 @@ async def _visitors_wrote(db: AsyncSession) -> None:
         by_tenant.setdefault(conv.tenant_id, []).append(conv)
     if not by_tenant:
         return
-    ids = list(convs)
-    # Core statements do not autoflush: a timer this batch scheduled (an agent's earlier send
-    # started the visitor's countdown) must be in the table for the DELETE to end it.
-    await db.flush()
-    if db.get_bind().dialect.name == "postgresql":
-        params = {"ids": ids, "kind": t.VISITOR_TIMEOUT}
-        prompted = list(await db.scalars(_DELETE_THEN_PROMPTED, params))
-    else:
-        prompted = await sqlite_call(db, _sqlite_end_then_prompted, t.VISITOR_TIMEOUT, ids)
+    done = bulk_sql_results(db, _IN_BULK.name, list(convs))  # conv id → prompted
+    prompted = [cid for cid, was_prompted in done.items() if was_prompted]
+    ids = [cid for cid in convs if cid not in done]
+    if ids:
+        # Core statements do not autoflush: a timer this batch scheduled (an agent's earlier
+        # send started the visitor's countdown) must be in the table for the DELETE to end it.
+        await db.flush()
+        if db.get_bind().dialect.name == "postgresql":
+            params = {"ids": ids, "kind": t.VISITOR_TIMEOUT}
+            prompted += await db.scalars(_DELETE_THEN_PROMPTED, params)
+        else:
+            prompted += await sqlite_call(db, _sqlite_end_then_prompted, t.VISITOR_TIMEOUT, ids)
     if prompted:
         for st in await db.scalars(_STATES_OF, {"ids": prompted}):
             st.visitor_prompts = 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -152,3 +152,41 @@ async def run_deferred(db: AsyncSession) -> None:
         fn = next(iter(pending))
         del pending[fn]
         await fn(db)
+
+
+@dataclass(frozen=True, eq=False)  # hashed by identity: statements are built per set of parts
+class BulkSql:
+    """SQL an after_message hook's set-wise work runs inside PostgreSQL's one statement for a
+    batch of visitor sends (`conversations.bulk_pg`), saving that work's own round trip.
+
+    Both parts see `c`: the conversations the statement wrote, with their stored columns. `cte`
+    is a data-modifying statement (run as a CTE: it runs whether or not anything reads it);
+    `column` an SQL expression, one value per conversation, handed back to the hook through
+    `bulk_sql_results`. Bound values go in `params`, named after `name`."""
+
+    name: str  # unique; also names the CTE and the result column
+    cte: str | None = None
+    column: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+BULK_SQL: list[BulkSql] = []  # registered at import time, like the hooks
+_BULK_SQL_RESULTS = "bulk_sql_results"
+
+
+def bulk_sql(part: BulkSql) -> BulkSql:
+    if all(existing.name != part.name for existing in BULK_SQL):
+        BULK_SQL.append(part)
+    return part
+
+
+def record_bulk_sql(db: AsyncSession, name: str, values: dict[int, Any]) -> None:
+    """`bulk_pg`: what `name`'s column gave per conversation (the part ran for these)."""
+    db.info.setdefault(_BULK_SQL_RESULTS, {}).setdefault(name, {}).update(values)
+
+
+def bulk_sql_results(db: AsyncSession, name: str, ids: list[int]) -> dict[int, Any]:
+    """Of the conversations `ids`, those `name`'s SQL already ran for in this session's batch,
+    with its column's values; handed over once (taken out)."""
+    recorded: dict[int, Any] = db.info.get(_BULK_SQL_RESULTS, {}).get(name, {})
+    return {i: recorded.pop(i) for i in ids if i in recorded}
