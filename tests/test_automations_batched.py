@@ -63,6 +63,15 @@ def _acked(ws: Any, client_msg_id: str) -> None:
     assert frame["type"] == "ack", frame
 
 
+def _held_over_socket(api: Api, server: LiveServer, t: Any, agent: Any) -> tuple[int, Any]:
+    """A visitor's conversation, opened over REST and held by the (online) `agent`, and the
+    visitor's socket: (conversation id, socket)."""
+    v = Visitor(api, new_widget(t))
+    conv: int = v.send("question")["conversation_id"]
+    eventually(lambda: ongoing_ids(agent) == [conv])
+    return conv, v.socket(server.base_url)
+
+
 @contextlib.contextmanager
 def one_batch(server: LiveServer, expected: int) -> Iterator[None]:
     """The sends made inside the block are written as ONE batch once it ends: a no-op job
@@ -104,10 +113,7 @@ def test_socket_sends_run_the_timers_as_rest_sends_do(
         },
     )
     with staff_socket(server.base_url, agent):
-        v = Visitor(api, new_widget(t))
-        conv = v.send("question")["conversation_id"]
-        eventually(lambda: ongoing_ids(agent) == [conv])
-        ws = v.socket(server.base_url)
+        conv, ws = _held_over_socket(api, server, t, agent)
         say(agent, conv, "how can I help?")  # the visitor's countdown starts
         tick(server, fake_clock, 50)
         first = cid()
@@ -147,10 +153,7 @@ def test_a_prompted_visitors_socket_answer_ends_the_countdown(
         },
     )
     with staff_socket(server.base_url, agent):
-        v = Visitor(api, new_widget(t))
-        conv = v.send("question")["conversation_id"]
-        eventually(lambda: ongoing_ids(agent) == [conv])
-        ws = v.socket(server.base_url)
+        conv, ws = _held_over_socket(api, server, t, agent)
         say(agent, conv, "how can I help?")
         tick(server, fake_clock, 61)
         eventually(lambda: system_texts(agent, conv, "visitor_timeout_prompt") == ["还在吗？"])
@@ -181,10 +184,7 @@ def test_visitor_and_agent_in_one_batch_the_last_writer_decides_the_countdown(
         t, visitor_timeout={"enabled": True, "first_timeout": 60, "count": 1, "text": "还在吗？"}
     )
     with staff_socket(server.base_url, agent) as aws:
-        v = Visitor(api, new_widget(t))
-        conv = v.send("question")["conversation_id"]
-        eventually(lambda: ongoing_ids(agent) == [conv])
-        ws = v.socket(server.base_url)
+        conv, ws = _held_over_socket(api, server, t, agent)
         if last == "agent":
             say(agent, conv, "how can I help?")
         visitor_send = (ws, _visitor_frame("a question", mine := cid()), mine)
@@ -292,10 +292,7 @@ def test_a_timer_settings_change_applies_to_the_next_batched_send_at_once(
     t = api.provision()
     _, agent = api.add_user(t)
     with staff_socket(server.base_url, agent):
-        v = Visitor(api, new_widget(t))
-        conv = v.send("question")["conversation_id"]
-        eventually(lambda: ongoing_ids(agent) == [conv])
-        ws = v.socket(server.base_url)
+        conv, ws = _held_over_socket(api, server, t, agent)
         say(agent, conv, "how can I help?")
         first = cid()
         ws.send(_visitor_frame("still here", first))  # a batch reads (and keeps) the defaults
