@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pydantic import BaseModel
@@ -23,10 +24,11 @@ def test_a_burst_of_arrivals_sends_few_queue_frames_ending_with_the_count(
 ) -> None:
     t = api.provision()
     widget = new_widget(t)
+    visitors = [Visitor(api, widget) for _ in range(12)]  # signed in before the burst
     with staff_socket(server.base_url, t.admin) as ws:
         started = time.monotonic()
-        for i in range(12):
-            Visitor(api, widget).send(f"排队 {i}")
+        with ThreadPoolExecutor(4) as pool:  # arrivals as a burst, not one request at a time
+            list(pool.map(lambda iv: iv[1].send(f"排队 {iv[0]}"), enumerate(visitors)))
         elapsed = time.monotonic() - started
         frames: list[dict[str, Any]] = []
         with contextlib.suppress(TimeoutError):
@@ -40,7 +42,8 @@ def test_a_burst_of_arrivals_sends_few_queue_frames_ending_with_the_count(
     assert frames[-1] == {"type": "queue.changed", "waiting": waiting}
     # One now, then at most one per interval while they kept coming, and a last one.
     assert len(frames) <= 2 + elapsed / QUEUE_FRAME_SECONDS, (len(frames), elapsed)
-    assert len(frames) < 12
+    if elapsed < 10 * QUEUE_FRAME_SECONDS:  # else a busy machine spread the burst out
+        assert len(frames) < 12
 
 
 def test_the_waiting_count_is_read_after_commit_at_most_once_per_interval(
