@@ -32,20 +32,24 @@ _COLUMNS = [c.name for c in cast(Table, Conversation.__table__).columns]
 # `u`: one row per message, k its place among its visitor's (1..n), in batch order. The only
 # text formatted in is the model's own column names and the hooks' SQL; every value is bound.
 _HEAD = (
-    "WITH locked AS (SELECT id, last_visitor_message_at AS prev_visitor_at FROM conversations"  # noqa: S608
-    " WHERE visitor_id = ANY(CAST(:visitor_ids AS BIGINT[])) AND state != 'ended'"
-    " ORDER BY id FOR UPDATE),"
-    " c AS (UPDATE conversations SET last_seq = conversations.last_seq + v.n,"
-    " last_message_at = v.at, last_message_kind = v.kind, last_message_sender = v.sender,"
-    " last_message_preview = v.preview, last_visitor_message_at = v.visitor_at"
-    " FROM unnest(CAST(:v_visitors AS BIGINT[]), CAST(:v_n AS INTEGER[]),"
+    "WITH locked AS (SELECT id, visitor_id, last_visitor_message_at AS prev_visitor_at"  # noqa: S608
+    " FROM conversations WHERE visitor_id = ANY(CAST(:visitor_ids AS BIGINT[]))"
+    " AND state != 'ended' ORDER BY id FOR UPDATE),"
+    # The visitors' rows matched to their conversations first (by visitor), then the UPDATE
+    # joins by primary key: no visitor-by-visitor comparison against every conversation.
+    " v AS (SELECT locked.id, locked.prev_visitor_at, u.* FROM locked JOIN"
+    " unnest(CAST(:v_visitors AS BIGINT[]), CAST(:v_n AS INTEGER[]),"
     " CAST(:v_at AS TIMESTAMPTZ[]), CAST(:v_kinds AS VARCHAR[]), CAST(:v_senders AS VARCHAR[]),"
     " CAST(:v_previews AS VARCHAR[]), CAST(:v_visitor_at AS TIMESTAMPTZ[]))"
-    " AS v(visitor_id, n, at, kind, sender, preview, visitor_at), locked"
-    " WHERE conversations.id = locked.id AND conversations.visitor_id = v.visitor_id"
+    " AS u(visitor_id, n, at, kind, sender, preview, visitor_at)"
+    " ON u.visitor_id = locked.visitor_id),"
+    " c AS (UPDATE conversations SET last_seq = conversations.last_seq + v.n,"
+    " last_message_at = v.at, last_message_kind = v.kind, last_message_sender = v.sender,"
+    " last_message_preview = v.preview, last_visitor_message_at = v.visitor_at FROM v"
+    " WHERE conversations.id = v.id"
     " AND conversations.state = 'ongoing' AND conversations.last_visitor_message_at IS NOT NULL"
     f" RETURNING {', '.join('conversations.' + name for name in _COLUMNS)},"
-    " v.n AS batch_n, locked.prev_visitor_at),"
+    " v.n AS batch_n, v.prev_visitor_at),"
     " m AS (INSERT INTO messages (tenant_id, conversation_id, seq, sender_type, sender_id,"
     " sender_name, kind, body, whisper, client_msg_id, content_digest, created_at)"
     " SELECT c.tenant_id, c.id, c.last_seq - c.batch_n + u.k, 'visitor', u.visitor_id,"
