@@ -118,7 +118,6 @@ class ConversationAutoEnded(BaseModel):
     reason: str
 
 
-
 class CannedSubmissionRequested(BaseModel):
     """To admins of the public canned replies: an agent submitted a personal reply (§8.1)."""
 
