@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 
 # Before kefu is imported: cheap argon2 parameters for the many accounts tests create
 # (see kefu.core.security); the e2e servers get the same through their environment.
@@ -256,6 +257,8 @@ def raw(server: LiveServer) -> Iterator[httpx.Client]:
 
 
 LOG_TAIL_LINES = 80
+# Startup lines every node writes alike; they would push a report's telling lines out of view.
+_LOG_NOISE = re.compile(r"alembic\.runtime\.plugins|alembic\.runtime\.migration")
 
 
 @pytest.hookimpl(wrapper=True)
@@ -274,7 +277,8 @@ def pytest_runtest_makereport(
     for root in sorted(r for r in roots if isinstance(r, Path)):
         for log in sorted(root.rglob("*.log")):
             with contextlib.suppress(OSError):
-                tail = log.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+                lines = log.read_text(errors="replace").splitlines()
+                tail = [ln for ln in lines if not _LOG_NOISE.search(ln)][-LOG_TAIL_LINES:]
                 if tail:
                     report.sections.append((f"log {log}", "\n".join(tail)))
     return report

@@ -186,13 +186,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         export_runner = make_runner(app)  # export jobs (§14), see kefu.exports.runner
         export_runner.start()
         from kefu.observability import runtime
+        from kefu.observability.stalls import StallWatch
 
         runtime.watch_gc()
-        loop_probe = asyncio.create_task(runtime.watch_loop())
+        stalls = None
+        if settings.loop_stall_seconds > 0:
+            stalls = StallWatch(settings.loop_stall_seconds)
+            stalls.start()
+        loop_probe = asyncio.create_task(runtime.watch_loop(stalls=stalls))
         # Last: what startup built is long-lived (tests run many apps in one process: 0 there).
         gc_tuning.tune(settings.gc_threshold)
         yield
         loop_probe.cancel()
+        if stalls is not None:
+            stalls.stop()
         await export_runner.stop()
         await scheduler.stop()
         await app.state.queue_announcer.close()

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     # Allocations between two young-generation runs of Python's cycle collector in a server
     # process (`kefu.core.gc_tuning`); 0 keeps Python's default (700).
     gc_threshold: int = Field(default=10_000, ge=0, le=10_000_000)
+    # A server process's event loop silent this long is logged with the stack that holds it
+    # (kefu.observability.stalls); 0 turns the watchdog off.
+    loop_stall_seconds: float = Field(default=5.0, ge=0, le=3600)
     # On stop (SIGTERM), how long in-flight requests and socket closes may take before the
     # server cancels them: a client that stopped reading would otherwise hold its connection,
     # and so the stop, open until it read again.

@@ -138,6 +138,11 @@ EVENT_LOOP_LAG = Histogram(
     "the time every socket frame and send waited behind other work at that moment.",
     buckets=_PAUSE_BUCKETS,
 )
+EVENT_LOOP_STALLS = Counter(
+    "kefu_event_loop_stalls_total",
+    "Times this process's event loop stopped turning for KEFU_LOOP_STALL_SECONDS or more; each "
+    "is logged (logger kefu.stalls) with the stack the loop was held at.",
+)
 GC_PAUSE = Histogram(
     "kefu_gc_pause_seconds",
     "Duration of each run of Python's garbage collector (the whole process stops meanwhile), "

@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from kefu.observability.metrics import EVENT_LOOP_LAG, GC_PAUSE
+from kefu.observability.stalls import StallWatch
 
 LOOP_PROBE_SECONDS = 0.25  # how often the loop's lateness is measured
 
@@ -41,10 +42,15 @@ def unwatch_gc() -> None:
         gc.callbacks.remove(_on_gc)
 
 
-async def watch_loop(interval: float = LOOP_PROBE_SECONDS) -> None:
-    """Forever: sleep `interval` and observe how much later than asked the loop woke us."""
+async def watch_loop(
+    interval: float = LOOP_PROBE_SECONDS, stalls: StallWatch | None = None
+) -> None:
+    """Forever: sleep `interval` and observe how much later than asked the loop woke us (and
+    tell the stall watchdog, if any, that the loop turned)."""
     loop = asyncio.get_running_loop()
     while True:
         asked = loop.time() + interval
         await asyncio.sleep(interval)
         EVENT_LOOP_LAG.observe(max(loop.time() - asked, 0.0))
+        if stalls is not None:
+            stalls.tick()
