@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Install everything the tests need, then run all checks and tests:
-# ruff, mypy, vue-tsc, pytest on SQLite, pytest again on PostgreSQL, browser tests in chromium.
+# ruff (lint and format), mypy, vue-tsc, pytest on SQLite, pytest again on PostgreSQL, browser tests in chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh --dev
 PY=.venv/bin/python
 
-echo "==> ruff"; $PY -m ruff check src tests
+echo "==> ruff"; $PY -m ruff check src tests bench; $PY -m ruff format --check src tests bench
 echo "==> mypy"; $PY -m mypy
 echo "==> vue-tsc"; (cd web && npm run -s typecheck)
 

@@ -77,7 +77,7 @@ def operations(doc: dict[str, Any]) -> list[Operation]:
         assert path.startswith(API_PREFIX), path
         for method, spec in item.items():
             if method in HTTP_METHODS:
-                ops.append(Operation(method.upper(), path[len(API_PREFIX):], spec))
+                ops.append(Operation(method.upper(), path[len(API_PREFIX) :], spec))
     return ops
 
 
@@ -217,13 +217,21 @@ def app_routes(app: Any) -> list[AppRoute]:
         path = rc.path or ""
         if not path.startswith(API_PREFIX + "/") or "{path:path}" in path:
             continue
-        rel = path[len(API_PREFIX):]
+        rel = path[len(API_PREFIX) :]
         if isinstance(original, APIWebSocketRoute):
             out.append(AppRoute("websocket", "WS", rel, rc.name, rc.dependant))
         elif isinstance(original, APIRoute):
             for method in sorted(rc.methods or ()):
-                out.append(AppRoute("http", method, rel, rc.name, rc.dependant,
-                                    bool(getattr(rc, "include_in_schema", True))))
+                out.append(
+                    AppRoute(
+                        "http",
+                        method,
+                        rel,
+                        rc.name,
+                        rc.dependant,
+                        bool(getattr(rc, "include_in_schema", True)),
+                    )
+                )
     return out
 
 

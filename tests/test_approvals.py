@@ -38,9 +38,10 @@ def test_request_notify_approve(api: Api, server: LiveServer) -> None:
     t = api.provision()
     _approval_on(t)
     agent, agent_c = api.add_user(t, nickname="Ann")
-    with staff_socket(server.base_url, agent_c) as agent_ws, staff_socket(
-        server.base_url, t.admin
-    ) as admin_ws:
+    with (
+        staff_socket(server.base_url, agent_c) as agent_ws,
+        staff_socket(server.base_url, t.admin) as admin_ws,
+    ):
         r = agent_c.put("/me/status", json={"status": "busy"})
         assert r.status_code == 422, r.text
         assert [f["rule"] for f in r.json()["error"]["fields"]] == ["reason_required"]

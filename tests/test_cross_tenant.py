@@ -53,6 +53,7 @@ def _chats() -> Iterator[None]:
     _REQUEST_READERS.clear()
     _GROUPS.clear()
 
+
 _names = itertools.count(1)
 
 
@@ -81,8 +82,13 @@ def _find_team(tree: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
 
 def make_user(t: Tenant, **fields: Any) -> int:
     email = unique_email("xt")
-    body = {"email": email, "password": PASSWORD, "nickname": email[:20],
-            "role_id": t.roles["agent"], **fields}
+    body = {
+        "email": email,
+        "password": PASSWORD,
+        "nickname": email[:20],
+        "role_id": t.roles["agent"],
+        **fields,
+    }
     return int(t.admin.ok("POST", "/users", json=body)["id"])
 
 
@@ -111,8 +117,9 @@ def make_notification(t: Tenant) -> int:
     uid = make_user(t, email=email)
     t.admin.ok("PATCH", f"/users/{uid}", json={"max_concurrent": 11})
     chat = chat_of(t)  # its client has no session of its own
-    r = chat.http.post("/auth/login", json={"email": email, "password": PASSWORD,
-                                            "client": "token"})
+    r = chat.http.post(
+        "/auth/login", json={"email": email, "password": PASSWORD, "client": "token"}
+    )
     assert r.status_code == 200, describe(r)
     token = str(r.json()["token"])
     r = chat.http.get("/notifications", headers={"Authorization": f"Bearer {token}"})
@@ -142,11 +149,15 @@ def make_approval(t: Tenant) -> int:
     make_user(t, email=email)
     t.admin.ok("PATCH", "/tenant/switches", json={"status_change_approval": True})
     chat = chat_of(t)
-    r = chat.http.post("/auth/login", json={"email": email, "password": PASSWORD,
-                                            "client": "token"})
+    r = chat.http.post(
+        "/auth/login", json={"email": email, "password": PASSWORD, "client": "token"}
+    )
     assert r.status_code == 200, describe(r)
-    r = chat.http.put("/me/status", json={"status": "busy", "reason": "cross-tenant"},
-                      headers={"Authorization": f"Bearer {r.json()['token']}"})
+    r = chat.http.put(
+        "/me/status",
+        json={"status": "busy", "reason": "cross-tenant"},
+        headers={"Authorization": f"Bearer {r.json()['token']}"},
+    )
     t.admin.ok("PATCH", "/tenant/switches", json={"status_change_approval": False})
     assert r.status_code == 202, describe(r)
     return int(r.json()["approval"]["id"])
@@ -195,8 +206,11 @@ def make_leave_message(t: Tenant) -> int:
     chat = chat_of(t)
     v = chat.new_visitor()
     chat.send(v)
-    r = chat.http.post("/visitor/leave-message", headers=v.headers,
-                       json={"origin": "waiting", "content": "left in this tenant"})
+    r = chat.http.post(
+        "/visitor/leave-message",
+        headers=v.headers,
+        json={"origin": "waiting", "content": "left in this tenant"},
+    )
     assert r.status_code == 201, describe(r)
     return int(r.json()["id"])
 
@@ -228,8 +242,7 @@ def make_transfer_request(t: Tenant) -> int:
 def _read_transfer_request(t: Tenant, request_id: int) -> Any:
     chat = chat_of(t)
     session = _REQUEST_READERS[(chat.api_url, request_id)]
-    with httpx.Client(base_url=chat.api_url, cookies={SESSION_COOKIE: session},
-                      timeout=30) as c:
+    with httpx.Client(base_url=chat.api_url, cookies={SESSION_COOKIE: session}, timeout=30) as c:
         r = c.get("/transfer-requests")
     return next((q for q in r.json() if q["id"] == request_id), None)
 
@@ -265,7 +278,8 @@ FACTORIES: dict[str, Callable[[Tenant], int]] = {
     "overflow_rule_id": lambda t: routing_of(t).new_overflow_rule(),
     "tag_id": lambda t: routing_of(t).new_tag(),
     "session_tag_id": lambda t: int(
-        t.admin.ok("POST", "/session-tags", json={"name": _name("stag")})["id"]),
+        t.admin.ok("POST", "/session-tags", json={"name": _name("stag")})["id"]
+    ),
     "request_id": make_transfer_request,
     "menu_item_id": make_menu_item,
     "entry_id": hs.make_blacklist_entry,
@@ -296,8 +310,14 @@ PARAM_KINDS: dict[tuple[str, str], str] = {
 
 
 def param_kind(op: Operation, name: str) -> str:
-    return next((kind for (prefix, param), kind in PARAM_KINDS.items()
-                 if param == name and op.path.startswith(prefix)), name)
+    return next(
+        (
+            kind
+            for (prefix, param), kind in PARAM_KINDS.items()
+            if param == name and op.path.startswith(prefix)
+        ),
+        name,
+    )
 
 
 def _read(t: Tenant, url: str) -> Any:
@@ -323,8 +343,10 @@ def _read_association(t: Tenant, association_id: int) -> Any:
 
 
 def _read_conversation(t: Tenant, conversation_id: int) -> Any:
-    return (_read(t, f"/conversations/{conversation_id}"),
-            _read(t, f"/conversations/{conversation_id}/messages"))
+    return (
+        _read(t, f"/conversations/{conversation_id}"),
+        _read(t, f"/conversations/{conversation_id}/messages"),
+    )
 
 
 def _read_file(t: Tenant, attachment_id: int) -> Any:
@@ -344,7 +366,8 @@ READERS: dict[str, Callable[[Tenant, int], Any]] = {
     "widget_id": lambda t, i: _read(t, f"/widgets/{i}"),
     "association_id": _read_association,
     "visitor_id": lambda t, i: _read(
-        t, f"/conversations/{chat_of(t).conversation_of_visitor[i]}/visitor"),
+        t, f"/conversations/{chat_of(t).conversation_of_visitor[i]}/visitor"
+    ),
     "attachment_id": _read_file,
     "notification_id": _read_notification,
     "announcement_id": lambda t, i: _read(t, f"/announcements/{i}"),
@@ -378,22 +401,30 @@ PATH_ID_BODIES: dict[tuple[str, str], dict[str, Any] | Callable[[Tenant], dict[s
     ("PUT", "/teams/{team_id}/members"): {"user_ids": []},
     ("PUT", "/users/{user_id}/status"): {"status": "busy"},
     ("POST", "/conversations/{conversation_id}/messages"): text_body("sent by A"),
-    ("POST", "/conversations/{conversation_id}/whisper"): {"client_msg_id": cid(),
-                                                          "text": "whispered by A"},
+    ("POST", "/conversations/{conversation_id}/whisper"): {
+        "client_msg_id": cid(),
+        "text": "whispered by A",
+    },
     ("POST", "/conversations/{conversation_id}/read"): {"seq": 1000},
     ("PATCH", "/visitors/{visitor_id}"): {"name": "renamed by A", "remark": "seen by A"},
-    ("PATCH", "/widgets/{widget_id}"): {"name": "renamed by A",
-                                        "allowed_origins": "https://a.example"},
+    ("PATCH", "/widgets/{widget_id}"): {
+        "name": "renamed by A",
+        "allowed_origins": "https://a.example",
+    },
     ("PATCH", "/associations/{association_id}"): {"name": "renamed by A"},
     ("POST", "/colleagues/{user_id}/messages"): {"client_msg_id": cid(), "text": "from A"},
     ("POST", "/approvals/{approval_id}/approve"): {"comment": "approved by A"},
     ("POST", "/approvals/{approval_id}/reject"): {"comment": "rejected by A"},
-    ("PATCH", "/time-plans/{plan_id}"): {"name": "renamed by A",
-                                         "weekly": {"1": [["00:00", "24:00"]]}},
+    ("PATCH", "/time-plans/{plan_id}"): {
+        "name": "renamed by A",
+        "weekly": {"1": [["00:00", "24:00"]]},
+    },
     ("PATCH", "/skill-groups/{group_id}"): {"name": "renamedbyA", "greeting": "from A"},
     ("PUT", "/skill-groups/{group_id}/members"): {"user_ids": []},
-    ("POST", "/skill-groups/{group_id}/members/code"): {"text": "nobody@example.test",
-                                                        "action": "add"},
+    ("POST", "/skill-groups/{group_id}/members/code"): {
+        "text": "nobody@example.test",
+        "action": "add",
+    },
     ("PATCH", "/routing-rules/{rule_id}"): {"name": "renamed by A", "enabled": True},
     ("PATCH", "/overflow-rules/{rule_id}"): {"name": "renamed by A", "enabled": True},
     ("PATCH", "/visitor-tags/{tag_id}"): {"name": "renamed by A"},
@@ -404,9 +435,11 @@ PATH_ID_BODIES: dict[tuple[str, str], dict[str, Any] | Callable[[Tenant], dict[s
     # To A's own group (one member, offline): a leak would move B's conversation there.
     ("POST", "/waiting/{conversation_id}/transfer"): lambda a: {"skill_group_id": own_group(a)},
     ("POST", "/conversations/{conversation_id}/transfer"): lambda a: {
-        "skill_group_id": own_group(a)},
+        "skill_group_id": own_group(a)
+    },
     ("POST", "/conversations/{conversation_id}/reassign"): lambda a: {
-        "skill_group_id": own_group(a)},
+        "skill_group_id": own_group(a)
+    },
     ("POST", "/conversations/{conversation_id}/blacklist"): {"reason": "by A"},
     ("POST", "/history/{conversation_id}/blacklist"): {"reason": "by A"},
     ("POST", "/blacklist/{entry_id}/approve"): {"comment": "approved by A"},
@@ -420,7 +453,8 @@ PATH_ID_BODIES: dict[tuple[str, str], dict[str, Any] | Callable[[Tenant], dict[s
     ("PATCH", "/knowledge/categories/{knowledge_category_id}"): {"name": "renamed by A"},
     ("PATCH", "/knowledge/items/{knowledge_item_id}"): {"title": "changed by A"},
     ("POST", "/conversations/{conversation_id}/knowledge/{knowledge_item_id}/send"): {
-        "client_msg_id": cid()},
+        "client_msg_id": cid()
+    },
     ("POST", "/leave-messages/{message_id}/assign"): lambda a: {"assignee_id": a.admin.me["id"]},
     ("POST", "/leave-messages/{message_id}/status"): {"status": "resolved"},
     ("POST", "/leave-messages/{message_id}/comments"): {"text": "by A"},
@@ -432,14 +466,17 @@ PATH_ID_BODIES: dict[tuple[str, str], dict[str, Any] | Callable[[Tenant], dict[s
 # Multipart bodies (uploads), made afresh for each request. A missing entry fails the test.
 PATH_ID_FORMS: dict[tuple[str, str], Callable[[], dict[str, Any]]] = {
     ("POST", "/conversations/{conversation_id}/attachments"): lambda: {
-        "files": png_upload(), "data": {"kind": "image"}},
+        "files": png_upload(),
+        "data": {"kind": "image"},
+    },
 }
 
 # Required query parameters, from tenant A's own objects.
 PATH_ID_QUERIES: dict[tuple[str, str], Callable[[Tenant], dict[str, Any]]] = {
     # A valid signature -- for A's own attachment -- sent with the id under test.
     ("GET", "/files/{attachment_id}"): lambda a: chat_of(a).signed_params(
-        FACTORIES["attachment_id"](a)),
+        FACTORIES["attachment_id"](a)
+    ),
     ("GET", "/history/{conversation_id}/messages/search"): lambda a: {"q": "hello"},
 }
 
@@ -486,7 +523,8 @@ def snapshot(t: Tenant) -> dict[str, Any]:
         "queue": t.admin.ok("GET", "/waiting", params={"limit": 200}),
         "canned_public": t.admin.ok("GET", "/canned/public"),
         "leave_messages": t.admin.ok(
-            "GET", "/leave-messages", params={"mode": "admin", "page_size": 100}),
+            "GET", "/leave-messages", params={"mode": "admin", "page_size": 100}
+        ),
     }
 
 
@@ -497,15 +535,23 @@ def _json(r: httpx.Response) -> Any:
         return r.content
 
 
-def _same_answer(label: str, r_other: httpx.Response, r_unknown: httpx.Response,
-                 expect_status: int = 404, expect_code: str = "not_found") -> list[str]:
+def _same_answer(
+    label: str,
+    r_other: httpx.Response,
+    r_unknown: httpx.Response,
+    expect_status: int = 404,
+    expect_code: str = "not_found",
+) -> list[str]:
     problems = []
     if r_unknown.status_code != expect_status or error_code(r_unknown) != expect_code:
-        problems.append(f"{label}: unknown id -> {describe(r_unknown)}; expected {expect_status} "
-                        f"{expect_code}")
+        problems.append(
+            f"{label}: unknown id -> {describe(r_unknown)}; expected {expect_status} {expect_code}"
+        )
     if r_other.status_code != r_unknown.status_code or _json(r_other) != _json(r_unknown):
-        problems.append(f"{label}: other tenant's id -> {describe(r_other)}, but unknown id -> "
-                        f"{describe(r_unknown)}; the answers must be identical")
+        problems.append(
+            f"{label}: other tenant's id -> {describe(r_other)}, but unknown id -> "
+            f"{describe(r_unknown)}; the answers must be identical"
+        )
     return problems
 
 
@@ -525,9 +571,12 @@ def test_path_ids_of_another_tenant_answer_like_unknown_ids(api: Api, raw: httpx
 
     missing = []
     for op in ops:
-        missing += [f"{op}: no factory for path parameter {{{p}}} -- add one to FACTORIES "
-                    f"(and READERS), or say in PARAM_KINDS which object it names"
-                    for p in op.id_path_params if param_kind(op, p) not in FACTORIES]
+        missing += [
+            f"{op}: no factory for path parameter {{{p}}} -- add one to FACTORIES "
+            f"(and READERS), or say in PARAM_KINDS which object it names"
+            for p in op.id_path_params
+            if param_kind(op, p) not in FACTORIES
+        ]
         if "application/json" in op.body_media and op.key not in PATH_ID_BODIES:
             missing.append(f"{op}: no minimal body -- add one to PATH_ID_BODIES")
         if "multipart/form-data" in op.body_media and op.key not in PATH_ID_FORMS:
@@ -537,13 +586,17 @@ def test_path_ids_of_another_tenant_answer_like_unknown_ids(api: Api, raw: httpx
             missing.append(f"{op}: body media {sorted(other_media)} not supported by this test")
         required = [p["name"] for p in op.params("query") if p.get("required")]
         if required and op.key not in PATH_ID_QUERIES:
-            missing.append(f"{op}: required query parameters {required} -- add them to "
-                           f"PATH_ID_QUERIES")
+            missing.append(
+                f"{op}: required query parameters {required} -- add them to PATH_ID_QUERIES"
+            )
     assert not missing, "\n".join(missing)
     keys = {op.key for op in ops}
-    for name, table in (("PATH_ID_BODIES", PATH_ID_BODIES), ("PATH_ID_FORMS", PATH_ID_FORMS),
-                        ("PATH_ID_QUERIES", PATH_ID_QUERIES),
-                        ("PATH_ID_ANSWERS", PATH_ID_ANSWERS)):
+    for name, table in (
+        ("PATH_ID_BODIES", PATH_ID_BODIES),
+        ("PATH_ID_FORMS", PATH_ID_FORMS),
+        ("PATH_ID_QUERIES", PATH_ID_QUERIES),
+        ("PATH_ID_ANSWERS", PATH_ID_ANSWERS),
+    ):
         stale = sorted(set(table) - keys)
         assert not stale, f"{name} lists operations that no longer exist: {stale}"
 
@@ -565,13 +618,17 @@ def test_path_ids_of_another_tenant_answer_like_unknown_ids(api: Api, raw: httpx
             form = PATH_ID_FORMS.get(op.key, dict)
             label = f"{op} with {{{param}}}"
             r_other = a.admin.request(op.method, op.url(**own, **{param: b_id}), **kw, **form())
-            r_unknown = a.admin.request(op.method, op.url(**own, **{param: UNKNOWN_ID}), **kw,
-                                        **form())
-            problems += _same_answer(label, r_other, r_unknown,
-                                     *PATH_ID_ANSWERS.get(op.key, (404, "not_found")))
+            r_unknown = a.admin.request(
+                op.method, op.url(**own, **{param: UNKNOWN_ID}), **kw, **form()
+            )
+            problems += _same_answer(
+                label, r_other, r_unknown, *PATH_ID_ANSWERS.get(op.key, (404, "not_found"))
+            )
             if READERS[kind](b, b_id) != obj_before:
-                problems.append(f"{label}: tenant B's object {b_id} changed: "
-                                f"{obj_before} -> {READERS[kind](b, b_id)}")
+                problems.append(
+                    f"{label}: tenant B's object {b_id} changed: "
+                    f"{obj_before} -> {READERS[kind](b, b_id)}"
+                )
             if snapshot(b) != before:
                 problems.append(f"{label}: tenant B's data changed")
     assert not problems, "\n".join(problems)
@@ -626,8 +683,11 @@ VISITOR_PATHS = "/visitor/"
 
 def test_query_ids_of_another_tenant_answer_like_unknown_ids(api: Api, raw: httpx.Client) -> None:
     cases = [(op, name) for op in operations(openapi(raw)) for name in op.id_query_params]
-    missing = [f"{op}: query parameter {name!r} is not in QUERY_IDS -- say which object it names"
-               for op, name in cases if (op.method, op.path, name) not in QUERY_IDS]
+    missing = [
+        f"{op}: query parameter {name!r} is not in QUERY_IDS -- say which object it names"
+        for op, name in cases
+        if (op.method, op.path, name) not in QUERY_IDS
+    ]
     assert not missing, "\n".join(missing)
     listed = {(op.method, op.path, name) for op, name in cases}
     stale = [k for k in QUERY_IDS if k not in listed]
@@ -640,8 +700,11 @@ def test_query_ids_of_another_tenant_answer_like_unknown_ids(api: Api, raw: http
     # A conversation of B waiting in B's group (a leaky queue filter would return it).
     b_group = make_group(b)
     b_routing = routing_of(b)
-    b_routing.admin.ok("POST", f"/waiting/{b_routing.waiting_conversation()}/transfer",
-                       json={"skill_group_id": b_group})
+    b_routing.admin.ok(
+        "POST",
+        f"/waiting/{b_routing.waiting_conversation()}/transfer",
+        json={"skill_group_id": b_group},
+    )
     # And one that came through a widget of B's association.
     b_association = FACTORIES["association_id"](b)
     b_chat = chat_of(b)
@@ -649,15 +712,22 @@ def test_query_ids_of_another_tenant_answer_like_unknown_ids(api: Api, raw: http
     token = visitor_token()
     r = b_chat.http.post("/visitor/session", json={"widget_key": widget["key"], "token": token})
     assert r.status_code in (200, 201), describe(r)
-    b_chat.send(ChatVisitor(id=int(r.json()["visitor"]["id"]), token=token,
-                            widget_key=widget["key"]))
-    b_ids = {"role_id": b_role, "team_id": b_team, "user_id": b_user["id"],
-             "conversation_id": FACTORIES["conversation_id"](b), "group_id": b_group,
-             "association_id": b_association, "visitor_id": FACTORIES["visitor_id"](b),
-             "knowledge_category_id": FACTORIES["knowledge_category_id"](b),
-             "session_tag_id": FACTORIES["session_tag_id"](b),
-             "tag_id": FACTORIES["tag_id"](b),
-             "customer_group_id": FACTORIES["customer_group_id"](b)}
+    b_chat.send(
+        ChatVisitor(id=int(r.json()["visitor"]["id"]), token=token, widget_key=widget["key"])
+    )
+    b_ids = {
+        "role_id": b_role,
+        "team_id": b_team,
+        "user_id": b_user["id"],
+        "conversation_id": FACTORIES["conversation_id"](b),
+        "group_id": b_group,
+        "association_id": b_association,
+        "visitor_id": FACTORIES["visitor_id"](b),
+        "knowledge_category_id": FACTORIES["knowledge_category_id"](b),
+        "session_tag_id": FACTORIES["session_tag_id"](b),
+        "tag_id": FACTORIES["tag_id"](b),
+        "customer_group_id": FACTORIES["customer_group_id"](b),
+    }
     # A visitor of A with a conversation of their own, asking for B's.
     a_chat = chat_of(a)
     a_visitor = a_chat.new_visitor()
@@ -681,8 +751,10 @@ def test_query_ids_of_another_tenant_answer_like_unknown_ids(api: Api, raw: http
         if r_unknown.status_code >= 500:
             problems.append(f"{label}: unknown id -> {describe(r_unknown)}")
         if r_other.status_code != r_unknown.status_code or _json(r_other) != _json(r_unknown):
-            problems.append(f"{label}: other tenant's id -> {describe(r_other)}, but unknown id -> "
-                            f"{describe(r_unknown)}")
+            problems.append(
+                f"{label}: other tenant's id -> {describe(r_other)}, but unknown id -> "
+                f"{describe(r_unknown)}"
+            )
         if b_user["email"] in r_other.text:
             problems.append(f"{label}: the answer reveals tenant B's user {b_user['email']}")
     assert not problems, "\n".join(problems)
@@ -701,8 +773,12 @@ BodyCase = tuple[str, BodyBuilder]
 
 
 def _new_user_body(**extra: Any) -> dict[str, Any]:
-    return {"email": "probe-body-id@example.test", "password": PASSWORD, "nickname": "probe",
-            **extra}
+    return {
+        "email": "probe-body-id@example.test",
+        "password": PASSWORD,
+        "nickname": "probe",
+        **extra,
+    }
 
 
 def _to_group(group_id: Any) -> dict[str, Any]:
@@ -714,18 +790,28 @@ def _to_agent(user_id: Any) -> dict[str, Any]:
 
 
 def _customer_rule(own: dict[str, Any], **fields: Any) -> dict[str, Any]:
-    return {"kind": "customer", "name": "probe", "tag_ids": [own["tag_id"]],
-            "on_target": _to_group(own["group_id"]), **fields}
+    return {
+        "kind": "customer",
+        "name": "probe",
+        "tag_ids": [own["tag_id"]],
+        "on_target": _to_group(own["group_id"]),
+        **fields,
+    }
 
 
 def _split_channel_rule(own: dict[str, Any], **fields: Any) -> dict[str, Any]:
-    return {"kind": "channel", "channel": "app", "split": True, "on_target": {"type": "robot"},
-            "off_target": _to_group(own["group_id"]), **fields}
+    return {
+        "kind": "channel",
+        "channel": "app",
+        "split": True,
+        "on_target": {"type": "robot"},
+        "off_target": _to_group(own["group_id"]),
+        **fields,
+    }
 
 
 def _overflow_rule(**fields: Any) -> dict[str, Any]:
-    return {"name": "probe", "condition": "queue_length", "threshold": 5, "notify": True,
-            **fields}
+    return {"name": "probe", "condition": "queue_length", "threshold": 5, "notify": True, **fields}
 
 
 def _levels(tag_id: Any) -> list[list[Any]]:
@@ -747,22 +833,38 @@ def _on(key: str, body: Callable[[dict[str, Any], Any], dict[str, Any]]) -> Body
 BODY_IDS: dict[tuple[str, str, str], BodyCase | list[BodyCase] | None] = {
     ("POST", "/users", "role_id"): ("role_id", lambda own, v: ({}, _new_user_body(role_id=v))),
     ("POST", "/users", "team_id"): (
-        "team_id", lambda own, v: ({}, _new_user_body(role_id=own["agent_role"], team_id=v))),
+        "team_id",
+        lambda own, v: ({}, _new_user_body(role_id=own["agent_role"], team_id=v)),
+    ),
     ("PATCH", "/users/{user_id}", "role_id"): (
-        "role_id", lambda own, v: ({"user_id": own["user_id"]}, {"role_id": v})),
+        "role_id",
+        lambda own, v: ({"user_id": own["user_id"]}, {"role_id": v}),
+    ),
     ("PATCH", "/users/{user_id}", "team_id"): (
-        "team_id", lambda own, v: ({"user_id": own["user_id"]}, {"team_id": v})),
+        "team_id",
+        lambda own, v: ({"user_id": own["user_id"]}, {"team_id": v}),
+    ),
     ("POST", "/teams", "parent_id"): (
-        "team_id", lambda own, v: ({}, {"name": "probe team", "parent_id": v})),
+        "team_id",
+        lambda own, v: ({}, {"name": "probe team", "parent_id": v}),
+    ),
     ("PATCH", "/teams/{team_id}", "parent_id"): (
-        "team_id", lambda own, v: ({"team_id": own["team_id"]}, {"parent_id": v})),
+        "team_id",
+        lambda own, v: ({"team_id": own["team_id"]}, {"parent_id": v}),
+    ),
     ("PUT", "/teams/{team_id}/members", "user_ids"): (
-        "user_id", lambda own, v: ({"team_id": own["team_id"]}, {"user_ids": [v]})),
+        "user_id",
+        lambda own, v: ({"team_id": own["team_id"]}, {"user_ids": [v]}),
+    ),
     # A widget's association is looked up in the caller's tenant (404 not_found otherwise).
     ("POST", "/widgets", "association_id"): (
-        "association_id", lambda own, v: ({}, {"name": "probe widget", "association_id": v})),
+        "association_id",
+        lambda own, v: ({}, {"name": "probe widget", "association_id": v}),
+    ),
     ("PATCH", "/widgets/{widget_id}", "association_id"): (
-        "association_id", lambda own, v: ({"widget_id": own["widget_id"]}, {"association_id": v})),
+        "association_id",
+        lambda own, v: ({"widget_id": own["widget_id"]}, {"association_id": v}),
+    ),
     # The sender's idempotency key for a send (docs/protocol.md): any string the client picks,
     # unique per sender; a retry is matched within the sender's own messages only.
     ("POST", "/conversations/{conversation_id}/messages", "client_msg_id"): None,
@@ -774,174 +876,312 @@ BODY_IDS: dict[tuple[str, str, str], BodyCase | list[BodyCase] | None] = {
     ("POST", "/visitor/session", "identity.user_id"): None,
     # A visitor of A choosing B's welcome-menu item (the menu is on in A).
     ("POST", "/visitor/menu-choice", "item_id"): (
-        "menu_item_id", lambda own, v: ({}, {"item_id": v, "client_msg_id": cid()})),
+        "menu_item_id",
+        lambda own, v: ({}, {"item_id": v, "client_msg_id": cid()}),
+    ),
     # A visitor of A rating B's conversation (docs/satisfaction.md).
     ("POST", "/visitor/csat", "conversation_id"): (
-        "conversation_id", lambda own, v: ({}, {"conversation_id": v, "score": 5})),
+        "conversation_id",
+        lambda own, v: ({}, {"conversation_id": v, "score": 5}),
+    ),
     # Routing and dispatch.
     ("POST", "/skill-groups", "time_plan_id"): (
-        "plan_id", lambda own, v: ({}, {"name": "probegroup", "time_plan_id": v})),
+        "plan_id",
+        lambda own, v: ({}, {"name": "probegroup", "time_plan_id": v}),
+    ),
     ("PATCH", "/skill-groups/{group_id}", "time_plan_id"): (
-        "plan_id", lambda own, v: ({"group_id": own["group_id"]}, {"time_plan_id": v})),
+        "plan_id",
+        lambda own, v: ({"group_id": own["group_id"]}, {"time_plan_id": v}),
+    ),
     ("PUT", "/skill-groups/{group_id}/members", "user_ids"): (
-        "user_id", lambda own, v: ({"group_id": own["group_id"]}, {"user_ids": [v]})),
+        "user_id",
+        lambda own, v: ({"group_id": own["group_id"]}, {"user_ids": [v]}),
+    ),
     ("PUT", "/me/favourite-groups", "skill_group_ids"): (
-        "group_id", lambda own, v: ({}, {"skill_group_ids": [own["group_id"], v]})),
+        "group_id",
+        lambda own, v: ({}, {"skill_group_ids": [own["group_id"], v]}),
+    ),
     ("POST", "/routing-rules", "tag_ids"): (
-        "tag_id", lambda own, v: ({}, _customer_rule(own, tag_ids=[own["tag_id"], v]))),
+        "tag_id",
+        lambda own, v: ({}, _customer_rule(own, tag_ids=[own["tag_id"], v])),
+    ),
     ("POST", "/routing-rules", "association_id"): (
-        "association_id", lambda own, v: ({}, {"kind": "association", "association_id": v,
-                                                "on_target": _to_group(own["group_id"])})),
+        "association_id",
+        lambda own, v: (
+            {},
+            {"kind": "association", "association_id": v, "on_target": _to_group(own["group_id"])},
+        ),
+    ),
     ("POST", "/routing-rules", "time_plan_id"): (
-        "plan_id", lambda own, v: ({}, _split_channel_rule(own, time_plan_id=v))),
+        "plan_id",
+        lambda own, v: ({}, _split_channel_rule(own, time_plan_id=v)),
+    ),
     ("POST", "/routing-rules", "on_target.id"): [
         ("group_id", lambda own, v: ({}, _customer_rule(own, on_target=_to_group(v)))),
         ("user_id", lambda own, v: ({}, _customer_rule(own, on_target=_to_agent(v)))),
     ],
     ("POST", "/routing-rules", "off_target.id"): (
-        "group_id", lambda own, v: ({}, _split_channel_rule(own, off_target=_to_group(v)))),
+        "group_id",
+        lambda own, v: ({}, _split_channel_rule(own, off_target=_to_group(v))),
+    ),
     ("PATCH", "/routing-rules/{rule_id}", "tag_ids"): (
-        "tag_id", _rule("customer_rule", lambda own, v: {"tag_ids": [v]})),
+        "tag_id",
+        _rule("customer_rule", lambda own, v: {"tag_ids": [v]}),
+    ),
     ("PATCH", "/routing-rules/{rule_id}", "association_id"): (
-        "association_id", _rule("association_rule", lambda own, v: {"association_id": v})),
+        "association_id",
+        _rule("association_rule", lambda own, v: {"association_id": v}),
+    ),
     ("PATCH", "/routing-rules/{rule_id}", "time_plan_id"): (
-        "plan_id", _rule("channel_rule", lambda own, v: {"time_plan_id": v})),
+        "plan_id",
+        _rule("channel_rule", lambda own, v: {"time_plan_id": v}),
+    ),
     ("PATCH", "/routing-rules/{rule_id}", "on_target.id"): [
         ("group_id", _rule("customer_rule", lambda own, v: {"on_target": _to_group(v)})),
         ("user_id", _rule("customer_rule", lambda own, v: {"on_target": _to_agent(v)})),
     ],
     ("PATCH", "/routing-rules/{rule_id}", "off_target.id"): (
-        "group_id", _rule("channel_rule", lambda own, v: {"off_target": _to_group(v)})),
+        "group_id",
+        _rule("channel_rule", lambda own, v: {"off_target": _to_group(v)}),
+    ),
     # The order must list exactly the tenant's customer-info rules: anything else, foreign or
     # unknown, is the same mismatch (see BODY_ID_ANSWERS).
     ("PUT", "/routing-rules/order", "ids"): (
-        "routing_rule_id", lambda own, v: ({}, {"ids": [own["customer_rule"], v]})),
+        "routing_rule_id",
+        lambda own, v: ({}, {"ids": [own["customer_rule"], v]}),
+    ),
     ("PUT", "/dispatch-settings", "group_priority"): (
-        "group_id", lambda own, v: ({}, {**own["dispatch"], "group_priority": [v]})),
+        "group_id",
+        lambda own, v: ({}, {**own["dispatch"], "group_priority": [v]}),
+    ),
     ("PUT", "/dispatch-settings", "priority_levels"): (
-        "tag_id", lambda own, v: ({}, {**own["dispatch"], "priority_levels": _levels(v)})),
+        "tag_id",
+        lambda own, v: ({}, {**own["dispatch"], "priority_levels": _levels(v)}),
+    ),
     ("POST", "/overflow-rules", "overflow_group_id"): (
-        "group_id", lambda own, v: ({}, _overflow_rule(overflow_group_id=v))),
+        "group_id",
+        lambda own, v: ({}, _overflow_rule(overflow_group_id=v)),
+    ),
     ("POST", "/overflow-rules", "scope_group_ids"): (
-        "group_id", lambda own, v: ({}, _overflow_rule(scope_group_ids=[v]))),
+        "group_id",
+        lambda own, v: ({}, _overflow_rule(scope_group_ids=[v])),
+    ),
     ("PATCH", "/overflow-rules/{rule_id}", "overflow_group_id"): (
-        "group_id", lambda own, v: ({"rule_id": own["overflow_rule"]},
-                                    {"overflow_group_id": v})),
+        "group_id",
+        lambda own, v: ({"rule_id": own["overflow_rule"]}, {"overflow_group_id": v}),
+    ),
     ("PATCH", "/overflow-rules/{rule_id}", "scope_group_ids"): (
-        "group_id", lambda own, v: ({"rule_id": own["overflow_rule"]}, {"scope_group_ids": [v]})),
+        "group_id",
+        lambda own, v: ({"rule_id": own["overflow_rule"]}, {"scope_group_ids": [v]}),
+    ),
     ("PUT", "/welcome-menu", "items.skill_group_id"): (
-        "group_id", lambda own, v: ({}, {"items": [
-            {"label": "mine", "skill_group_id": own["group_id"]},
-            {"label": "theirs", "skill_group_id": v}]})),
+        "group_id",
+        lambda own, v: (
+            {},
+            {
+                "items": [
+                    {"label": "mine", "skill_group_id": own["group_id"]},
+                    {"label": "theirs", "skill_group_id": v},
+                ]
+            },
+        ),
+    ),
     ("PUT", "/visitors/{visitor_id}/tags", "tag_ids"): (
-        "tag_id", lambda own, v: ({"visitor_id": own["visitor_id"]}, {"tag_ids": [v]})),
+        "tag_id",
+        lambda own, v: ({"visitor_id": own["visitor_id"]}, {"tag_ids": [v]}),
+    ),
     ("PUT", "/history/{conversation_id}/visitor-tags", "tag_ids"): (
-        "tag_id", _on("ended", lambda own, v: {"tag_ids": [v]})),
+        "tag_id",
+        _on("ended", lambda own, v: {"tag_ids": [v]}),
+    ),
     # Session tags: a parent, a level to reorder, tags put on A's conversation.
     ("POST", "/session-tags", "parent_id"): (
-        "session_tag_id", lambda own, v: ({}, {"name": "probe", "parent_id": v})),
+        "session_tag_id",
+        lambda own, v: ({}, {"name": "probe", "parent_id": v}),
+    ),
     ("PATCH", "/session-tags/{session_tag_id}", "parent_id"): (
-        "session_tag_id", lambda own, v: ({"session_tag_id": own["session_tag_id"]},
-                                          {"parent_id": v})),
+        "session_tag_id",
+        lambda own, v: ({"session_tag_id": own["session_tag_id"]}, {"parent_id": v}),
+    ),
     ("PUT", "/session-tags/order", "parent_id"): (
-        "session_tag_id", lambda own, v: ({}, {"parent_id": v, "tag_ids": []})),
+        "session_tag_id",
+        lambda own, v: ({}, {"parent_id": v, "tag_ids": []}),
+    ),
     ("PUT", "/session-tags/order", "tag_ids"): (
-        "session_tag_id", lambda own, v: ({}, {"tag_ids": [own["session_tag_id"], v]})),
+        "session_tag_id",
+        lambda own, v: ({}, {"tag_ids": [own["session_tag_id"], v]}),
+    ),
     ("PUT", "/conversations/{conversation_id}/session-tags", "tag_ids"): (
-        "session_tag_id", _on("held", lambda own, v: {"tag_ids": [v], "remark": ""})),
+        "session_tag_id",
+        _on("held", lambda own, v: {"tag_ids": [v], "remark": ""}),
+    ),
     # Transfers: of a conversation waiting in A's queue (admins), of one A's admin holds, and
     # reassigning one that ended.
     ("POST", "/waiting/{conversation_id}/transfer", "agent_id"): (
-        "user_id", _on("waiting", lambda own, v: {"agent_id": v})),
+        "user_id",
+        _on("waiting", lambda own, v: {"agent_id": v}),
+    ),
     ("POST", "/waiting/{conversation_id}/transfer", "skill_group_id"): (
-        "group_id", _on("waiting", lambda own, v: {"skill_group_id": v})),
+        "group_id",
+        _on("waiting", lambda own, v: {"skill_group_id": v}),
+    ),
     ("POST", "/conversations/{conversation_id}/transfer", "agent_id"): (
-        "user_id", _on("held", lambda own, v: {"agent_id": v})),
+        "user_id",
+        _on("held", lambda own, v: {"agent_id": v}),
+    ),
     ("POST", "/conversations/{conversation_id}/transfer", "skill_group_id"): (
-        "group_id", _on("held", lambda own, v: {"skill_group_id": v})),
+        "group_id",
+        _on("held", lambda own, v: {"skill_group_id": v}),
+    ),
     ("POST", "/conversations/{conversation_id}/reassign", "agent_id"): (
-        "user_id", _on("ended", lambda own, v: {"agent_id": v})),
+        "user_id",
+        _on("ended", lambda own, v: {"agent_id": v}),
+    ),
     ("POST", "/conversations/{conversation_id}/reassign", "skill_group_id"): (
-        "group_id", _on("ended", lambda own, v: {"skill_group_id": v})),
+        "group_id",
+        _on("ended", lambda own, v: {"skill_group_id": v}),
+    ),
     # Customer center: a customer's tags; a group's tag condition.
     ("PATCH", "/customers/{visitor_id}", "tag_ids"): (
-        "tag_id", lambda own, v: ({"visitor_id": own["visitor_id"]}, {"tag_ids": [v]})),
+        "tag_id",
+        lambda own, v: ({"visitor_id": own["visitor_id"]}, {"tag_ids": [v]}),
+    ),
     ("POST", "/customer-groups", "items.tag_id"): (
-        "tag_id", lambda own, v: ({}, {"name": "probe", "items": [{"kind": "tag", "tag_id": v}]})),
+        "tag_id",
+        lambda own, v: ({}, {"name": "probe", "items": [{"kind": "tag", "tag_id": v}]}),
+    ),
     ("PATCH", "/customer-groups/{group_id}", "items.tag_id"): (
-        "tag_id", lambda own, v: ({"group_id": own["customer_group"]},
-                                  {"items": [{"kind": "tag", "tag_id": v}]})),
+        "tag_id",
+        lambda own, v: (
+            {"group_id": own["customer_group"]},
+            {"items": [{"kind": "tag", "tag_id": v}]},
+        ),
+    ),
     # Blacklisting by visitor id (Customer center).
     ("POST", "/blacklist", "visitor_id"): (
-        "visitor_id", lambda own, v: ({}, {"visitor_id": v, "reason": "probe"})),
+        "visitor_id",
+        lambda own, v: ({}, {"visitor_id": v, "reason": "probe"}),
+    ),
     # Canned replies: another tenant's category or reply, in A's own bodies.
     ("POST", "/canned/public/categories", "parent_id"): (
-        "canned_category_id", lambda own, v: ({}, {"name": "probe", "parent_id": v})),
+        "canned_category_id",
+        lambda own, v: ({}, {"name": "probe", "parent_id": v}),
+    ),
     ("POST", "/canned/public/replies", "category_id"): (
-        "canned_category_id", lambda own, v: ({}, {"text": "probe", "category_id": v})),
+        "canned_category_id",
+        lambda own, v: ({}, {"text": "probe", "category_id": v}),
+    ),
     ("PATCH", "/canned/public/replies/{canned_reply_id}", "category_id"): (
-        "canned_category_id", lambda own, v: (
-            {"canned_reply_id": own["canned"]["canned_reply_id"]}, {"category_id": v})),
+        "canned_category_id",
+        lambda own, v: ({"canned_reply_id": own["canned"]["canned_reply_id"]}, {"category_id": v}),
+    ),
     ("POST", "/canned/personal/replies", "category_id"): (
-        "canned_category_id", lambda own, v: ({}, {"text": "probe", "category_id": v})),
+        "canned_category_id",
+        lambda own, v: ({}, {"text": "probe", "category_id": v}),
+    ),
     ("PATCH", "/canned/personal/replies/{canned_reply_id}", "category_id"): (
-        "canned_category_id", lambda own, v: (
+        "canned_category_id",
+        lambda own, v: (
             {"canned_reply_id": own["canned"]["canned_personal_reply_id"]},
-            {"category_id": v})),
+            {"category_id": v},
+        ),
+    ),
     ("POST", "/canned/submissions", "reply_id"): (
-        "canned_reply_id", lambda own, v: ({}, {
-            "reply_id": v, "category_id": own["canned"]["canned_category_id"], "reason": "p"})),
+        "canned_reply_id",
+        lambda own, v: (
+            {},
+            {"reply_id": v, "category_id": own["canned"]["canned_category_id"], "reason": "p"},
+        ),
+    ),
     ("POST", "/canned/submissions", "category_id"): (
-        "canned_category_id", lambda own, v: ({}, {
-            "reply_id": own["canned"]["canned_personal_reply_id"], "category_id": v,
-            "reason": "p"})),
+        "canned_category_id",
+        lambda own, v: (
+            {},
+            {
+                "reply_id": own["canned"]["canned_personal_reply_id"],
+                "category_id": v,
+                "reason": "p",
+            },
+        ),
+    ),
     ("POST", "/canned/submissions/{canned_submission_id}/accept", "category_id"): (
-        "canned_category_id", lambda own, v: (
+        "canned_category_id",
+        lambda own, v: (
             {"canned_submission_id": own["canned"]["canned_submission_id"]},
-            {"category_id": v})),
+            {"category_id": v},
+        ),
+    ),
     # Knowledge base: categories and files are looked up in the caller's tenant.
     ("POST", "/knowledge/categories", "parent_id"): (
-        "knowledge_category_id", lambda own, v: ({}, {"name": "probe", "parent_id": v})),
+        "knowledge_category_id",
+        lambda own, v: ({}, {"name": "probe", "parent_id": v}),
+    ),
     ("PATCH", "/knowledge/categories/{knowledge_category_id}", "parent_id"): (
-        "knowledge_category_id", lambda own, v: (
-            {"knowledge_category_id": own["knowledge"]["category"]}, {"parent_id": v})),
+        "knowledge_category_id",
+        lambda own, v: ({"knowledge_category_id": own["knowledge"]["category"]}, {"parent_id": v}),
+    ),
     ("PUT", "/knowledge/categories/order", "parent_id"): (
-        "knowledge_category_id", lambda own, v: ({}, {"parent_id": v, "ids": []})),
+        "knowledge_category_id",
+        lambda own, v: ({}, {"parent_id": v, "ids": []}),
+    ),
     ("PUT", "/knowledge/categories/order", "ids"): (
-        "knowledge_category_id", lambda own, v: ({}, {"parent_id": None, "ids": [v]})),
+        "knowledge_category_id",
+        lambda own, v: ({}, {"parent_id": None, "ids": [v]}),
+    ),
     ("POST", "/knowledge/items", "category_id"): (
-        "knowledge_category_id", lambda own, v: ({}, {"category_id": v, "title": "probe"})),
+        "knowledge_category_id",
+        lambda own, v: ({}, {"category_id": v, "title": "probe"}),
+    ),
     ("POST", "/knowledge/items", "attachment_ids"): (
-        "knowledge_file_id", lambda own, v: ({}, {
-            "category_id": own["knowledge"]["category"], "title": "probe",
-            "attachment_ids": [v]})),
+        "knowledge_file_id",
+        lambda own, v: (
+            {},
+            {"category_id": own["knowledge"]["category"], "title": "probe", "attachment_ids": [v]},
+        ),
+    ),
     ("PATCH", "/knowledge/items/{knowledge_item_id}", "category_id"): (
-        "knowledge_category_id", lambda own, v: (
-            {"knowledge_item_id": own["knowledge"]["item"]}, {"category_id": v})),
+        "knowledge_category_id",
+        lambda own, v: ({"knowledge_item_id": own["knowledge"]["item"]}, {"category_id": v}),
+    ),
     ("PATCH", "/knowledge/items/{knowledge_item_id}", "attachment_ids"): (
-        "knowledge_file_id", lambda own, v: (
-            {"knowledge_item_id": own["knowledge"]["item"]}, {"attachment_ids": [v]})),
+        "knowledge_file_id",
+        lambda own, v: ({"knowledge_item_id": own["knowledge"]["item"]}, {"attachment_ids": [v]}),
+    ),
     # The sender's idempotency key, as for other sends.
-    ("POST", "/conversations/{conversation_id}/knowledge/{knowledge_item_id}/send",
-     "client_msg_id"): None,
+    (
+        "POST",
+        "/conversations/{conversation_id}/knowledge/{knowledge_item_id}/send",
+        "client_msg_id",
+    ): None,
     ("POST", "/announcements", "audience.user_ids"): (
-        "user_id", lambda own, v: ({}, {"subject": "x", "audience": {"user_ids": [v]}})),
+        "user_id",
+        lambda own, v: ({}, {"subject": "x", "audience": {"user_ids": [v]}}),
+    ),
     ("POST", "/announcements", "audience.skill_group_ids"): (
-        "group_id", lambda own, v: ({}, {"subject": "x", "audience": {"skill_group_ids": [v]}})),
+        "group_id",
+        lambda own, v: ({}, {"subject": "x", "audience": {"skill_group_ids": [v]}}),
+    ),
     ("POST", "/announcements", "attachment_ids"): (
-        "attachment_id", lambda own, v: ({}, {
-            "subject": "x", "audience": {"all": True}, "attachment_ids": [v]})),
+        "attachment_id",
+        lambda own, v: ({}, {"subject": "x", "audience": {"all": True}, "attachment_ids": [v]}),
+    ),
     # Leave messages: batches name messages; assignments name a member of the caller's tenant.
     ("POST", "/leave-messages/batch/assign", "ids"): (
-        "leave_message_id", lambda own, v: ({}, {"ids": [own["leave_message"], v],
-                                                 "assignee_id": own["user_id"]})),
+        "leave_message_id",
+        lambda own, v: ({}, {"ids": [own["leave_message"], v], "assignee_id": own["user_id"]}),
+    ),
     ("POST", "/leave-messages/batch/assign", "assignee_id"): (
-        "user_id", lambda own, v: ({}, {"ids": [own["leave_message"]], "assignee_id": v})),
+        "user_id",
+        lambda own, v: ({}, {"ids": [own["leave_message"]], "assignee_id": v}),
+    ),
     ("POST", "/leave-messages/batch/status", "ids"): (
-        "leave_message_id", lambda own, v: ({}, {"ids": [own["leave_message"], v],
-                                                 "status": "resolved"})),
+        "leave_message_id",
+        lambda own, v: ({}, {"ids": [own["leave_message"], v], "status": "resolved"}),
+    ),
     ("POST", "/leave-messages/{message_id}/assign", "assignee_id"): (
-        "user_id", lambda own, v: ({"message_id": own["leave_message"]}, {"assignee_id": v})),
+        "user_id",
+        lambda own, v: ({"message_id": own["leave_message"]}, {"assignee_id": v}),
+    ),
 }
 
 # Cases whose answer to a foreign or unknown id is not 404 not_found. They must still be equal.
@@ -951,14 +1191,22 @@ BODY_ID_ANSWERS: dict[tuple[str, str, str], tuple[int, str]] = {
     ("PATCH", "/session-tags/{session_tag_id}", "parent_id"): (404, "session_tag_not_found"),
     ("PUT", "/session-tags/order", "tag_ids"): (409, "session_tag_order_mismatch"),
     ("PUT", "/conversations/{conversation_id}/session-tags", "tag_ids"): (
-        404, "session_tag_not_found"),
+        404,
+        "session_tag_not_found",
+    ),
     ("POST", "/knowledge/items", "attachment_ids"): (422, "knowledge_file_not_found"),
     ("PATCH", "/knowledge/items/{knowledge_item_id}", "attachment_ids"): (
-        422, "knowledge_file_not_found"),
+        422,
+        "knowledge_file_not_found",
+    ),
     ("POST", "/leave-messages/batch/assign", "assignee_id"): (
-        422, "leave_message_assignee_invalid"),
+        422,
+        "leave_message_assignee_invalid",
+    ),
     ("POST", "/leave-messages/{message_id}/assign", "assignee_id"): (
-        422, "leave_message_assignee_invalid"),
+        422,
+        "leave_message_assignee_invalid",
+    ),
 }
 
 
@@ -971,19 +1219,38 @@ def _own_objects(a: Tenant) -> dict[str, Any]:
     held = r.hold(session, a.admin)
     group, tag = own_group(a), r.new_tag()
     rule_body = {"enabled": False, "on_target": _to_group(group)}
-    association_rule = a.admin.ok("POST", "/routing-rules", json={
-        **rule_body, "kind": "association", "association_id": FACTORIES["association_id"](a)})
-    channel_rule = a.admin.ok("POST", "/routing-rules", json={
-        "kind": "channel", "channel": "wechat", "enabled": False, "split": True,
-        "on_target": {"type": "robot"}, "off_target": _to_group(group)})
+    association_rule = a.admin.ok(
+        "POST",
+        "/routing-rules",
+        json={**rule_body, "kind": "association", "association_id": FACTORIES["association_id"](a)},
+    )
+    channel_rule = a.admin.ok(
+        "POST",
+        "/routing-rules",
+        json={
+            "kind": "channel",
+            "channel": "wechat",
+            "enabled": False,
+            "split": True,
+            "on_target": {"type": "robot"},
+            "off_target": _to_group(group),
+        },
+    )
     r.switches(welcome_menu=True)
     return {
-        "user_id": make_user(a), "team_id": make_team(a), "role_id": make_role(a),
-        "agent_role": a.roles["agent"], "widget_id": FACTORIES["widget_id"](a),
-        "group_id": group, "tag_id": tag, "plan_id": r.new_plan(),
+        "user_id": make_user(a),
+        "team_id": make_team(a),
+        "role_id": make_role(a),
+        "agent_role": a.roles["agent"],
+        "widget_id": FACTORIES["widget_id"](a),
+        "group_id": group,
+        "tag_id": tag,
+        "plan_id": r.new_plan(),
         "customer_rule": r.new_routing_rule(tag, group),
-        "association_rule": association_rule["id"], "channel_rule": channel_rule["id"],
-        "overflow_rule": r.new_overflow_rule(), "dispatch": r.dispatch_body(),
+        "association_rule": association_rule["id"],
+        "channel_rule": channel_rule["id"],
+        "overflow_rule": r.new_overflow_rule(),
+        "dispatch": r.dispatch_body(),
         "visitor_id": FACTORIES["visitor_id"](a),
         "session_tag_id": FACTORIES["session_tag_id"](a),
         "held": {"conversation_id": held.conversation_id},
@@ -1000,15 +1267,23 @@ def _own_objects(a: Tenant) -> dict[str, Any]:
 def test_body_ids_of_another_tenant_answer_like_unknown_ids(api: Api, raw: httpx.Client) -> None:
     doc = openapi(raw)
     ops = operations(doc)
-    discovered = [(op, f) for op in ops
-                  for f in [*body_id_fields(doc, op), *nested_body_id_fields(doc, op)]]
-    missing = [f"{op}: body field {f!r} names an id but is not in BODY_IDS -- add a case"
-               for op, f in discovered if (op.method, op.path, f) not in BODY_IDS]
+    discovered = [
+        (op, f) for op in ops for f in [*body_id_fields(doc, op), *nested_body_id_fields(doc, op)]
+    ]
+    missing = [
+        f"{op}: body field {f!r} names an id but is not in BODY_IDS -- add a case"
+        for op, f in discovered
+        if (op.method, op.path, f) not in BODY_IDS
+    ]
     assert not missing, "\n".join(missing)
     # Listed fields whose name does not say "id" (they must still be fields of the body).
     listed = {(op.method, op.path, f) for op, f in discovered}
-    extra = [(op, f) for op in ops for m, p, f in BODY_IDS
-             if (m, p, f) not in listed and op.key == (m, p) and f in body_properties(doc, op)]
+    extra = [
+        (op, f)
+        for op in ops
+        for m, p, f in BODY_IDS
+        if (m, p, f) not in listed and op.key == (m, p) and f in body_properties(doc, op)
+    ]
     stale = sorted(set(BODY_IDS) - listed - {(op.method, op.path, f) for op, f in extra})
     assert not stale, f"BODY_IDS lists body fields that no longer exist: {stale}"
 
@@ -1031,17 +1306,22 @@ def test_body_ids_of_another_tenant_answer_like_unknown_ids(api: Api, raw: httpx
             headers: dict[str, str] = {}
             if op.path.startswith(VISITOR_PATHS):
                 client, headers = a_chat.http, a_visitor.headers
-            r_other = client.request(op.method, op.url(**path_other), json=body_other,
-                                     headers=headers)
-            r_unknown = client.request(op.method, op.url(**path_unknown), json=body_unknown,
-                                       headers=headers)
-            problems += _same_answer(label, r_other, r_unknown, *BODY_ID_ANSWERS.get(
-                (op.method, op.path, field), (404, "not_found")))
+            r_other = client.request(
+                op.method, op.url(**path_other), json=body_other, headers=headers
+            )
+            r_unknown = client.request(
+                op.method, op.url(**path_unknown), json=body_unknown, headers=headers
+            )
+            problems += _same_answer(
+                label,
+                r_other,
+                r_unknown,
+                *BODY_ID_ANSWERS.get((op.method, op.path, field), (404, "not_found")),
+            )
             if snapshot(b) != before_b:
                 problems.append(f"{label}: tenant B's data changed")
             if snapshot(a) != before_a:
-                problems.append(f"{label}: tenant A's data changed though the request was "
-                                f"refused")
+                problems.append(f"{label}: tenant A's data changed though the request was refused")
     assert not problems, "\n".join(problems)
 
 
@@ -1052,13 +1332,30 @@ def test_tenant_id_in_a_body_is_never_trusted(api: Api, raw: httpx.Client) -> No
 
     # POST /users, otherwise valid, naming tenant B: refused as an unknown field; nothing created.
     email = unique_email("smuggled")
-    r = a.admin.post("/users", json={"email": email, "password": PASSWORD, "nickname": "smuggled",
-                                     "role_id": b.roles["agent"], "tenant_id": b.id})
+    r = a.admin.post(
+        "/users",
+        json={
+            "email": email,
+            "password": PASSWORD,
+            "nickname": "smuggled",
+            "role_id": b.roles["agent"],
+            "tenant_id": b.id,
+        },
+    )
     assert r.status_code == 422, describe(r)
     assert {"field": "tenant_id", "rule": "unknown"} in [
-        {k: f[k] for k in ("field", "rule")} for f in r.json()["error"]["fields"]], r.text
-    r = a.admin.post("/users", json={"email": email, "password": PASSWORD, "nickname": "smuggled",
-                                     "role_id": a.roles["agent"], "tenant_id": b.id})
+        {k: f[k] for k in ("field", "rule")} for f in r.json()["error"]["fields"]
+    ], r.text
+    r = a.admin.post(
+        "/users",
+        json={
+            "email": email,
+            "password": PASSWORD,
+            "nickname": "smuggled",
+            "role_id": a.roles["agent"],
+            "tenant_id": b.id,
+        },
+    )
     assert r.status_code == 422, describe(r)
     for t in (a, b):
         assert t.admin.ok("GET", "/users", params={"q": email})["total"] == 0
@@ -1079,8 +1376,10 @@ def test_tenant_id_in_a_body_is_never_trusted(api: Api, raw: httpx.Client) -> No
         r = client.request(op.method, op.url(**values), json={"tenant_id": b.id}, headers=headers)
         fields = r.json().get("error", {}).get("fields", []) if r.status_code == 422 else []
         if not any(f.get("field") == "tenant_id" and f.get("rule") == "unknown" for f in fields):
-            problems.append(f"{op}: a body with tenant_id -> {describe(r)}; expected 422 with "
-                            f"tenant_id rejected as an unknown field")
+            problems.append(
+                f"{op}: a body with tenant_id -> {describe(r)}; expected 422 with "
+                f"tenant_id rejected as an unknown field"
+            )
     assert not problems, "\n".join(problems)
     assert snapshot(a) == before_a and snapshot(b) == before_b
 
@@ -1094,13 +1393,21 @@ KEY = {"X-Kefu-Platform-Key": PLATFORM_KEY}
 
 
 def test_platform_routes_with_ids(api: Api, raw: httpx.Client) -> None:
-    ops: list[Operation] = [op for op in operations(openapi(raw))
-                            if op.is_platform and op.path_params]
+    ops: list[Operation] = [
+        op for op in operations(openapi(raw)) if op.is_platform and op.path_params
+    ]
     assert ops, "no platform routes with a path id"
-    missing = [f"{op}: platform path parameter {{{p}}} is not tenant_id -- extend this test"
-               for op in ops for p in op.path_params if p != "tenant_id"]
-    missing += [f"{op}: no body in PLATFORM_BODIES" for op in ops
-                if op.body_media and op.key not in PLATFORM_BODIES]
+    missing = [
+        f"{op}: platform path parameter {{{p}}} is not tenant_id -- extend this test"
+        for op in ops
+        for p in op.path_params
+        if p != "tenant_id"
+    ]
+    missing += [
+        f"{op}: no body in PLATFORM_BODIES"
+        for op in ops
+        if op.body_media and op.key not in PLATFORM_BODIES
+    ]
     assert not missing, "\n".join(missing)
 
     a, b = _provision_pair(api)

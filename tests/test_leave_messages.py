@@ -334,8 +334,10 @@ def test_views_scopes_handling_notices_and_export(api: Api, server: LiveServer) 
     # An agent asking for the admin mode is refused at once: no job is queued.
     r = a.post("/exports", json={"kind": "leave_messages", "params": {"mode": "admin"}})
     assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
-    assert not any(j["kind"] == "leave_messages" and j["state"] != "done"
-                   for j in a.ok("GET", "/exports")["items"])
+    assert not any(
+        j["kind"] == "leave_messages" and j["state"] != "done"
+        for j in a.ok("GET", "/exports")["items"]
+    )
     r = a.post("/exports", json={"kind": "leave_messages", "params": {"bogus": 1}})
     assert r.status_code == 422
 

@@ -134,11 +134,19 @@ TAGGING = any_page("agent.sessions", "admin.history", "admin.current_sessions")
 WAITING = page("agent.waiting")  # the waiting queue the caller may see (admins: all of it)
 HISTORY = page("admin.history")
 # Skill groups, assignment rules and channels choose a plan from the list.
-READ_PLANS = any_page("admin.settings.time_plans", "admin.members.skill_groups",
-                      "admin.settings.assignment_rules", "admin.channels")
+READ_PLANS = any_page(
+    "admin.settings.time_plans",
+    "admin.members.skill_groups",
+    "admin.settings.assignment_rules",
+    "admin.channels",
+)
 # Pages that pick groups (assignment rules, channels, current sessions) read the list.
-READ_GROUPS = any_page("admin.members.skill_groups", "admin.settings.assignment_rules",
-                       "admin.channels", "admin.current_sessions")
+READ_GROUPS = any_page(
+    "admin.members.skill_groups",
+    "admin.settings.assignment_rules",
+    "admin.channels",
+    "admin.current_sessions",
+)
 # SPEC §3.3: admins transfer or close a waiting conversation; custom roles cannot, even with the
 # Waiting page.
 QUEUE_ADMIN = Access("page", "agent.waiting", builtin_admin_only=True)
@@ -154,8 +162,14 @@ KB_READ = any_page("admin.knowledge", "agent.knowledge", "agent.sessions")
 CANNED_READ = any_page("agent.sessions", "agent.canned", "admin.settings.canned")
 CANNED_USE = any_page("agent.sessions", "agent.canned")
 CUSTOMERS = any_page("agent.customers", "admin.customers")
-PROFILE = any_page("agent.customers", "admin.customers", "agent.sessions", "agent.history",
-                   "admin.history", "admin.current_sessions")
+PROFILE = any_page(
+    "agent.customers",
+    "admin.customers",
+    "agent.sessions",
+    "agent.history",
+    "admin.history",
+    "admin.current_sessions",
+)
 CUSTOMER_SETTINGS = page("admin.settings.customer_settings")
 LEAVE = any_page("agent.leave_messages", "admin.leave_messages")
 
@@ -327,7 +341,8 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("GET", "/waiting"): WAITING,
     # The picked-up chat lands in Sessions: a role needs that page too (docs/api.md).
     ("POST", "/waiting/{conversation_id}/pickup"): Access(
-        "page", "agent.waiting", also_needs=("agent.sessions",)),
+        "page", "agent.waiting", also_needs=("agent.sessions",)
+    ),
     ("GET", "/waiting/{conversation_id}/messages"): WAITING,
     ("POST", "/waiting/{conversation_id}/transfer"): QUEUE_ADMIN,
     ("POST", "/waiting/{conversation_id}/end"): QUEUE_ADMIN,
@@ -414,7 +429,8 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("GET", "/history/{conversation_id}"): any_page("agent.history", "admin.history"),
     ("GET", "/history/{conversation_id}/messages"): any_page("agent.history", "admin.history"),
     ("GET", "/history/{conversation_id}/messages/search"): any_page(
-        "agent.history", "admin.history"),
+        "agent.history", "admin.history"
+    ),
     ("GET", "/history/settings"): any_page("agent.history", "admin.history"),
     ("GET", "/history/options"): any_page("agent.history", "admin.history"),
     ("GET", "/history/{conversation_id}/visitor-tags"): any_page("agent.history", "admin.history"),
@@ -459,8 +475,9 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("PUT", "/customer-fields/layout"): CUSTOMER_SETTINGS,
     ("PATCH", "/customer-fields/{field_id}"): CUSTOMER_SETTINGS,
     ("DELETE", "/customer-fields/{field_id}"): CUSTOMER_SETTINGS,
-    ("GET", "/customer-groups"): any_page("agent.customers", "admin.customers",
-                                          "admin.settings.customer_settings"),
+    ("GET", "/customer-groups"): any_page(
+        "agent.customers", "admin.customers", "admin.settings.customer_settings"
+    ),
     ("POST", "/customer-groups"): CUSTOMER_SETTINGS,
     ("PATCH", "/customer-groups/{group_id}"): CUSTOMER_SETTINGS,
     ("DELETE", "/customer-groups/{group_id}"): CUSTOMER_SETTINGS,
@@ -476,8 +493,11 @@ def callers_for(access: Access) -> list[str]:
     if access.kind == "any_page":
         # One custom role per page of the list (each alone lets the caller in), and one with
         # every page but those.
-        return [*BASE_CALLERS, *(f"custom_page:{p}" for p in access.pages),
-                f"custom_others:{'+'.join(access.pages)}"]
+        return [
+            *BASE_CALLERS,
+            *(f"custom_page:{p}" for p in access.pages),
+            f"custom_others:{'+'.join(access.pages)}",
+        ]
     if access.page:
         return [*BASE_CALLERS, f"custom_page:{access.page}", f"custom_others:{access.page}"]
     return list(BASE_CALLERS)
@@ -508,15 +528,22 @@ def allowed(access: Access, caller: str) -> bool:
         return False
     if caller == "agent":
         return all(p in AGENT_PAGES for p in access.also_needs) and any(
-            p in AGENT_PAGES for p in access.pages)
+            p in AGENT_PAGES for p in access.pages
+        )
     if access.also_needs:
         return False  # a custom_page role holds only the guard's page
     return any(caller == f"custom_page:{p}" for p in access.pages)
 
 
-CUSTOM_CALLERS = sorted({c for a in MATRIX.values() for c in callers_for(a)
-                         if c.startswith(("custom_page:", "custom_others:"))}
-                        | {f"custom_page:{p}" for p in MATRIX_PAGES})
+CUSTOM_CALLERS = sorted(
+    {
+        c
+        for a in MATRIX.values()
+        for c in callers_for(a)
+        if c.startswith(("custom_page:", "custom_others:"))
+    }
+    | {f"custom_page:{p}" for p in MATRIX_PAGES}
+)
 
 
 # --- the tenant the checks run in -------------------------------------------------------------
@@ -566,8 +593,11 @@ class World:
         self.base = api.base_url
         # One transport for the many short-lived clients (a new httpx.Client builds an SSL context).
         self.transport = httpx.HTTPTransport()
-        self.role_ids: dict[str, int | None] = {"anon": None, "agent": self.t.roles["agent"],
-                                                "admin": self.t.roles["admin"]}
+        self.role_ids: dict[str, int | None] = {
+            "anon": None,
+            "agent": self.t.roles["agent"],
+            "admin": self.t.roles["admin"],
+        }
         # Whether the caller's role has the workbench page, so conversations can be assigned to
         # them (the built-in Agent and Admin roles have it).
         self.can_hold: dict[str, bool] = {"anon": False, "agent": True, "admin": True}
@@ -625,16 +655,26 @@ class World:
         # Tenant-wide data scopes: a custom role granted Current sessions then monitors every
         # conversation, like the built-in Admin. (With the default skill-group scope it would see
         # only conversations it holds, and without the workbench page it can hold none.)
-        role = self.t.admin.ok("POST", "/roles", json={
-            "name": _unique("r"), "pages": pages, "require_mfa": require_mfa,
-            "data_scopes": dict.fromkeys(SCOPED_DATA, "tenant")})
+        role = self.t.admin.ok(
+            "POST",
+            "/roles",
+            json={
+                "name": _unique("r"),
+                "pages": pages,
+                "require_mfa": require_mfa,
+                "data_scopes": dict.fromkeys(SCOPED_DATA, "tenant"),
+            },
+        )
         assert set(role["pages"]) == set(pages), role
         return int(role["id"])
 
     def new_user(self, role_id: int, email: str | None = None) -> int:
         email = email or unique_email("pm")
-        user = self.t.admin.ok("POST", "/users", json={
-            "email": email, "password": PASSWORD, "nickname": email[:20], "role_id": role_id})
+        user = self.t.admin.ok(
+            "POST",
+            "/users",
+            json={"email": email, "password": PASSWORD, "nickname": email[:20], "role_id": role_id},
+        )
         return int(user["id"])
 
     def new_team(self) -> int:
@@ -659,8 +699,13 @@ class World:
         # Nobody reads this socket after hello: an unbounded queue keeps the client's reader
         # going (a full queue would stop it answering pings, and the client would drop the
         # socket -- the user then goes offline and cannot be forced).
-        ws = ws_connect(_ws_url(self.base), open_timeout=10, proxy=None, max_queue=None,
-                        additional_headers={"Cookie": f"kefu_session={session}"}).__enter__()
+        ws = ws_connect(
+            _ws_url(self.base),
+            open_timeout=10,
+            proxy=None,
+            max_queue=None,
+            additional_headers={"Cookie": f"kefu_session={session}"},
+        ).__enter__()
         self.sockets.append(ws)
         assert '"hello"' in str(ws.recv(timeout=10))  # sent once the socket counts as online
         return uid
@@ -717,8 +762,11 @@ class World:
     def own_notice_of(self, session: str) -> int:
         with self.client(session) as c:
             me = c.get("/me").json()
-            self.t.admin.ok("PATCH", f"/users/{me['id']}",
-                            json={"max_concurrent": 11 if me["max_concurrent"] == 10 else 10})
+            self.t.admin.ok(
+                "PATCH",
+                f"/users/{me['id']}",
+                json={"max_concurrent": 11 if me["max_concurrent"] == 10 else 10},
+            )
             r = c.get("/notifications")
         assert r.status_code == 200 and r.json()["items"], describe(r)
         return int(r.json()["items"][0]["id"])
@@ -745,8 +793,9 @@ class World:
         if not self.can_hold[caller] or session is None:
             return held.conversation_id, held.message_id
         with self.client(session) as c:
-            r = c.post(f"/conversations/{held.conversation_id}/messages",
-                       json=text_body("to be recalled"))
+            r = c.post(
+                f"/conversations/{held.conversation_id}/messages", json=text_body("to be recalled")
+            )
         assert r.status_code == 201, describe(r)
         return held.conversation_id, int(r.json()["id"])
 
@@ -784,8 +833,13 @@ class World:
 
     def client(self, session: str | None, headers: dict[str, str] | None = None) -> httpx.Client:
         cookies = {"kefu_session": session} if session else None
-        return _Client(base_url=self.base + API_PREFIX, cookies=cookies, headers=headers or {},
-                       timeout=30, transport=self.transport)
+        return _Client(
+            base_url=self.base + API_PREFIX,
+            cookies=cookies,
+            headers=headers or {},
+            timeout=30,
+            transport=self.transport,
+        )
 
     def mfa_ready(self, session: str | None, enable: bool) -> tuple[str | None, str]:
         """For /me/mfa/*: set up (and maybe enable) 2FA on the throwaway user; the next code."""
@@ -812,34 +866,35 @@ class World:
             if len(users) >= chunk["total"]:
                 break
             page_no += 1
-        return {"users": users, "roles": admin.ok("GET", "/roles"),
-                "teams": admin.ok("GET", "/teams"), "tenant": admin.ok("GET", "/tenant"),
-                "switches": admin.ok("GET", "/tenant/switches"),
-                "audit": admin.ok("GET", "/audit-logs", params={"page_size": 1})["total"],
-                "widgets": admin.ok("GET", "/widgets"),
-                "associations": admin.ok("GET", "/associations"),
-                # Every live conversation with its seq and last message: a refused send, end,
-                # whisper or recall would show here.
-                "ongoing": admin.ok("GET", "/current-sessions"),
-                "waiting": admin.ok("GET", "/conversations", params={"state": "waiting"}),
-                # Routing and dispatch configuration, and the queue as the Waiting page shows it.
-                "time_plans": admin.ok("GET", "/time-plans"),
-                # Idle counts follow presence, which moves by itself (see `_unchanged`).
-                "skill_groups": [{**g, "idle_count": None}
-                                 for g in admin.ok("GET", "/skill-groups")],
-                "routing_rules": admin.ok("GET", "/routing-rules"),
-                "dispatch_settings": admin.ok("GET", "/dispatch-settings"),
-                "overflow_rules": admin.ok("GET", "/overflow-rules"),
-                "welcome_menu": admin.ok("GET", "/welcome-menu"),
-                "visitor_tags": admin.ok("GET", "/visitor-tags"),
-                "shared_visitor_tags": admin.ok(
-                    "GET", f"/visitors/{self.shared.visitor.id}/tags"),
-                "queue": admin.ok("GET", "/waiting", params={"limit": 200}),
-                # Canned replies: the public set and every submission.
-                "canned_public": admin.ok("GET", "/canned/public"),
-                "canned_submissions": admin.ok("GET", "/canned/submissions",
-                                               params={"state": "all"}),
-                "knowledge": kh.snapshot(admin)}
+        return {
+            "users": users,
+            "roles": admin.ok("GET", "/roles"),
+            "teams": admin.ok("GET", "/teams"),
+            "tenant": admin.ok("GET", "/tenant"),
+            "switches": admin.ok("GET", "/tenant/switches"),
+            "audit": admin.ok("GET", "/audit-logs", params={"page_size": 1})["total"],
+            "widgets": admin.ok("GET", "/widgets"),
+            "associations": admin.ok("GET", "/associations"),
+            # Every live conversation with its seq and last message: a refused send, end,
+            # whisper or recall would show here.
+            "ongoing": admin.ok("GET", "/current-sessions"),
+            "waiting": admin.ok("GET", "/conversations", params={"state": "waiting"}),
+            # Routing and dispatch configuration, and the queue as the Waiting page shows it.
+            "time_plans": admin.ok("GET", "/time-plans"),
+            # Idle counts follow presence, which moves by itself (see `_unchanged`).
+            "skill_groups": [{**g, "idle_count": None} for g in admin.ok("GET", "/skill-groups")],
+            "routing_rules": admin.ok("GET", "/routing-rules"),
+            "dispatch_settings": admin.ok("GET", "/dispatch-settings"),
+            "overflow_rules": admin.ok("GET", "/overflow-rules"),
+            "welcome_menu": admin.ok("GET", "/welcome-menu"),
+            "visitor_tags": admin.ok("GET", "/visitor-tags"),
+            "shared_visitor_tags": admin.ok("GET", f"/visitors/{self.shared.visitor.id}/tags"),
+            "queue": admin.ok("GET", "/waiting", params={"limit": 200}),
+            # Canned replies: the public set and every submission.
+            "canned_public": admin.ok("GET", "/canned/public"),
+            "canned_submissions": admin.ok("GET", "/canned/submissions", params={"state": "all"}),
+            "knowledge": kh.snapshot(admin),
+        }
 
 
 def _unchanged(before: dict[str, Any], after: dict[str, Any]) -> bool:
@@ -847,8 +902,10 @@ def _unchanged(before: dict[str, Any], after: dict[str, Any]) -> bool:
     last socket closed (the chat helpers' sockets, the forced-status target's) a timer takes
     them offline. That move alone is not the request's doing; any other is."""
     was = {u["id"]: u.get("status") for u in before["users"]}
-    users = [{**u, "status": was[u["id"]]}
-             if u.get("status") == "offline" and u["id"] in was else u for u in after["users"]]
+    users = [
+        {**u, "status": was[u["id"]]} if u.get("status") == "offline" and u["id"] in was else u
+        for u in after["users"]
+    ]
     return {**after, "users": users} == before
 
 
@@ -949,23 +1006,33 @@ def _visitor(method: str, url: str, **kw: Any) -> Builder:
 
 
 def _visitor_conv(url: str) -> Builder:
-    return lambda w, c: Req("GET", url, headers=w.shared.visitor.headers,
-                            params={"conversation_id": w.shared.conversation_id})
+    return lambda w, c: Req(
+        "GET",
+        url,
+        headers=w.shared.visitor.headers,
+        params={"conversation_id": w.shared.conversation_id},
+    )
 
 
 def _set_members(w: World, caller: str) -> Req:
     """The target group keeps its one member; a refused request would empty it, which shows."""
     ok = allowed(MATRIX[("PUT", "/skill-groups/{group_id}/members")], caller)
-    return Req("PUT", f"/skill-groups/{w.target_group}/members",
-               json={"user_ids": [w.target_user] if ok else []})
+    return Req(
+        "PUT",
+        f"/skill-groups/{w.target_group}/members",
+        json={"user_ids": [w.target_user] if ok else []},
+    )
 
 
 def _members_code(w: World, caller: str) -> Req:
     """As `_set_members`, by login email: allowed callers add the member again (no change),
     refused ones would remove them."""
     ok = allowed(MATRIX[("POST", "/skill-groups/{group_id}/members/code")], caller)
-    return Req("POST", f"/skill-groups/{w.target_group}/members/code",
-               json={"text": w.target_email, "action": "add" if ok else "remove"})
+    return Req(
+        "POST",
+        f"/skill-groups/{w.target_group}/members/code",
+        json={"text": w.target_email, "action": "add" if ok else "remove"},
+    )
 
 
 def _automations(w: World, caller: str) -> Req:
@@ -987,8 +1054,12 @@ def _leave_message(w: World, caller: str) -> Req:
     busy_everyone(w.t.admin)
     v = w.chat.new_visitor()
     w.chat.send(v)
-    return Req("POST", "/visitor/leave-message", headers=v.headers,
-               json={"name": "Matrix", "phone": "13800138000", "content": "call me"})
+    return Req(
+        "POST",
+        "/visitor/leave-message",
+        headers=v.headers,
+        json={"name": "Matrix", "phone": "13800138000", "content": "call me"},
+    )
 
 
 def _new_leave(w: World, caller: str | None = None) -> dict[str, Any]:
@@ -998,8 +1069,11 @@ def _new_leave(w: World, caller: str | None = None) -> dict[str, Any]:
     v = w.chat.new_visitor()
     w.chat.send(v)
     with httpx.Client(base_url=w.chat.api_url, timeout=30) as c:
-        r = c.post("/visitor/leave-message", headers=v.headers,
-                   json={"origin": "waiting", "content": "matrix"})
+        r = c.post(
+            "/visitor/leave-message",
+            headers=v.headers,
+            json={"origin": "waiting", "content": "matrix"},
+        )
     assert r.status_code == 201, describe(r)
     msg: dict[str, Any] = r.json()
     session = w.session_of(caller) if caller and caller != "anon" else None
@@ -1020,16 +1094,20 @@ def _leave_assign(w: World, caller: str, batch: bool) -> Req:
     session = w.session_of(caller) if caller != "anon" else None
     me = w.routing.user_id(session) if session is not None else None
     if batch:
-        return Req("POST", "/leave-messages/batch/assign",
-                   json={"ids": [msg["id"]], "assignee_id": me})
+        return Req(
+            "POST", "/leave-messages/batch/assign", json={"ids": [msg["id"]], "assignee_id": me}
+        )
     return Req("POST", f"/leave-messages/{msg['id']}/assign", json={"assignee_id": me})
 
 
 def _leave_status(w: World, caller: str, batch: bool) -> Req:
     msg = _new_leave(w, caller)
     if batch:
-        return Req("POST", "/leave-messages/batch/status",
-                   json={"ids": [msg["id"]], "status": "in_progress"})
+        return Req(
+            "POST",
+            "/leave-messages/batch/status",
+            json={"ids": [msg["id"]], "status": "in_progress"},
+        )
     return Req("POST", f"/leave-messages/{msg['id']}/status", json={"status": "in_progress"})
 
 
@@ -1055,72 +1133,100 @@ def _export(w: World, caller: str, fresh: bool = False) -> int:
 REQUESTS: dict[tuple[str, str], Builder] = {
     ("GET", "/health"): lambda w, c: Req("GET", "/health"),
     ("POST", "/auth/login"): lambda w, c: Req(
-        "POST", "/auth/login", json={"email": w.t.admin_email, "password": w.t.admin_password}),
+        "POST", "/auth/login", json={"email": w.t.admin_email, "password": w.t.admin_password}
+    ),
     ("POST", "/auth/login/mfa"): lambda w, c: Req("POST", "/auth/login/mfa", json=w.pending_mfa()),
     # Ending or changing a session: done by a fresh user of the same role, not the caller's own.
     ("POST", "/auth/logout"): lambda w, c: Req("POST", "/auth/logout", session=w.throwaway(c)),
     ("POST", "/auth/password/forgot"): lambda w, c: Req(
-        "POST", "/auth/password/forgot", json={"email": w.t.admin_email}),
+        "POST", "/auth/password/forgot", json={"email": w.t.admin_email}
+    ),
     ("POST", "/auth/password/reset"): lambda w, c: Req(
-        "POST", "/auth/password/reset", json={"token": w.reset_token(),
-                                              "new_password": "Reset-passw0rd"}),
+        "POST",
+        "/auth/password/reset",
+        json={"token": w.reset_token(), "new_password": "Reset-passw0rd"},
+    ),
     ("GET", "/me"): lambda w, c: Req("GET", "/me"),
     ("PATCH", "/me"): lambda w, c: Req("PATCH", "/me", json={"greeting_text": "hello"}),
     ("POST", "/me/password"): lambda w, c: Req(
-        "POST", "/me/password", session=w.throwaway(c),
-        json={"old_password": PASSWORD, "new_password": "Changed-passw0rd"}),
+        "POST",
+        "/me/password",
+        session=w.throwaway(c),
+        json={"old_password": PASSWORD, "new_password": "Changed-passw0rd"},
+    ),
     ("POST", "/me/avatar"): lambda w, c: Req("POST", "/me/avatar", files=_png()),
     ("POST", "/me/mfa/setup"): lambda w, c: Req("POST", "/me/mfa/setup", session=w.throwaway(c)),
     ("POST", "/me/mfa/enable"): _mfa_enable,
     ("POST", "/me/mfa/disable"): _mfa_disable,
     ("GET", "/users/{user_id}/avatar"): lambda w, c: Req("GET", f"/users/{w.target_user}/avatar"),
     ("GET", "/users"): lambda w, c: Req("GET", "/users"),
-    ("POST", "/users"): lambda w, c: Req("POST", "/users", json={
-        "email": unique_email("new"), "password": PASSWORD, "nickname": _unique("new"),
-        "role_id": w.t.roles["agent"]}),
+    ("POST", "/users"): lambda w, c: Req(
+        "POST",
+        "/users",
+        json={
+            "email": unique_email("new"),
+            "password": PASSWORD,
+            "nickname": _unique("new"),
+            "role_id": w.t.roles["agent"],
+        },
+    ),
     ("GET", "/users/{user_id}"): lambda w, c: Req("GET", f"/users/{w.target_user}"),
     ("PATCH", "/users/{user_id}"): lambda w, c: Req(
-        "PATCH", f"/users/{w.target_user}", json={"nickname": _unique("nick")}),
+        "PATCH", f"/users/{w.target_user}", json={"nickname": _unique("nick")}
+    ),
     # Destructive routes act on throwaway objects.
     ("DELETE", "/users/{user_id}"): lambda w, c: Req(
-        "DELETE", f"/users/{w.new_user(w.t.roles['agent'])}"),
+        "DELETE", f"/users/{w.new_user(w.t.roles['agent'])}"
+    ),
     ("POST", "/users/{user_id}/password-reset"): lambda w, c: Req(
-        "POST", f"/users/{w.target_user}/password-reset"),
+        "POST", f"/users/{w.target_user}/password-reset"
+    ),
     ("GET", "/permissions/catalogue"): lambda w, c: Req("GET", "/permissions/catalogue"),
     ("GET", "/roles"): lambda w, c: Req("GET", "/roles"),
     ("POST", "/roles"): lambda w, c: Req("POST", "/roles", json={"name": _unique("role")}),
     ("GET", "/roles/{role_id}"): lambda w, c: Req("GET", f"/roles/{w.target_role}"),
     ("PATCH", "/roles/{role_id}"): lambda w, c: Req(
-        "PATCH", f"/roles/{w.target_role}", json={"name": _unique("role")}),
+        "PATCH", f"/roles/{w.target_role}", json={"name": _unique("role")}
+    ),
     ("DELETE", "/roles/{role_id}"): lambda w, c: Req("DELETE", f"/roles/{w.new_role([])}"),
     ("GET", "/teams"): lambda w, c: Req("GET", "/teams"),
     ("GET", "/teams/people"): lambda w, c: Req("GET", "/teams/people"),
     ("POST", "/teams"): lambda w, c: Req(
-        "POST", "/teams", json={"name": _unique("team"), "parent_id": w.root_team}),
+        "POST", "/teams", json={"name": _unique("team"), "parent_id": w.root_team}
+    ),
     ("PATCH", "/teams/{team_id}"): lambda w, c: Req(
-        "PATCH", f"/teams/{w.target_team}", json={"name": _unique("team")}),
+        "PATCH", f"/teams/{w.target_team}", json={"name": _unique("team")}
+    ),
     ("DELETE", "/teams/{team_id}"): lambda w, c: Req("DELETE", f"/teams/{w.new_team()}"),
     ("PUT", "/teams/{team_id}/members"): lambda w, c: Req(
-        "PUT", f"/teams/{w.target_team}/members", json={"user_ids": [w.target_user]}),
+        "PUT", f"/teams/{w.target_team}/members", json={"user_ids": [w.target_user]}
+    ),
     ("GET", "/tenant"): lambda w, c: Req("GET", "/tenant"),
     ("PATCH", "/tenant"): lambda w, c: Req("PATCH", "/tenant", json={"remark": _unique("remark")}),
     ("POST", "/tenant/logo"): lambda w, c: Req("POST", "/tenant/logo", files=_png()),
     ("GET", "/tenant/logo"): lambda w, c: Req("GET", "/tenant/logo", params={"tenant_id": w.t.id}),
     ("GET", "/tenant/switches"): lambda w, c: Req("GET", "/tenant/switches"),
     ("PATCH", "/tenant/switches"): lambda w, c: Req(
-        "PATCH", "/tenant/switches", json={"agent_custom_max_concurrent": False}),
+        "PATCH", "/tenant/switches", json={"agent_custom_max_concurrent": False}
+    ),
     ("GET", "/audit-logs"): lambda w, c: Req("GET", "/audit-logs"),
     ("GET", "/presence"): lambda w, c: Req("GET", "/presence"),
     ("PUT", "/me/status"): lambda w, c: Req("PUT", "/me/status", json={"status": "busy"}),
     # Forcing needs the target online: it opens a socket for the request.
     ("PUT", "/users/{user_id}/status"): lambda w, c: Req(
-        "PUT", f"/users/{w.online_user()}/status", json={"status": "away"}),
-    ("POST", "/platform/tenants"): lambda w, c: Req("POST", "/platform/tenants", json={
-        "name": "Platform probe", "admin_email": unique_email("plat"), "seats": 1}),
+        "PUT", f"/users/{w.online_user()}/status", json={"status": "away"}
+    ),
+    ("POST", "/platform/tenants"): lambda w, c: Req(
+        "POST",
+        "/platform/tenants",
+        json={"name": "Platform probe", "admin_email": unique_email("plat"), "seats": 1},
+    ),
     ("GET", "/platform/tenants/{tenant_id}"): lambda w, c: Req(
-        "GET", f"/platform/tenants/{w.t.id}"),
+        "GET", f"/platform/tenants/{w.t.id}"
+    ),
     ("PATCH", "/platform/tenants/{tenant_id}"): lambda w, c: Req(
-        "PATCH", f"/platform/tenants/{w.t.id}", json={"seats": SEATS}),
+        "PATCH", f"/platform/tenants/{w.t.id}", json={"seats": SEATS}
+    ),
     # Chat, staff side: allowed callers act on a conversation assigned to them (w.held).
     ("GET", "/conversations"): lambda w, c: Req("GET", "/conversations"),
     ("GET", "/conversations/{conversation_id}"): _conv(""),
@@ -1129,398 +1235,565 @@ REQUESTS: dict[tuple[str, str], Builder] = {
     ("GET", "/conversations/{conversation_id}/prior-messages"): _conv("/prior-messages"),
     ("GET", "/conversations/{conversation_id}/visitor"): _conv("/visitor"),
     ("POST", "/conversations/{conversation_id}/messages"): lambda w, c: _conv(
-        "/messages", "POST", json=text_body("hello from the matrix"))(w, c),
+        "/messages", "POST", json=text_body("hello from the matrix")
+    )(w, c),
     ("POST", "/conversations/{conversation_id}/messages/{message_id}/recall"): _recall,
     ("POST", "/conversations/{conversation_id}/attachments"): lambda w, c: _conv(
-        "/attachments", "POST", files=_png(), data={"kind": "image"})(w, c),
+        "/attachments", "POST", files=_png(), data={"kind": "image"}
+    )(w, c),
     ("POST", "/conversations/{conversation_id}/read"): _conv("/read", "POST", json={"seq": 1}),
     ("POST", "/conversations/{conversation_id}/end"): _end,
     ("PATCH", "/visitors/{visitor_id}"): lambda w, c: Req(
-        "PATCH", f"/visitors/{w.held(c).visitor.id}", json={"remark": _unique("remark")}),
+        "PATCH", f"/visitors/{w.held(c).visitor.id}", json={"remark": _unique("remark")}
+    ),
     ("GET", "/me/today"): lambda w, c: Req("GET", "/me/today"),
     # Monitors see the holder's conversation (tenant-wide scope) and whisper into it.
     ("GET", "/current-sessions"): lambda w, c: Req("GET", "/current-sessions"),
     ("GET", "/current-sessions/{conversation_id}"): lambda w, c: Req(
-        "GET", f"/current-sessions/{w.shared.conversation_id}"),
+        "GET", f"/current-sessions/{w.shared.conversation_id}"
+    ),
     ("GET", "/current-sessions/{conversation_id}/messages"): lambda w, c: Req(
-        "GET", f"/current-sessions/{w.shared.conversation_id}/messages"),
+        "GET", f"/current-sessions/{w.shared.conversation_id}/messages"
+    ),
     ("POST", "/current-sessions/{conversation_id}/end"): lambda w, c: Req(
-        "POST", f"/current-sessions/{w.monitored(c).conversation_id}/end"),
+        "POST", f"/current-sessions/{w.monitored(c).conversation_id}/end"
+    ),
     ("POST", "/conversations/{conversation_id}/whisper"): lambda w, c: Req(
-        "POST", f"/conversations/{w.shared.conversation_id}/whisper",
-        json={"client_msg_id": cid(), "text": "a word to the agent"}),
+        "POST",
+        f"/conversations/{w.shared.conversation_id}/whisper",
+        json={"client_msg_id": cid(), "text": "a word to the agent"},
+    ),
     ("GET", "/widgets"): lambda w, c: Req("GET", "/widgets"),
     ("POST", "/widgets"): lambda w, c: Req("POST", "/widgets", json={"name": _unique("site")}),
     ("GET", "/widgets/{widget_id}"): lambda w, c: Req("GET", f"/widgets/{w.target_widget}"),
     ("PATCH", "/widgets/{widget_id}"): lambda w, c: Req(
-        "PATCH", f"/widgets/{w.target_widget}", json={"title": _unique("title")}),
+        "PATCH", f"/widgets/{w.target_widget}", json={"title": _unique("title")}
+    ),
     ("DELETE", "/widgets/{widget_id}"): lambda w, c: Req(
-        "DELETE", f"/widgets/{w.chat.new_widget()['id']}"),
+        "DELETE", f"/widgets/{w.chat.new_widget()['id']}"
+    ),
     ("POST", "/widgets/{widget_id}/secret"): lambda w, c: Req(
-        "POST", f"/widgets/{w.target_widget}/secret"),
+        "POST", f"/widgets/{w.target_widget}/secret"
+    ),
     ("GET", "/associations"): lambda w, c: Req("GET", "/associations"),
     ("POST", "/associations"): lambda w, c: Req(
-        "POST", "/associations", json={"name": _unique("assoc")}),
+        "POST", "/associations", json={"name": _unique("assoc")}
+    ),
     ("PATCH", "/associations/{association_id}"): lambda w, c: Req(
-        "PATCH", f"/associations/{w.target_association}", json={"name": _unique("assoc")}),
+        "PATCH", f"/associations/{w.target_association}", json={"name": _unique("assoc")}
+    ),
     ("DELETE", "/associations/{association_id}"): lambda w, c: Req(
-        "DELETE", f"/associations/{w.chat.new_association()}"),
+        "DELETE", f"/associations/{w.chat.new_association()}"
+    ),
     # Chat, visitor side: a registered visitor's token; the staff session is irrelevant.
     ("GET", "/public/widgets/{key}"): lambda w, c: Req(
-        "GET", f"/public/widgets/{w.chat.widget['key']}"),
-    ("POST", "/visitor/session"): lambda w, c: Req("POST", "/visitor/session", json={
-        "widget_key": w.chat.widget["key"], "token": visitor_token()}),
+        "GET", f"/public/widgets/{w.chat.widget['key']}"
+    ),
+    ("POST", "/visitor/session"): lambda w, c: Req(
+        "POST",
+        "/visitor/session",
+        json={"widget_key": w.chat.widget["key"], "token": visitor_token()},
+    ),
     ("GET", "/visitor/conversation"): _visitor("GET", "/visitor/conversation"),
     ("GET", "/visitor/messages"): _visitor_conv("/visitor/messages"),
     ("GET", "/visitor/events"): _visitor_conv("/visitor/events"),
     ("GET", "/visitor/prior-messages"): _visitor("GET", "/visitor/prior-messages"),
     ("POST", "/visitor/messages"): lambda w, c: _visitor(
-        "POST", "/visitor/messages", json=text_body("hello from the visitor"))(w, c),
+        "POST", "/visitor/messages", json=text_body("hello from the visitor")
+    )(w, c),
     ("POST", "/visitor/attachments"): lambda w, c: _visitor(
-        "POST", "/visitor/attachments", files=_png(), data={"kind": "image"})(w, c),
+        "POST", "/visitor/attachments", files=_png(), data={"kind": "image"}
+    )(w, c),
     ("GET", "/files/{attachment_id}"): lambda w, c: Req(
-        "GET", w.chat.file_path(w.shared_file), params=w.chat.signed_params(w.shared_file)),
+        "GET", w.chat.file_path(w.shared_file), params=w.chat.signed_params(w.shared_file)
+    ),
     ("GET", "/colleagues/unread"): lambda w, c: Req("GET", "/colleagues/unread"),
     ("GET", "/colleagues/{user_id}/messages"): lambda w, c: Req(
-        "GET", f"/colleagues/{w.target_user}/messages"),
+        "GET", f"/colleagues/{w.target_user}/messages"
+    ),
     ("POST", "/colleagues/{user_id}/messages"): lambda w, c: Req(
-        "POST", f"/colleagues/{w.target_user}/messages",
-        json={"client_msg_id": cid(), "text": "hello, colleague"}),
+        "POST",
+        f"/colleagues/{w.target_user}/messages",
+        json={"client_msg_id": cid(), "text": "hello, colleague"},
+    ),
     ("POST", "/colleagues/{user_id}/read"): lambda w, c: Req(
-        "POST", f"/colleagues/{w.target_user}/read"),
+        "POST", f"/colleagues/{w.target_user}/read"
+    ),
     ("GET", "/notifications"): lambda w, c: Req("GET", "/notifications"),
     ("GET", "/notifications/unread-count"): lambda w, c: Req("GET", "/notifications/unread-count"),
     ("POST", "/notifications/read-all"): lambda w, c: Req("POST", "/notifications/read-all"),
     ("POST", "/notifications/{notification_id}/read"): lambda w, c: Req(
-        "POST", f"/notifications/{w.own_notice(c)}/read"),
+        "POST", f"/notifications/{w.own_notice(c)}/read"
+    ),
     ("GET", "/announcements/recipients"): lambda w, c: Req("GET", "/announcements/recipients"),
     ("POST", "/announcements/attachments"): lambda w, c: Req(
-        "POST", "/announcements/attachments", files={"file": ("a.txt", b"x", "text/plain")},
-        data={"kind": "file"}),
+        "POST",
+        "/announcements/attachments",
+        files={"file": ("a.txt", b"x", "text/plain")},
+        data={"kind": "file"},
+    ),
     ("POST", "/announcements"): lambda w, c: Req(
-        "POST", "/announcements", json={"subject": _unique("notice"), "audience": {"all": True}}),
+        "POST", "/announcements", json={"subject": _unique("notice"), "audience": {"all": True}}
+    ),
     ("GET", "/announcements"): lambda w, c: Req("GET", "/announcements"),
     # Sent to everyone just now, so every signed-in caller is a recipient.
     ("GET", "/announcements/{announcement_id}"): lambda w, c: Req(
-        "GET", "/announcements/{}".format(w.t.admin.ok(
-            "POST", "/announcements", json={"subject": "m", "audience": {"all": True}})["id"])),
+        "GET",
+        "/announcements/{}".format(
+            w.t.admin.ok(
+                "POST", "/announcements", json={"subject": "m", "audience": {"all": True}}
+            )["id"]
+        ),
+    ),
     ("GET", "/approvals"): lambda w, c: Req("GET", "/approvals"),
     # Deciding is once per request: a fresh pending one each time.
     ("POST", "/approvals/{approval_id}/approve"): lambda w, c: Req(
-        "POST", f"/approvals/{w.pending_approval()}/approve"),
+        "POST", f"/approvals/{w.pending_approval()}/approve"
+    ),
     ("POST", "/approvals/{approval_id}/reject"): lambda w, c: Req(
-        "POST", f"/approvals/{w.pending_approval()}/reject", json={"comment": "no"}),
+        "POST", f"/approvals/{w.pending_approval()}/reject", json={"comment": "no"}
+    ),
     # Routing and dispatch: configuration objects of the World; deleted ones made afresh.
     ("GET", "/time-plans"): lambda w, c: Req("GET", "/time-plans"),
-    ("POST", "/time-plans"): lambda w, c: Req("POST", "/time-plans", json={
-        "name": _unique("plan"), "weekly": {"1": [["09:00", "18:00"]]}}),
+    ("POST", "/time-plans"): lambda w, c: Req(
+        "POST", "/time-plans", json={"name": _unique("plan"), "weekly": {"1": [["09:00", "18:00"]]}}
+    ),
     ("GET", "/time-plans/{plan_id}"): lambda w, c: Req("GET", f"/time-plans/{w.target_plan}"),
     ("PATCH", "/time-plans/{plan_id}"): lambda w, c: Req(
-        "PATCH", f"/time-plans/{w.target_plan}", json={"name": _unique("plan")}),
+        "PATCH", f"/time-plans/{w.target_plan}", json={"name": _unique("plan")}
+    ),
     ("DELETE", "/time-plans/{plan_id}"): lambda w, c: Req(
-        "DELETE", f"/time-plans/{w.routing.new_plan()}"),
+        "DELETE", f"/time-plans/{w.routing.new_plan()}"
+    ),
     ("GET", "/time-plans/{plan_id}/status"): lambda w, c: Req(
-        "GET", f"/time-plans/{w.target_plan}/status",
-        params={"at": "2024-06-11T10:00:00+08:00"}),
+        "GET", f"/time-plans/{w.target_plan}/status", params={"at": "2024-06-11T10:00:00+08:00"}
+    ),
     ("GET", "/skill-groups"): lambda w, c: Req("GET", "/skill-groups"),
     ("POST", "/skill-groups"): lambda w, c: Req(
-        "POST", "/skill-groups", json={"name": _unique("group"), "greeting": "hello"}),
+        "POST", "/skill-groups", json={"name": _unique("group"), "greeting": "hello"}
+    ),
     ("GET", "/skill-groups/candidates"): lambda w, c: Req("GET", "/skill-groups/candidates"),
-    ("GET", "/skill-groups/{group_id}"): lambda w, c: Req(
-        "GET", f"/skill-groups/{w.target_group}"),
+    ("GET", "/skill-groups/{group_id}"): lambda w, c: Req("GET", f"/skill-groups/{w.target_group}"),
     ("PATCH", "/skill-groups/{group_id}"): lambda w, c: Req(
-        "PATCH", f"/skill-groups/{w.target_group}", json={"name": _unique("group")}),
+        "PATCH", f"/skill-groups/{w.target_group}", json={"name": _unique("group")}
+    ),
     ("DELETE", "/skill-groups/{group_id}"): lambda w, c: Req(
-        "DELETE", f"/skill-groups/{w.routing.new_group()}"),
+        "DELETE", f"/skill-groups/{w.routing.new_group()}"
+    ),
     ("GET", "/skill-groups/{group_id}/members"): lambda w, c: Req(
-        "GET", f"/skill-groups/{w.target_group}/members"),
+        "GET", f"/skill-groups/{w.target_group}/members"
+    ),
     ("PUT", "/skill-groups/{group_id}/members"): _set_members,
     ("POST", "/skill-groups/{group_id}/members/code"): _members_code,
     ("GET", "/me/favourite-groups"): lambda w, c: Req("GET", "/me/favourite-groups"),
     ("PUT", "/me/favourite-groups"): lambda w, c: Req(
-        "PUT", "/me/favourite-groups", json={"skill_group_ids": [w.target_group]}),
+        "PUT", "/me/favourite-groups", json={"skill_group_ids": [w.target_group]}
+    ),
     ("GET", "/routing-rules"): lambda w, c: Req("GET", "/routing-rules"),
     ("POST", "/routing-rules"): lambda w, c: Req(
-        "POST", "/routing-rules", json=w.routing.routing_rule_body(w.rule_tag, w.target_group)),
+        "POST", "/routing-rules", json=w.routing.routing_rule_body(w.rule_tag, w.target_group)
+    ),
     # Every customer-info rule, in the reverse of the current order.
-    ("PUT", "/routing-rules/order"): lambda w, c: Req("PUT", "/routing-rules/order", json={
-        "ids": [r["id"] for r in w.t.admin.ok("GET", "/routing-rules",
-                                               params={"kind": "customer"})][::-1]}),
+    ("PUT", "/routing-rules/order"): lambda w, c: Req(
+        "PUT",
+        "/routing-rules/order",
+        json={
+            "ids": [
+                r["id"] for r in w.t.admin.ok("GET", "/routing-rules", params={"kind": "customer"})
+            ][::-1]
+        },
+    ),
     ("PATCH", "/routing-rules/{rule_id}"): lambda w, c: Req(
-        "PATCH", f"/routing-rules/{w.target_rule}", json={"name": _unique("rule")}),
+        "PATCH", f"/routing-rules/{w.target_rule}", json={"name": _unique("rule")}
+    ),
     ("DELETE", "/routing-rules/{rule_id}"): lambda w, c: Req(
-        "DELETE", f"/routing-rules/{w.routing.new_routing_rule(w.rule_tag, w.target_group)}"),
+        "DELETE", f"/routing-rules/{w.routing.new_routing_rule(w.rule_tag, w.target_group)}"
+    ),
     ("GET", "/dispatch-settings"): lambda w, c: Req("GET", "/dispatch-settings"),
     ("PUT", "/dispatch-settings"): _dispatch_settings,
     ("GET", "/overflow-rules"): lambda w, c: Req("GET", "/overflow-rules"),
     ("POST", "/overflow-rules"): lambda w, c: Req(
-        "POST", "/overflow-rules", json=w.routing.overflow_rule_body()),
+        "POST", "/overflow-rules", json=w.routing.overflow_rule_body()
+    ),
     ("PATCH", "/overflow-rules/{rule_id}"): lambda w, c: Req(
-        "PATCH", f"/overflow-rules/{w.target_overflow}", json={"name": _unique("overflow")}),
+        "PATCH", f"/overflow-rules/{w.target_overflow}", json={"name": _unique("overflow")}
+    ),
     ("DELETE", "/overflow-rules/{rule_id}"): lambda w, c: Req(
-        "DELETE", f"/overflow-rules/{w.routing.new_overflow_rule()}"),
+        "DELETE", f"/overflow-rules/{w.routing.new_overflow_rule()}"
+    ),
     ("GET", "/welcome-menu"): lambda w, c: Req("GET", "/welcome-menu"),
-    ("PUT", "/welcome-menu"): lambda w, c: Req("PUT", "/welcome-menu", json={
-        "items": [{"label": _unique("menu"), "skill_group_id": w.target_group}]}),
+    ("PUT", "/welcome-menu"): lambda w, c: Req(
+        "PUT",
+        "/welcome-menu",
+        json={"items": [{"label": _unique("menu"), "skill_group_id": w.target_group}]},
+    ),
     ("GET", "/visitor-tags"): lambda w, c: Req("GET", "/visitor-tags"),
     ("POST", "/visitor-tags"): lambda w, c: Req(
-        "POST", "/visitor-tags", json={"name": _unique("tag"), "color": "#67c23a"}),
+        "POST", "/visitor-tags", json={"name": _unique("tag"), "color": "#67c23a"}
+    ),
     ("PATCH", "/visitor-tags/{tag_id}"): lambda w, c: Req(
-        "PATCH", f"/visitor-tags/{w.target_tag}", json={"name": _unique("tag")}),
+        "PATCH", f"/visitor-tags/{w.target_tag}", json={"name": _unique("tag")}
+    ),
     ("DELETE", "/visitor-tags/{tag_id}"): lambda w, c: Req(
-        "DELETE", f"/visitor-tags/{w.routing.new_tag()}"),
+        "DELETE", f"/visitor-tags/{w.routing.new_tag()}"
+    ),
     ("GET", "/visitor-tags/template"): lambda w, c: Req("GET", "/visitor-tags/template"),
     ("GET", "/visitor-tags/export"): lambda w, c: Req("GET", "/visitor-tags/export"),
     ("POST", "/visitor-tags/import"): lambda w, c: Req(
-        "POST", "/visitor-tags/import", files=_xlsx_file([[_unique("vt")]])),
+        "POST", "/visitor-tags/import", files=_xlsx_file([[_unique("vt")]])
+    ),
     # Session tags: fresh ones under one first-level tag of the World.
     ("GET", "/session-tags"): lambda w, c: Req("GET", "/session-tags"),
     ("GET", "/session-tags/suggested"): lambda w, c: Req("GET", "/session-tags/suggested"),
-    ("POST", "/session-tags"): lambda w, c: Req("POST", "/session-tags", json={
-        "name": _unique("stag"), "parent_id": _session_tag_root(w)}),
+    ("POST", "/session-tags"): lambda w, c: Req(
+        "POST", "/session-tags", json={"name": _unique("stag"), "parent_id": _session_tag_root(w)}
+    ),
     ("PUT", "/session-tags/order"): _session_tag_order,
     ("GET", "/session-tags/template"): lambda w, c: Req("GET", "/session-tags/template"),
     ("GET", "/session-tags/export"): lambda w, c: Req("GET", "/session-tags/export"),
     ("POST", "/session-tags/import"): _session_tag_import,
     ("PATCH", "/session-tags/{session_tag_id}"): lambda w, c: Req(
-        "PATCH", f"/session-tags/{_session_tag(w)}", json={"name": _unique("stag")}),
+        "PATCH", f"/session-tags/{_session_tag(w)}", json={"name": _unique("stag")}
+    ),
     ("DELETE", "/session-tags/{session_tag_id}"): lambda w, c: Req(
-        "DELETE", f"/session-tags/{_session_tag(w)}"),
+        "DELETE", f"/session-tags/{_session_tag(w)}"
+    ),
     # The caller's own conversation (monitors and History admins: the holder's, refused
     # callers: the holder's too).
     ("GET", "/conversations/{conversation_id}/session-tags"): lambda w, c: Req(
-        "GET", f"/conversations/{w.held(c).conversation_id}/session-tags"),
+        "GET", f"/conversations/{w.held(c).conversation_id}/session-tags"
+    ),
     ("PUT", "/conversations/{conversation_id}/session-tags"): lambda w, c: Req(
-        "PUT", f"/conversations/{w.held(c).conversation_id}/session-tags",
-        json={"tag_ids": [_session_tag(w)], "remark": "matrix"}),
+        "PUT",
+        f"/conversations/{w.held(c).conversation_id}/session-tags",
+        json={"tag_ids": [_session_tag(w)], "remark": "matrix"},
+    ),
     # A visitor of the caller's own conversation (refused callers: the holder's visitor).
     ("GET", "/visitors/{visitor_id}/tags"): lambda w, c: Req(
-        "GET", f"/visitors/{w.held(c).visitor.id}/tags"),
+        "GET", f"/visitors/{w.held(c).visitor.id}/tags"
+    ),
     ("PUT", "/visitors/{visitor_id}/tags"): lambda w, c: Req(
-        "PUT", f"/visitors/{w.held(c).visitor.id}/tags", json={"tag_ids": [w.target_tag]}),
+        "PUT", f"/visitors/{w.held(c).visitor.id}/tags", json={"tag_ids": [w.target_tag]}
+    ),
     # The queue: callers in no group see the Ungrouped queue, admins all of it. Each request
     # acts on a conversation of its own, waiting there.
     ("GET", "/waiting"): lambda w, c: Req("GET", "/waiting"),
     ("POST", "/waiting/{conversation_id}/pickup"): lambda w, c: Req(
-        "POST", f"/waiting/{w.routing.waiting_conversation()}/pickup"),
+        "POST", f"/waiting/{w.routing.waiting_conversation()}/pickup"
+    ),
     ("GET", "/waiting/{conversation_id}/messages"): lambda w, c: Req(
-        "GET", f"/waiting/{w.routing.waiting_conversation()}/messages"),
+        "GET", f"/waiting/{w.routing.waiting_conversation()}/messages"
+    ),
     ("POST", "/waiting/{conversation_id}/transfer"): lambda w, c: Req(
-        "POST", f"/waiting/{w.routing.waiting_conversation()}/transfer",
-        json={"skill_group_id": w.target_group}),
+        "POST",
+        f"/waiting/{w.routing.waiting_conversation()}/transfer",
+        json={"skill_group_id": w.target_group},
+    ),
     ("POST", "/waiting/{conversation_id}/end"): lambda w, c: Req(
-        "POST", f"/waiting/{w.routing.waiting_conversation()}/end"),
+        "POST", f"/waiting/{w.routing.waiting_conversation()}/end"
+    ),
     ("GET", "/transfer-targets"): lambda w, c: Req("GET", "/transfer-targets"),
     # The holder transfers to the group (where it waits); a fresh conversation each time.
     ("POST", "/conversations/{conversation_id}/transfer"): lambda w, c: Req(
-        "POST", f"/conversations/{w.new_held(c).conversation_id}/transfer",
-        json={"skill_group_id": w.target_group}),
+        "POST",
+        f"/conversations/{w.new_held(c).conversation_id}/transfer",
+        json={"skill_group_id": w.target_group},
+    ),
     ("GET", "/transfer-requests"): lambda w, c: Req("GET", "/transfer-requests"),
     # Deciding is once per request: a fresh one, addressed to the caller.
     ("POST", "/transfer-requests/{request_id}/accept"): lambda w, c: Req(
-        "POST", f"/transfer-requests/{w.transfer_request(c)}/accept"),
+        "POST", f"/transfer-requests/{w.transfer_request(c)}/accept"
+    ),
     ("POST", "/transfer-requests/{request_id}/reject"): lambda w, c: Req(
-        "POST", f"/transfer-requests/{w.transfer_request(c)}/reject"),
+        "POST", f"/transfer-requests/{w.transfer_request(c)}/reject"
+    ),
     # An ended conversation (its visitor has no other) gets a new one, waiting in the group.
     ("POST", "/conversations/{conversation_id}/reassign"): lambda w, c: Req(
-        "POST", f"/conversations/{w.routing.ended_conversation()}/reassign",
-        json={"skill_group_id": w.target_group}),
+        "POST",
+        f"/conversations/{w.routing.ended_conversation()}/reassign",
+        json={"skill_group_id": w.target_group},
+    ),
     ("POST", "/visitor/menu-choice"): lambda w, c: _visitor(
-        "POST", "/visitor/menu-choice",
-        json={"item_id": w.routing.menu_item(w.target_group), "client_msg_id": cid()})(w, c),
+        "POST",
+        "/visitor/menu-choice",
+        json={"item_id": w.routing.menu_item(w.target_group), "client_msg_id": cid()},
+    )(w, c),
     # Knowledge base (tests/world_knowledge.py): deletes act on fresh objects.
     ("GET", "/knowledge/categories"): lambda w, c: Req("GET", "/knowledge/categories"),
     ("POST", "/knowledge/categories"): lambda w, c: Req(
-        "POST", "/knowledge/categories", json={"name": kh.unique("kc")}),
+        "POST", "/knowledge/categories", json={"name": kh.unique("kc")}
+    ),
     ("PUT", "/knowledge/categories/order"): lambda w, c: Req(
-        "PUT", "/knowledge/categories/order", json=kh.kb_of(w).order_body()),
+        "PUT", "/knowledge/categories/order", json=kh.kb_of(w).order_body()
+    ),
     ("PATCH", "/knowledge/categories/{knowledge_category_id}"): lambda w, c: Req(
-        "PATCH", f"/knowledge/categories/{kh.kb_of(w).category()}", json={"name": kh.unique("kc")}),
+        "PATCH", f"/knowledge/categories/{kh.kb_of(w).category()}", json={"name": kh.unique("kc")}
+    ),
     ("DELETE", "/knowledge/categories/{knowledge_category_id}"): lambda w, c: Req(
-        "DELETE", f"/knowledge/categories/{kh.kb_of(w).fresh_category()}"),
+        "DELETE", f"/knowledge/categories/{kh.kb_of(w).fresh_category()}"
+    ),
     ("GET", "/knowledge/items"): lambda w, c: Req("GET", "/knowledge/items"),
-    ("POST", "/knowledge/items"): lambda w, c: Req("POST", "/knowledge/items", json={
-        "category_id": kh.kb_of(w).category(), "title": kh.unique("ki")}),
+    ("POST", "/knowledge/items"): lambda w, c: Req(
+        "POST",
+        "/knowledge/items",
+        json={"category_id": kh.kb_of(w).category(), "title": kh.unique("ki")},
+    ),
     ("GET", "/knowledge/items/{knowledge_item_id}"): lambda w, c: Req(
-        "GET", f"/knowledge/items/{kh.kb_of(w).item()}"),
+        "GET", f"/knowledge/items/{kh.kb_of(w).item()}"
+    ),
     ("PATCH", "/knowledge/items/{knowledge_item_id}"): lambda w, c: Req(
-        "PATCH", f"/knowledge/items/{kh.kb_of(w).item()}", json={"title": kh.unique("ki")}),
+        "PATCH", f"/knowledge/items/{kh.kb_of(w).item()}", json={"title": kh.unique("ki")}
+    ),
     ("DELETE", "/knowledge/items/{knowledge_item_id}"): lambda w, c: Req(
-        "DELETE", f"/knowledge/items/{kh.kb_of(w).fresh_item()}"),
+        "DELETE", f"/knowledge/items/{kh.kb_of(w).fresh_item()}"
+    ),
     ("POST", "/knowledge/files"): lambda w, c: Req(
-        "POST", "/knowledge/files", files=kh.upload_files(), data={"kind": "file"}),
+        "POST", "/knowledge/files", files=kh.upload_files(), data={"kind": "file"}
+    ),
     ("GET", "/knowledge/assets/{asset}"): lambda w, c: Req("GET", kh.kb_of(w).asset()),
     ("GET", "/knowledge/export"): lambda w, c: Req("GET", "/knowledge/export"),
     ("POST", "/knowledge/import"): lambda w, c: Req(
-        "POST", "/knowledge/import", files=kh.import_files()),
+        "POST", "/knowledge/import", files=kh.import_files()
+    ),
     ("GET", "/knowledge/settings"): lambda w, c: Req("GET", "/knowledge/settings"),
     ("PUT", "/knowledge/settings"): lambda w, c: Req(
-        "PUT", "/knowledge/settings", json=kh.kb_of(w).settings_body()),
+        "PUT", "/knowledge/settings", json=kh.kb_of(w).settings_body()
+    ),
     ("POST", "/conversations/{conversation_id}/knowledge/{knowledge_item_id}/send"): (
         lambda w, c: Req(
             "POST",
             f"/conversations/{w.held(c).conversation_id}/knowledge/{kh.kb_of(w).item()}/send",
-            json={"client_msg_id": cid()})),
+            json={"client_msg_id": cid()},
+        )
+    ),
     # Canned replies (tests/world_canned.py): personal routes on the caller's own objects;
     # deleting and deciding act on fresh ones.
     ("GET", "/canned/public"): lambda w, c: Req("GET", "/canned/public"),
     ("POST", "/canned/public/categories"): lambda w, c: Req(
-        "POST", "/canned/public/categories", json={"name": ch.unique("c")}),
+        "POST", "/canned/public/categories", json={"name": ch.unique("c")}
+    ),
     ("PATCH", "/canned/public/categories/{canned_category_id}"): lambda w, c: Req(
-        "PATCH", f"/canned/public/categories/{ch.canned_of(w).category()}",
-        json={"name": ch.unique("c")}),
+        "PATCH",
+        f"/canned/public/categories/{ch.canned_of(w).category()}",
+        json={"name": ch.unique("c")},
+    ),
     ("DELETE", "/canned/public/categories/{canned_category_id}"): lambda w, c: Req(
-        "DELETE", f"/canned/public/categories/{ch.canned_of(w).fresh_category()}"),
-    ("POST", "/canned/public/replies"): lambda w, c: Req("POST", "/canned/public/replies", json={
-        "category_id": ch.canned_of(w).category(), "text": ch.unique("r")}),
+        "DELETE", f"/canned/public/categories/{ch.canned_of(w).fresh_category()}"
+    ),
+    ("POST", "/canned/public/replies"): lambda w, c: Req(
+        "POST",
+        "/canned/public/replies",
+        json={"category_id": ch.canned_of(w).category(), "text": ch.unique("r")},
+    ),
     ("PATCH", "/canned/public/replies/{canned_reply_id}"): lambda w, c: Req(
-        "PATCH", f"/canned/public/replies/{ch.canned_of(w).reply()}",
-        json={"text": ch.unique("r")}),
+        "PATCH", f"/canned/public/replies/{ch.canned_of(w).reply()}", json={"text": ch.unique("r")}
+    ),
     ("DELETE", "/canned/public/replies/{canned_reply_id}"): lambda w, c: Req(
-        "DELETE", f"/canned/public/replies/{ch.canned_of(w).fresh_reply()}"),
+        "DELETE", f"/canned/public/replies/{ch.canned_of(w).fresh_reply()}"
+    ),
     ("GET", "/canned/public/export"): lambda w, c: Req("GET", "/canned/public/export"),
     ("POST", "/canned/public/import"): lambda w, c: Req(
-        "POST", "/canned/public/import", files=ch.import_files()),
+        "POST", "/canned/public/import", files=ch.import_files()
+    ),
     ("GET", "/canned/personal"): lambda w, c: Req("GET", "/canned/personal"),
     ("POST", "/canned/personal/categories"): lambda w, c: Req(
-        "POST", "/canned/personal/categories", json={"name": ch.unique("p")}),
+        "POST", "/canned/personal/categories", json={"name": ch.unique("p")}
+    ),
     ("PATCH", "/canned/personal/categories/{canned_category_id}"): lambda w, c: Req(
-        "PATCH", f"/canned/personal/categories/{ch.canned_of(w).own_category(c)}",
-        json={"name": ch.unique("p")}),
+        "PATCH",
+        f"/canned/personal/categories/{ch.canned_of(w).own_category(c)}",
+        json={"name": ch.unique("p")},
+    ),
     ("DELETE", "/canned/personal/categories/{canned_category_id}"): lambda w, c: Req(
-        "DELETE", f"/canned/personal/categories/{ch.canned_of(w).own_category(c)}"),
+        "DELETE", f"/canned/personal/categories/{ch.canned_of(w).own_category(c)}"
+    ),
     ("POST", "/canned/personal/replies"): lambda w, c: Req(
-        "POST", "/canned/personal/replies", json={"text": ch.unique("p")}),
+        "POST", "/canned/personal/replies", json={"text": ch.unique("p")}
+    ),
     ("PATCH", "/canned/personal/replies/{canned_reply_id}"): lambda w, c: Req(
-        "PATCH", f"/canned/personal/replies/{ch.canned_of(w).own_reply(c)}",
-        json={"text": ch.unique("p")}),
+        "PATCH",
+        f"/canned/personal/replies/{ch.canned_of(w).own_reply(c)}",
+        json={"text": ch.unique("p")},
+    ),
     ("DELETE", "/canned/personal/replies/{canned_reply_id}"): lambda w, c: Req(
-        "DELETE", f"/canned/personal/replies/{ch.canned_of(w).own_reply(c)}"),
+        "DELETE", f"/canned/personal/replies/{ch.canned_of(w).own_reply(c)}"
+    ),
     ("GET", "/canned/personal/export"): lambda w, c: Req("GET", "/canned/personal/export"),
     ("POST", "/canned/personal/import"): lambda w, c: Req(
-        "POST", "/canned/personal/import", files=ch.import_files()),
+        "POST", "/canned/personal/import", files=ch.import_files()
+    ),
     ("GET", "/canned/template"): lambda w, c: Req("GET", "/canned/template"),
     ("GET", "/canned/suggest"): lambda w, c: Req("GET", "/canned/suggest", params={"q": "reply"}),
     ("POST", "/canned/replies/{canned_reply_id}/used"): lambda w, c: Req(
-        "POST", f"/canned/replies/{ch.canned_of(w).reply()}/used"),
+        "POST", f"/canned/replies/{ch.canned_of(w).reply()}/used"
+    ),
     ("PUT", "/canned/replies/{canned_reply_id}/pin"): lambda w, c: Req(
-        "PUT", f"/canned/replies/{ch.canned_of(w).reply()}/pin"),
+        "PUT", f"/canned/replies/{ch.canned_of(w).reply()}/pin"
+    ),
     ("DELETE", "/canned/replies/{canned_reply_id}/pin"): lambda w, c: Req(
-        "DELETE", f"/canned/replies/{ch.canned_of(w).reply()}/pin"),
+        "DELETE", f"/canned/replies/{ch.canned_of(w).reply()}/pin"
+    ),
     ("GET", "/canned/prefs"): lambda w, c: Req("GET", "/canned/prefs"),
     ("PUT", "/canned/prefs"): lambda w, c: Req("PUT", "/canned/prefs", json={"sort": "smart"}),
-    ("POST", "/canned/submissions"): lambda w, c: Req("POST", "/canned/submissions", json={
-        "reply_id": ch.canned_of(w).own_reply(c), "category_id": ch.canned_of(w).category(),
-        "reason": "matrix"}),
+    ("POST", "/canned/submissions"): lambda w, c: Req(
+        "POST",
+        "/canned/submissions",
+        json={
+            "reply_id": ch.canned_of(w).own_reply(c),
+            "category_id": ch.canned_of(w).category(),
+            "reason": "matrix",
+        },
+    ),
     ("GET", "/canned/submissions/mine"): lambda w, c: Req("GET", "/canned/submissions/mine"),
     ("GET", "/canned/submissions"): lambda w, c: Req("GET", "/canned/submissions"),
     ("POST", "/canned/submissions/{canned_submission_id}/accept"): lambda w, c: Req(
-        "POST", f"/canned/submissions/{ch.canned_of(w).pending()}/accept"),
+        "POST", f"/canned/submissions/{ch.canned_of(w).pending()}/accept"
+    ),
     ("POST", "/canned/submissions/{canned_submission_id}/reject"): lambda w, c: Req(
-        "POST", f"/canned/submissions/{ch.canned_of(w).pending()}/reject",
-        json={"comment": "no"}),
+        "POST", f"/canned/submissions/{ch.canned_of(w).pending()}/reject", json={"comment": "no"}
+    ),
     # Satisfaction: inviting is once per conversation, so a fresh one of the caller's each time.
     ("GET", "/csat/settings"): lambda w, c: Req("GET", "/csat/settings"),
-    ("PUT", "/csat/settings"): lambda w, c: Req("PUT", "/csat/settings", json={
-        "invite_text": _unique("rate us"),
-        "stars": [{"score": n, "text": f"{n} stars", "tags": []} for n in range(1, 6)]}),
+    ("PUT", "/csat/settings"): lambda w, c: Req(
+        "PUT",
+        "/csat/settings",
+        json={
+            "invite_text": _unique("rate us"),
+            "stars": [{"score": n, "text": f"{n} stars", "tags": []} for n in range(1, 6)],
+        },
+    ),
     ("GET", "/conversations/{conversation_id}/csat"): _conv("/csat"),
     ("POST", "/conversations/{conversation_id}/csat-invite"): lambda w, c: Req(
-        "POST", f"/conversations/{w.new_held(c).conversation_id}/csat-invite"),
+        "POST", f"/conversations/{w.new_held(c).conversation_id}/csat-invite"
+    ),
     ("GET", "/visitor/csat"): _visitor_conv("/visitor/csat"),
     ("POST", "/visitor/csat"): lambda w, c: Req(
-        "POST", "/visitor/csat", headers=w.shared.visitor.headers,
-        json={"conversation_id": w.shared.conversation_id, "score": 5}),
+        "POST",
+        "/visitor/csat",
+        headers=w.shared.visitor.headers,
+        json={"conversation_id": w.shared.conversation_id, "score": 5},
+    ),
     # Blacklist, History, callback (tests/world_history.py): fresh objects each time.
     ("POST", "/conversations/{conversation_id}/blacklist"): lambda w, c: Req(
-        "POST", f"/conversations/{w.new_held(c).conversation_id}/blacklist", json={"reason": "m"}),
+        "POST", f"/conversations/{w.new_held(c).conversation_id}/blacklist", json={"reason": "m"}
+    ),
     ("POST", "/blacklist"): lambda w, c: Req(
-        "POST", "/blacklist", json={"visitor_id": hs.blacklist_visitor(w, c), "reason": "m"}),
+        "POST", "/blacklist", json={"visitor_id": hs.blacklist_visitor(w, c), "reason": "m"}
+    ),
     ("GET", "/blacklist"): lambda w, c: Req("GET", "/blacklist"),
     ("POST", "/exports"): lambda w, c: Req("POST", "/exports", json=eh.matrix_body()),
     ("GET", "/exports"): lambda w, c: Req("GET", "/exports"),
     ("GET", "/exports/{export_id}"): lambda w, c: Req("GET", f"/exports/{_export(w, c)}"),
     ("GET", "/exports/{export_id}/download"): lambda w, c: Req(
-        "GET", f"/exports/{_export(w, c)}/download"),
+        "GET", f"/exports/{_export(w, c)}/download"
+    ),
     ("GET", "/exports/{export_id}/downloads"): lambda w, c: Req(
-        "GET", f"/exports/{_export(w, c)}/downloads"),
+        "GET", f"/exports/{_export(w, c)}/downloads"
+    ),
     ("DELETE", "/exports/{export_id}"): lambda w, c: Req(
-        "DELETE", f"/exports/{_export(w, c, fresh=True)}"),
+        "DELETE", f"/exports/{_export(w, c, fresh=True)}"
+    ),
     ("POST", "/blacklist/{entry_id}/approve"): lambda w, c: Req(
-        "POST", f"/blacklist/{hs.pending_blacklist(w)}/approve"),
+        "POST", f"/blacklist/{hs.pending_blacklist(w)}/approve"
+    ),
     ("POST", "/blacklist/{entry_id}/reject"): lambda w, c: Req(
-        "POST", f"/blacklist/{hs.pending_blacklist(w)}/reject"),
+        "POST", f"/blacklist/{hs.pending_blacklist(w)}/reject"
+    ),
     ("DELETE", "/blacklist/{entry_id}"): lambda w, c: Req(
-        "DELETE", f"/blacklist/{hs.active_blacklist(w)}"),
+        "DELETE", f"/blacklist/{hs.active_blacklist(w)}"
+    ),
     ("GET", "/history"): lambda w, c: Req("GET", "/history"),
     ("GET", "/search"): lambda w, c: Req("GET", "/search", params={"q": "h"}),
     ("GET", "/history/{conversation_id}"): lambda w, c: Req(
-        "GET", f"/history/{hs.history_conversation(w, c)}"),
+        "GET", f"/history/{hs.history_conversation(w, c)}"
+    ),
     ("GET", "/history/{conversation_id}/messages"): lambda w, c: Req(
-        "GET", f"/history/{hs.history_conversation(w, c)}/messages"),
+        "GET", f"/history/{hs.history_conversation(w, c)}/messages"
+    ),
     ("GET", "/history/{conversation_id}/messages/search"): lambda w, c: Req(
-        "GET", f"/history/{hs.history_conversation(w, c)}/messages/search", params={"q": "h"}),
+        "GET", f"/history/{hs.history_conversation(w, c)}/messages/search", params={"q": "h"}
+    ),
     ("GET", "/history/settings"): lambda w, c: Req("GET", "/history/settings"),
     ("GET", "/history/options"): lambda w, c: Req("GET", "/history/options"),
     ("GET", "/history/{conversation_id}/visitor-tags"): lambda w, c: Req(
-        "GET", f"/history/{hs.history_conversation(w, c)}/visitor-tags"),
+        "GET", f"/history/{hs.history_conversation(w, c)}/visitor-tags"
+    ),
     ("PUT", "/history/{conversation_id}/visitor-tags"): lambda w, c: Req(
-        "PUT", f"/history/{hs.history_conversation(w, c)}/visitor-tags", json={"tag_ids": []}),
+        "PUT", f"/history/{hs.history_conversation(w, c)}/visitor-tags", json={"tag_ids": []}
+    ),
     ("PUT", "/history/settings"): lambda w, c: Req(
-        "PUT", "/history/settings", json={"retention_months": 6}),
+        "PUT", "/history/settings", json={"retention_months": 6}
+    ),
     ("POST", "/history/{conversation_id}/blacklist"): lambda w, c: Req(
-        "POST", f"/history/{hs.history_conversation(w, c)}/blacklist", json={"reason": "m"}),
+        "POST", f"/history/{hs.history_conversation(w, c)}/blacklist", json={"reason": "m"}
+    ),
     ("POST", "/conversations/{conversation_id}/callback"): lambda w, c: Req(
-        "POST", f"/conversations/{hs.callback_conversation(w, c)}/callback"),
+        "POST", f"/conversations/{hs.callback_conversation(w, c)}/callback"
+    ),
     ("GET", "/automations/settings"): lambda w, c: Req("GET", "/automations/settings"),
     ("PUT", "/automations/settings"): _automations,
     ("GET", "/automations/overdue"): lambda w, c: Req("GET", "/automations/overdue"),
     ("POST", "/visitor/leave-message"): _leave_message,
     ("GET", "/visitor/leave-message/offer"): lambda w, c: Req(
-        "GET", "/visitor/leave-message/offer", headers=w.chat.new_visitor().headers),
+        "GET", "/visitor/leave-message/offer", headers=w.chat.new_visitor().headers
+    ),
     ("GET", "/leave-messages"): lambda w, c: Req("GET", "/leave-messages", params=_leave_mode(c)),
     ("GET", "/leave-messages/badge"): lambda w, c: Req("GET", "/leave-messages/badge"),
     ("GET", "/leave-messages/lookup"): lambda w, c: Req(
-        "GET", "/leave-messages/lookup", params={"number": _new_leave(w)["number"]}),
+        "GET", "/leave-messages/lookup", params={"number": _new_leave(w)["number"]}
+    ),
     ("GET", "/leave-messages/assignees"): lambda w, c: Req("GET", "/leave-messages/assignees"),
     ("GET", "/leave-messages/{message_id}"): lambda w, c: Req(
-        "GET", f"/leave-messages/{_new_leave(w)['id']}"),
+        "GET", f"/leave-messages/{_new_leave(w)['id']}"
+    ),
     ("POST", "/leave-messages/batch/assign"): lambda w, c: _leave_assign(w, c, True),
     ("POST", "/leave-messages/batch/status"): lambda w, c: _leave_status(w, c, True),
     ("POST", "/leave-messages/{message_id}/assign"): lambda w, c: _leave_assign(w, c, False),
     ("POST", "/leave-messages/{message_id}/status"): lambda w, c: _leave_status(w, c, False),
     ("POST", "/leave-messages/{message_id}/comments"): lambda w, c: Req(
-        "POST", f"/leave-messages/{_new_leave(w)['id']}/comments", json={"text": "matrix"}),
+        "POST", f"/leave-messages/{_new_leave(w)['id']}/comments", json={"text": "matrix"}
+    ),
     ("GET", "/customers"): lambda w, c: Req("GET", "/customers"),
     ("GET", "/customers/template"): lambda w, c: Req("GET", "/customers/template"),
     ("POST", "/customers/import"): lambda w, c: Req(
-        "POST", "/customers/import", files=cu.import_files()),
-    ("GET", "/customers/{visitor_id}"): lambda w, c: Req(
-        "GET", f"/customers/{cu.served(w, c)[0]}"),
+        "POST", "/customers/import", files=cu.import_files()
+    ),
+    ("GET", "/customers/{visitor_id}"): lambda w, c: Req("GET", f"/customers/{cu.served(w, c)[0]}"),
     ("PATCH", "/customers/{visitor_id}"): lambda w, c: Req(
-        "PATCH", f"/customers/{cu.served(w, c)[0]}", json={"fields": {"nickname": cu.unique("n")}}),
+        "PATCH", f"/customers/{cu.served(w, c)[0]}", json={"fields": {"nickname": cu.unique("n")}}
+    ),
     ("GET", "/customers/{visitor_id}/conversations"): lambda w, c: Req(
-        "GET", f"/customers/{cu.served(w, c)[0]}/conversations"),
+        "GET", f"/customers/{cu.served(w, c)[0]}/conversations"
+    ),
     ("GET", "/customers/{visitor_id}/conversations/{conversation_id}/messages"): lambda w, c: Req(
-        "GET", "/customers/{}/conversations/{}/messages".format(*cu.served(w, c))),
+        "GET", "/customers/{}/conversations/{}/messages".format(*cu.served(w, c))
+    ),
     ("POST", "/customers/{visitor_id}/callback"): lambda w, c: Req(
-        "POST", f"/customers/{cu.callback_customer(w, c)}/callback"),
+        "POST", f"/customers/{cu.callback_customer(w, c)}/callback"
+    ),
     ("GET", "/customer-fields"): lambda w, c: Req("GET", "/customer-fields"),
     ("POST", "/customer-fields"): lambda w, c: Req(
-        "POST", "/customer-fields", json={"name": cu.unique("f")}),
+        "POST", "/customer-fields", json={"name": cu.unique("f")}
+    ),
     ("PUT", "/customer-fields/layout"): lambda w, c: Req(
-        "PUT", "/customer-fields/layout", json=cu.layout(w)),
+        "PUT", "/customer-fields/layout", json=cu.layout(w)
+    ),
     ("PATCH", "/customer-fields/{field_id}"): lambda w, c: Req(
-        "PATCH", f"/customer-fields/{cu.field_for(w, c)}", json={"name": cu.unique("f")}),
+        "PATCH", f"/customer-fields/{cu.field_for(w, c)}", json={"name": cu.unique("f")}
+    ),
     ("DELETE", "/customer-fields/{field_id}"): lambda w, c: Req(
-        "DELETE", f"/customer-fields/{cu.field_for(w, c)}"),
+        "DELETE", f"/customer-fields/{cu.field_for(w, c)}"
+    ),
     ("GET", "/customer-groups"): lambda w, c: Req("GET", "/customer-groups"),
     ("POST", "/customer-groups"): lambda w, c: Req(
-        "POST", "/customer-groups", json={"name": cu.unique("g"), "items": [{"kind": "vip"}]}),
+        "POST", "/customer-groups", json={"name": cu.unique("g"), "items": [{"kind": "vip"}]}
+    ),
     ("PATCH", "/customer-groups/{group_id}"): lambda w, c: Req(
-        "PATCH", f"/customer-groups/{cu.group_for(w, c)}", json={"name": cu.unique("g")}),
+        "PATCH", f"/customer-groups/{cu.group_for(w, c)}", json={"name": cu.unique("g")}
+    ),
     ("DELETE", "/customer-groups/{group_id}"): lambda w, c: Req(
-        "DELETE", f"/customer-groups/{cu.group_for(w, c)}"),
+        "DELETE", f"/customer-groups/{cu.group_for(w, c)}"
+    ),
 }
 
 
@@ -1540,20 +1813,23 @@ def test_matrix_lists_exactly_the_live_routes(server: Any, raw: httpx.Client) ->
     assert not missing, f"routes not in the permission matrix -- add them to MATRIX: {missing}"
     assert not stale, f"MATRIX lists routes that no longer exist -- remove them: {stale}"
     # A route hidden from the OpenAPI document would escape every walker: there must be none.
-    hidden = sorted(r.key for r in app_routes(server.app)
-                    if r.kind == "http" and (not r.include_in_schema or r.key not in live))
+    hidden = sorted(
+        r.key
+        for r in app_routes(server.app)
+        if r.kind == "http" and (not r.include_in_schema or r.key not in live)
+    )
     assert not hidden, f"API routes missing from the OpenAPI document: {hidden}"
     http = {k for k in MATRIX if k[0] != "WS"}
     assert set(REQUESTS) == http, (
         f"REQUESTS must give a request for every HTTP route of the matrix: "
-        f"missing {sorted(http - set(REQUESTS))}, extra {sorted(set(REQUESTS) - http)}")
+        f"missing {sorted(http - set(REQUESTS))}, extra {sorted(set(REQUESTS) - http)}"
+    )
 
 
 # Server bugs this test found, not fixed yet: route -> what is wrong. Their checks are left out of
 # the tests below and run in test_known_server_bugs, which is expected to fail (strictly: once a
 # bug is fixed the test says so, and the entry goes).
-KNOWN_BUGS: dict[tuple[str, str], str] = {
-}
+KNOWN_BUGS: dict[tuple[str, str], str] = {}
 
 
 def _guard_problems(r: Any, access: Access) -> list[str]:
@@ -1561,19 +1837,26 @@ def _guard_problems(r: Any, access: Access) -> list[str]:
     guards = required_pages(r.dependant)
     want = {frozenset(access.pages)} if access.pages else set()
     if guards != want:
-        got = " and ".join("any of " + ", ".join(sorted(g)) if len(g) > 1 else next(iter(g))
-                           for g in sorted(guards, key=sorted)) or "no page"
-        problems.append(f"{r.method} {r.path}: the route requires {got}, "
-                        f"the matrix says {access}")
+        got = (
+            " and ".join(
+                "any of " + ", ".join(sorted(g)) if len(g) > 1 else next(iter(g))
+                for g in sorted(guards, key=sorted)
+            )
+            or "no page"
+        )
+        problems.append(f"{r.method} {r.path}: the route requires {got}, the matrix says {access}")
     if r.kind == "websocket":
         return problems  # resolves the caller by hand (cookie or ?token=); checked live below
     signed = requires_principal(r.dependant)
     if access.kind in ("signed_in", "page", "any_page") and not signed:
-        problems.append(f"{r.method} {r.path}: the matrix says {access}, "
-                        f"but the route does not resolve the signed-in caller")
+        problems.append(
+            f"{r.method} {r.path}: the matrix says {access}, "
+            f"but the route does not resolve the signed-in caller"
+        )
     if access.kind in ("public", "platform") and signed:
-        problems.append(f"{r.method} {r.path}: the matrix says {access}, "
-                        f"but the route requires a session")
+        problems.append(
+            f"{r.method} {r.path}: the matrix says {access}, but the route requires a session"
+        )
     return problems
 
 
@@ -1623,7 +1906,7 @@ def _live_problems(w: World, key: tuple[str, str], access: Access) -> tuple[list
     attempts: list[tuple[str, bool, bool]] = []  # caller, with the platform key, allowed
     for caller in callers_for(access):
         # Platform routes: the key, not the session, decides; try each caller both ways.
-        for with_key in ((True, False) if access.kind == "platform" else (False,)):
+        for with_key in (True, False) if access.kind == "platform" else (False,):
             ok = allowed(access, caller) if access.kind != "platform" else with_key
             attempts.append((caller, with_key, ok))
     refused = [a for a in attempts if not a[2]]
@@ -1638,14 +1921,15 @@ def _live_problems(w: World, key: tuple[str, str], access: Access) -> tuple[list
         r = _send(w, req, session, with_key)
         status, code = _denial(access, caller)
         if r.status_code != status or error_code(r) != code:
-            problems.append(f"{label}: should be refused with {status} {code}, "
-                            f"got {describe(r)}")
+            problems.append(f"{label}: should be refused with {status} {code}, got {describe(r)}")
     if state is not None:
         after = w.snapshot()
         if not _unchanged(state, after):
             changed = sorted(k for k in state if state[k] != after[k])
-            problems.append(f"{'; '.join(labels)}: refused, yet the tenant's data changed "
-                            f"({', '.join(changed)})")
+            problems.append(
+                f"{'; '.join(labels)}: refused, yet the tenant's data changed "
+                f"({', '.join(changed)})"
+            )
     for caller, with_key, _ in (a for a in attempts if a[2]):
         label = f"{key[0]} {key[1]} as {caller}{' with the key' if with_key else ''}"
         req = REQUESTS[key](w, caller)
@@ -1659,8 +1943,9 @@ def _live_problems(w: World, key: tuple[str, str], access: Access) -> tuple[list
 def _send(w: World, req: Req, session: str | None, with_key: bool) -> httpx.Response:
     headers = {**req.headers, **(KEY if with_key else {})}
     with w.client(session, headers) as c:
-        return c.request(req.method, req.url, json=req.json, files=req.files, data=req.data,
-                         params=req.params)
+        return c.request(
+            req.method, req.url, json=req.json, files=req.files, data=req.data, params=req.params
+        )
 
 
 # The live walk checks guards and access rules, which no SQL dialect changes; it is the longest
@@ -1682,17 +1967,23 @@ def test_every_route_for_every_caller(server: Any, raw: httpx.Client, world: Wor
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("key", [
-    pytest.param(key, id=f"{key[0]} {key[1]}", marks=pytest.mark.xfail(strict=True, reason=why))
-    for key, why in KNOWN_BUGS.items()])
-def test_known_server_bugs(server: Any, raw: httpx.Client, key: tuple[str, str],
-                           api: Api, reset_links: ResetLinks) -> None:
+@pytest.mark.parametrize(
+    "key",
+    [
+        pytest.param(key, id=f"{key[0]} {key[1]}", marks=pytest.mark.xfail(strict=True, reason=why))
+        for key, why in KNOWN_BUGS.items()
+    ],
+)
+def test_known_server_bugs(
+    server: Any, raw: httpx.Client, key: tuple[str, str], api: Api, reset_links: ResetLinks
+) -> None:
     """The checks of test_route_guards_match_the_matrix and test_every_route_for_every_caller,
     for one route of KNOWN_BUGS (a World of its own, made only when the guard is right)."""
     assert key in live_routes(server, raw), f"{key} is gone: remove it from KNOWN_BUGS"
     access = MATRIX[key]
-    problems = [p for r in app_routes(server.app) if r.key == key
-                for p in _guard_problems(r, access)]
+    problems = [
+        p for r in app_routes(server.app) if r.key == key for p in _guard_problems(r, access)
+    ]
     assert not problems, "\n".join(problems)
     w = World(api, reset_links)
     try:
@@ -1706,8 +1997,7 @@ def _ws_url(base: str) -> str:
     return base.replace("http://", "ws://", 1) + API_PREFIX + "/ws"
 
 
-def test_websocket_for_every_caller(api: Api, server: Any, raw: httpx.Client,
-                                    world: World) -> None:
+def test_websocket_for_every_caller(api: Api, server: Any, raw: httpx.Client, world: World) -> None:
     access = MATRIX[("WS", "/ws")]
     assert ("WS", "/ws") in live_routes(server, raw)
     w = world
@@ -1716,8 +2006,9 @@ def test_websocket_for_every_caller(api: Api, server: Any, raw: httpx.Client,
         session = w.session_of(caller)
         headers = {"Cookie": f"kefu_session={session}"} if session else {}
         try:
-            with ws_connect(_ws_url(api.base_url), additional_headers=headers, open_timeout=10,
-                            proxy=None) as ws:
+            with ws_connect(
+                _ws_url(api.base_url), additional_headers=headers, open_timeout=10, proxy=None
+            ) as ws:
                 first = ws.recv(timeout=10)
             got = "allowed" if '"hello"' in str(first) else f"unexpected first message {first!r}"
         except InvalidStatus as exc:  # refused during the handshake
@@ -1735,8 +2026,9 @@ def _visitor_socket(w: World, token: str, session: str | None) -> str:
     headers = {"Cookie": f"kefu_session={session}"} if session else {}
     url = visitor_socket_url(w.base, w.chat.widget["key"])
     try:
-        with ws_connect(url, additional_headers=headers, origin=Origin(w.base), open_timeout=10,
-                        proxy=None) as ws:
+        with ws_connect(
+            url, additional_headers=headers, origin=Origin(w.base), open_timeout=10, proxy=None
+        ) as ws:
             ws.send(json.dumps({"type": "auth", "token": token}))
             first = json.loads(ws.recv(timeout=10))
         return "allowed" if first.get("type") == "hello" else f"unexpected first frame {first!r}"
@@ -1746,8 +2038,7 @@ def _visitor_socket(w: World, token: str, session: str | None) -> str:
         return f"refused (close {exc.rcvd.code if exc.rcvd else None})"
 
 
-def test_visitor_websocket_for_every_caller(server: Any, raw: httpx.Client,
-                                            world: World) -> None:
+def test_visitor_websocket_for_every_caller(server: Any, raw: httpx.Client, world: World) -> None:
     """/visitor/ws is the visitor's: a registered token gets its hello, a bad one is closed with
     4401 -- whatever staff session the browser also carries (docs/protocol.md)."""
     access = MATRIX[("WS", "/visitor/ws")]
@@ -1759,13 +2050,16 @@ def test_visitor_websocket_for_every_caller(server: Any, raw: httpx.Client,
         session = w.session_of(caller)
         got = _visitor_socket(w, w.shared.visitor.token, session)
         if got != "allowed":
-            problems.append(f"WS /visitor/ws as {caller} with a visitor token: expected allowed, "
-                            f"got {got}")
+            problems.append(
+                f"WS /visitor/ws as {caller} with a visitor token: expected allowed, got {got}"
+            )
         # A well-formed token nobody registered: the staff cookie does not stand in for it.
         got = _visitor_socket(w, visitor_token(), session)
         if got != "refused (close 4401)":
-            problems.append(f"WS /visitor/ws as {caller} with an unknown token: expected "
-                            f"refused (close 4401), got {got}")
+            problems.append(
+                f"WS /visitor/ws as {caller} with an unknown token: expected "
+                f"refused (close 4401), got {got}"
+            )
     assert not problems, "\n".join(problems)
 
 
@@ -1786,8 +2080,14 @@ def test_role_change_keeps_the_intersection_until_next_sign_in(world: World) -> 
     def call(key: tuple[str, str], session: str | None) -> httpx.Response:
         req = REQUESTS[key](w, "admin")
         with w.client(session, req.headers) as c:
-            return c.request(req.method, req.url, json=req.json, files=req.files,
-                             data=req.data, params=req.params)
+            return c.request(
+                req.method,
+                req.url,
+                json=req.json,
+                files=req.files,
+                data=req.data,
+                params=req.params,
+            )
 
     def set_role(user_id: int, caller: str) -> None:
         w.t.admin.ok("PATCH", f"/users/{user_id}", json={"role_id": w.role_ids[caller]})
@@ -1810,8 +2110,10 @@ def test_role_change_keeps_the_intersection_until_next_sign_in(world: World) -> 
         session = w.login(email)
         set_role(uid, f"custom_page:{p}")
         if (r := call(key, session)).status_code != 403:
-            problems.append(f"{route} after {p} was added: {describe(r)}; expected 403 until "
-                            f"the user signs in again")
+            problems.append(
+                f"{route} after {p} was added: {describe(r)}; expected 403 until "
+                f"the user signs in again"
+            )
         with w.client(session) as c:
             if c.get("/me").json().get("relogin_required") is not True:
                 problems.append("GET /me after a role change: relogin_required is not true")
@@ -1831,9 +2133,16 @@ def test_waiting_detail_is_for_waiting_conversations_only(api: Api) -> None:
         sessions = []
         for _ in range(2):
             email = unique_email("wd")
-            t.admin.ok("POST", "/users", json={"email": email, "password": PASSWORD,
-                                               "nickname": email[:20],
-                                               "role_id": t.roles["agent"]})
+            t.admin.ok(
+                "POST",
+                "/users",
+                json={
+                    "email": email,
+                    "password": PASSWORD,
+                    "nickname": email[:20],
+                    "role_id": t.roles["agent"],
+                },
+            )
             sessions.append(api.login(email, PASSWORD))
         holder, other = sessions
         held = routing.hold(holder.cookies["kefu_session"], holder)
@@ -1842,12 +2151,16 @@ def test_waiting_detail_is_for_waiting_conversations_only(api: Api) -> None:
         r = other.get(f"/waiting/{waiting}/messages")
         assert r.status_code == 200, f"a waiting conversation's detail: {describe(r)}"
         problems = []
-        for what, conv in (("held by a colleague", held.conversation_id),
-                           ("ended", routing.ended_conversation())):
+        for what, conv in (
+            ("held by a colleague", held.conversation_id),
+            ("ended", routing.ended_conversation()),
+        ):
             r = other.get(f"/waiting/{conv}/messages")
             if r.status_code != 404 or error_code(r) != "not_found":
-                problems.append(f"GET /waiting/{conv}/messages, a conversation {what}, as another "
-                                f"agent: {describe(r)}; expected 404 not_found")
+                problems.append(
+                    f"GET /waiting/{conv}/messages, a conversation {what}, as another "
+                    f"agent: {describe(r)}; expected 404 not_found"
+                )
         assert not problems, "\n".join(problems)
     finally:
         chat.close()

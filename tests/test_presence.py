@@ -46,9 +46,7 @@ def db_state(server: LiveServer, user_id: int) -> tuple[int, int]:
     async def read() -> tuple[int, int]:
         async with server.app.state.sessionmaker() as db:
             sockets = await db.scalar(select(Presence.sockets).where(Presence.user_id == user_id))
-            timers = (
-                await db.scalars(select(Timer.id).where(Timer.subject_id == user_id))
-            ).all()
+            timers = (await db.scalars(select(Timer.id).where(Timer.subject_id == user_id))).all()
             return int(sockets or 0), len(timers)
 
     result: tuple[int, int] = _on_server(server, read())
@@ -117,8 +115,9 @@ def test_invisible_login(api: Api, server: LiveServer) -> None:
     t = api.provision()
     user, _ = api.add_user(t)
     c = api.client()
-    r = c.post("/auth/login", json={"email": user["email"], "password": PASSWORD,
-                                    "invisible": True})
+    r = c.post(
+        "/auth/login", json={"email": user["email"], "password": PASSWORD, "invisible": True}
+    )
     assert r.status_code == 200, r.text
     ws, hello = open_ws(server, c)
     with ws:
@@ -251,8 +250,9 @@ def test_admin_forces_a_status(api: Api, server: LiveServer) -> None:
 def test_custom_roles_and_agents_cannot_force(api: Api, server: LiveServer) -> None:
     t = api.provision()
     user, agent = api.add_user(t)
-    role = t.admin.ok("POST", "/roles", json={"name": "Agents manager",
-                                              "pages": ["admin.members.agents"]})
+    role = t.admin.ok(
+        "POST", "/roles", json={"name": "Agents manager", "pages": ["admin.members.agents"]}
+    )
     _, manager = api.add_user(t, role_id=role["id"])
     ws, _ = open_ws(server, agent)
     with ws:
@@ -317,8 +317,9 @@ def test_offline_timer_survives_a_restart(
     server.stop()
 
     port = free_port()
-    restarted = LiveServer(settings.model_copy(
-        update={"port": port, "public_base_url": f"http://127.0.0.1:{port}"}))
+    restarted = LiveServer(
+        settings.model_copy(update={"port": port, "public_base_url": f"http://127.0.0.1:{port}"})
+    )
     restarted.start()
     try:
         admin = Api(restarted.base_url).login(t.admin_email, t.admin_password)

@@ -30,12 +30,15 @@ def test_ws_requires_a_session(server: LiveServer) -> None:
 
 def test_ws_cookie_with_foreign_origin_refused(api: Api, server: LiveServer) -> None:
     t = api.provision()
-    with pytest.raises((InvalidStatus, ConnectionClosed)), connect(
-        _ws_url(server),
-        additional_headers={"Cookie": _cookie(t.admin)},
-        origin="https://evil.example",
-        open_timeout=20,
-    ) as ws:
+    with (
+        pytest.raises((InvalidStatus, ConnectionClosed)),
+        connect(
+            _ws_url(server),
+            additional_headers={"Cookie": _cookie(t.admin)},
+            origin="https://evil.example",
+            open_timeout=20,
+        ) as ws,
+    ):
         ws.recv(timeout=5)
 
 

@@ -127,7 +127,8 @@ class TenantChat:
     def send(self, v: ChatVisitor, text: str = "hello") -> dict[str, Any]:
         """The visitor's message; the first one opens a conversation (waiting unless assigned)."""
         msg: dict[str, Any] = _ok(
-            self.http.post("/visitor/messages", json=text_body(text), headers=v.headers), 201)
+            self.http.post("/visitor/messages", json=text_body(text), headers=v.headers), 201
+        )
         self.conversation_of_message[int(msg["id"])] = int(msg["conversation_id"])
         self.conversation_of_visitor[v.id] = int(msg["conversation_id"])
         return msg
@@ -149,9 +150,15 @@ class TenantChat:
     def upload(self, v: ChatVisitor | None = None) -> dict[str, Any]:
         """An image the visitor uploaded (the Attachment, with its signed link)."""
         v = v or self.new_visitor()
-        att: dict[str, Any] = _ok(self.http.post(
-            "/visitor/attachments", files=png_upload(), data={"kind": "image"},
-            headers=v.headers), 201)
+        att: dict[str, Any] = _ok(
+            self.http.post(
+                "/visitor/attachments",
+                files=png_upload(),
+                data={"kind": "image"},
+                headers=v.headers,
+            ),
+            201,
+        )
         self.links[int(att["id"])] = str(att["url"])
         return att
 
@@ -166,7 +173,7 @@ class TenantChat:
         """The signed link's path relative to /api/v1."""
         path = urlsplit(self.links[attachment_id]).path
         assert path.startswith(API_PREFIX), path
-        return path[len(API_PREFIX):]
+        return path[len(API_PREFIX) :]
 
 
 # --- staff sockets and assignment -------------------------------------------------------------
@@ -180,9 +187,14 @@ def _ws_base(base_url: str) -> str:
 def staff_socket(base_url: str, session: str) -> Iterator[ClientConnection]:
     """A staff socket signed in with a session cookie (so the user is online), after hello."""
     # max_queue=None: frames nobody reads (presence, queue counts) never stall the client.
-    with ws_connect(_ws_base(base_url) + "/ws", origin=Origin(base_url), open_timeout=10,
-                    proxy=None, max_queue=None,
-                    additional_headers={"Cookie": f"{SESSION_COOKIE}={session}"}) as ws:
+    with ws_connect(
+        _ws_base(base_url) + "/ws",
+        origin=Origin(base_url),
+        open_timeout=10,
+        proxy=None,
+        max_queue=None,
+        additional_headers={"Cookie": f"{SESSION_COOKIE}={session}"},
+    ) as ws:
         hello = json.loads(ws.recv(timeout=10))
         assert hello.get("type") == "hello", hello
         yield ws
@@ -203,8 +215,9 @@ def hold_conversation(chat: TenantChat, session: str, staff: httpx.Client | None
     is made for the call if not given).
     """
     if staff is None:
-        with httpx.Client(base_url=chat.api_url, cookies={SESSION_COOKIE: session},
-                          timeout=30) as own:
+        with httpx.Client(
+            base_url=chat.api_url, cookies={SESSION_COOKIE: session}, timeout=30
+        ) as own:
             return hold_conversation(chat, session, own)
     admin = chat.t.admin
     me = int(_ok(staff.get("/me"))["id"])
@@ -217,7 +230,8 @@ def hold_conversation(chat: TenantChat, session: str, staff: httpx.Client | None
         msg = chat.send(v, "please hold")
         conv = admin.ok("GET", f"/conversations/{msg['conversation_id']}")
         assert conv["state"] == "ongoing" and (conv["agent"] or {}).get("id") == me, (
-            f"the conversation was not assigned to user {me}: {conv}")
+            f"the conversation was not assigned to user {me}: {conv}"
+        )
         _ok(staff.put("/me/status", json={"status": "busy"}))
     return Held(conversation_id=int(conv["id"]), visitor=v, message_id=int(msg["id"]))
 

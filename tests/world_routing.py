@@ -51,21 +51,32 @@ class TenantRouting:
     def new_group(self, member_ids: list[int] | None = None) -> int:
         group = self.admin.ok("POST", "/skill-groups", json={"name": _name("group")})
         if member_ids:
-            self.admin.ok("PUT", f"/skill-groups/{group['id']}/members",
-                          json={"user_ids": member_ids})
+            self.admin.ok(
+                "PUT", f"/skill-groups/{group['id']}/members", json={"user_ids": member_ids}
+            )
         return int(group["id"])
 
     def ungrouped(self) -> int:
-        return int(next(g["id"] for g in self.admin.ok("GET", "/skill-groups")
-                        if g["builtin"] == "ungrouped"))
+        return int(
+            next(
+                g["id"]
+                for g in self.admin.ok("GET", "/skill-groups")
+                if g["builtin"] == "ungrouped"
+            )
+        )
 
     def new_tag(self) -> int:
         return int(self.admin.ok("POST", "/visitor-tags", json={"name": _name("tag")})["id"])
 
     def routing_rule_body(self, tag_id: int, group_id: int) -> dict[str, Any]:
         """A customer-info rule, off: it steers nobody."""
-        return {"kind": "customer", "name": _name("rule", 50), "enabled": False,
-                "tag_ids": [tag_id], "on_target": {"type": "group", "id": group_id}}
+        return {
+            "kind": "customer",
+            "name": _name("rule", 50),
+            "enabled": False,
+            "tag_ids": [tag_id],
+            "on_target": {"type": "group", "id": group_id},
+        }
 
     def new_routing_rule(self, tag_id: int, group_id: int) -> int:
         body = self.routing_rule_body(tag_id, group_id)
@@ -74,8 +85,13 @@ class TenantRouting:
     @staticmethod
     def overflow_rule_body() -> dict[str, Any]:
         """An overflow rule, off: it moves nobody."""
-        return {"name": _name("overflow", 50), "condition": "queue_length", "threshold": 1000,
-                "notify": True, "enabled": False}
+        return {
+            "name": _name("overflow", 50),
+            "condition": "queue_length",
+            "threshold": 1000,
+            "notify": True,
+            "enabled": False,
+        }
 
     def new_overflow_rule(self) -> int:
         return int(self.admin.ok("POST", "/overflow-rules", json=self.overflow_rule_body())["id"])
@@ -84,8 +100,11 @@ class TenantRouting:
         """An item of the welcome menu (the menu is set to one item for `group_id` if empty)."""
         items = self.admin.ok("GET", "/welcome-menu")["items"]
         if not items:
-            items = self.admin.ok("PUT", "/welcome-menu", json={
-                "items": [{"label": "Sales", "skill_group_id": group_id}]})["items"]
+            items = self.admin.ok(
+                "PUT",
+                "/welcome-menu",
+                json={"items": [{"label": "Sales", "skill_group_id": group_id}]},
+            )["items"]
         return int(items[0]["id"])
 
     def dispatch_body(self, **changes: Any) -> dict[str, Any]:
@@ -99,8 +118,9 @@ class TenantRouting:
 
     # the waiting queue ---------------------------------------------------------------------------
     def waiting(self) -> list[int]:
-        return [int(i["id"]) for i in
-                self.admin.ok("GET", "/waiting", params={"limit": 200})["items"]]
+        return [
+            int(i["id"]) for i in self.admin.ok("GET", "/waiting", params={"limit": 200})["items"]
+        ]
 
     def end_waiting(self) -> None:
         """Close every waiting conversation of the tenant (the built-in admin may)."""
@@ -137,8 +157,9 @@ class TenantRouting:
         return self._me[session]
 
     def _client(self, session: str) -> httpx.Client:
-        return httpx.Client(base_url=self.chat.api_url, cookies={SESSION_COOKIE: session},
-                            timeout=30)
+        return httpx.Client(
+            base_url=self.chat.api_url, cookies={SESSION_COOKIE: session}, timeout=30
+        )
 
     def transfer_request(self, holder_session: str, target_session: str) -> dict[str, Any]:
         """A pending transfer request: the holder's new conversation offered to the target.
@@ -152,8 +173,9 @@ class TenantRouting:
             self.switches(transfer_confirmation=True)
             try:
                 with self._client(holder_session) as c:
-                    r = c.post(f"/conversations/{held.conversation_id}/transfer",
-                               json={"agent_id": target})
+                    r = c.post(
+                        f"/conversations/{held.conversation_id}/transfer", json={"agent_id": target}
+                    )
             finally:
                 self.switches(transfer_confirmation=False)
         assert r.status_code == 200 and r.json()["outcome"] == "pending", describe(r)
