@@ -32,7 +32,7 @@ from kefu.core.db import Base, make_engine
 from kefu.core.migrate import upgrade_to_head
 from kefu.models import load_all_models
 from kefu.search import fts
-from kefu.search.sqlite_index import SearchIndexer, build_index, search_path
+from kefu.search.sqlite_index import SearchIndexer, build_index, main_path, search_path
 from tests.helpers import PLATFORM_KEY, Api
 
 
@@ -205,7 +205,7 @@ def _index_drift(settings: Settings) -> list[int]:
     own integrity checks); PostgreSQL keeps its index in the message's transaction."""
     if PG_URL:
         return []
-    indexer = SearchIndexer(settings)
+    indexer = SearchIndexer(main_path(settings))
     try:
         indexer.build()  # as the server's start and its indexer would (a migration may reset)
         db = sqlite3.connect(settings.data_dir / "kefu.db")

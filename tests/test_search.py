@@ -237,7 +237,7 @@ def test_index_matches_substrings_and_follows_changes(
         else:
             v.send(text)
     agent.ok("POST", f"/conversations/{conv}/end")
-    indexer = sqlite_index.SearchIndexer(settings) if sqlite else None
+    indexer = sqlite_index.SearchIndexer(sqlite_index.main_path(settings)) if sqlite else None
 
     async def hits(db: Any, ids: set[int], q: str) -> set[int]:
         dialect = db.dialect.name

@@ -4,7 +4,11 @@ file is missing or does not fit the main file; migration 0027 moves the index bo
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
 import shutil
+import signal
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -14,7 +18,8 @@ from alembic import command
 
 from kefu.core.config import Settings
 from kefu.core.migrate import alembic_config
-from kefu.search import fts, sqlite_index
+from kefu.search import fts, indexer_task, sqlite_index
+from tests.cluster_helpers import NodeProcess
 from tests.conftest import PG_URL, LiveServer
 from tests.helpers import Api, Client
 from tests.routing_helpers import eventually
@@ -71,7 +76,7 @@ def _restart(server: LiveServer, settings: Settings) -> LiveServer:
 def test_the_server_indexes_behind_the_sends_and_trims_its_log(
     api: Api, server: LiveServer, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sqlite_index, "CLEAN_SECONDS", 0.2)
+    monkeypatch.setattr(indexer_task, "CLEAN_SECONDS", 0.2)
     desk = Desk(api, server.base_url)
     _u, agent = api.add_user(desk.t)
     conv = _conversation(desk, agent, "退款进度", "refund status")
@@ -84,7 +89,7 @@ def test_the_server_indexes_behind_the_sends_and_trims_its_log(
 def test_a_missing_search_file_is_made_anew_and_filled(
     api: Api, server: LiveServer, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sqlite_index, "CLEAN_SECONDS", 0.0)
+    monkeypatch.setattr(indexer_task, "CLEAN_SECONDS", 0.0)
     desk = Desk(api, server.base_url)
     _u, agent = api.add_user(desk.t)
     conv = _conversation(desk, agent, "发票抬头")
@@ -108,10 +113,12 @@ def test_a_search_file_older_than_the_main_file_is_made_anew(
     settings: Settings,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A search file restored from a backup misses messages whose log rows are gone since:
-    its mark is below the log's first row, so it is replaced and filled."""
-    monkeypatch.setattr(sqlite_index, "CLEAN_SECONDS", 0.0)
+    its mark is below the log's first row, so it is replaced and filled (and the server says
+    so, though the check runs in the indexer's process)."""
+    monkeypatch.setattr(indexer_task, "CLEAN_SECONDS", 0.0)
     desk = Desk(api, server.base_url)
     _u, agent = api.add_user(desk.t)
     first = _conversation(desk, agent, "第一批")
@@ -131,7 +138,9 @@ def test_a_search_file_older_than_the_main_file_is_made_anew(
         again.stop()
     sqlite_index.remove_search_file(settings.data_dir / "kefu.db")
     shutil.copy(backup / search.name, search)
-    third = _restart(again, settings)
+    with caplog.at_level(logging.WARNING, logger="kefu.search"):
+        third = _restart(again, settings)
+    assert "indexing anew" in caplog.text
     try:
         eventually(lambda: _in_search_file(settings) == _indexable(settings))
         assert _found(agent, "批") == sorted([first, second])
@@ -164,23 +173,75 @@ def test_migration_0027_moves_the_index_out_of_the_main_file_and_back(
         again.stop()
 
 
-def test_the_indexer_keeps_going_after_a_failure(
-    api: Api, server: LiveServer, settings: Settings, monkeypatch: pytest.MonkeyPatch
+def _children(pid: int) -> set[int]:
+    """The processes whose parent is `pid` (from /proc)."""
+    out = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rpartition(")")[2].split()
+            if int(fields[1]) == pid:
+                out.add(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for its parent to reap it counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_killed_server_leaves_no_indexer_process(settings: Settings) -> None:
+    """SIGKILL gives the server no chance to stop its indexer: the indexer's process (and the
+    forkserver it came from) must end by itself, not linger holding the database open."""
+    node = NodeProcess(settings)
+    node.start()
+    try:
+        assert node.proc is not None
+        forkservers = _children(node.proc.pid)
+        indexers = {c for f in forkservers for c in _children(f)}
+        assert forkservers and indexers, "the indexer runs in a process of its own"
+        node.kill()
+        eventually(lambda: not any(_alive(p) for p in forkservers | indexers), timeout=10)
+    finally:
+        node.stop()
+
+
+def test_the_indexer_keeps_going_after_its_process_dies(
+    api: Api, server: LiveServer, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A pass that fails (here: the disk, once) is logged and tried again after a pause."""
-    indexer = server.app.state.search_indexer.indexer
-    real = indexer.run_pass
-    failed: list[int] = []
-
-    def flaky(limit: int = sqlite_index.BATCH) -> int:
-        if not failed:
-            failed.append(1)
-            raise OSError(28, "No space left on device")
-        return real(limit)
-
-    monkeypatch.setattr(indexer, "run_pass", flaky)
+    """The indexer runs in a process of its own (kefu.search.indexer_task). Killed, the pass
+    under way fails, is logged, and a new process takes over: nothing is missed."""
+    task = server.app.state.search_indexer
     desk = Desk(api, server.base_url)
     _u, agent = api.add_user(desk.t)
-    conv = _conversation(desk, agent, "磁盘满了")
-    eventually(lambda: _in_search_file(settings) == _indexable(settings) != set(), timeout=10)
-    assert failed and _found(agent, "磁盘") == [conv]
+    first = _conversation(desk, agent, "进程之前")
+    eventually(lambda: _in_search_file(settings) == _indexable(settings) != set())
+    dead = task.pid
+    assert dead not in (0, os.getpid())
+    with caplog.at_level(logging.ERROR, logger="kefu.search"):
+        os.kill(dead, signal.SIGKILL)
+        second = _conversation(desk, agent, "进程之后")
+        eventually(lambda: _in_search_file(settings) == _indexable(settings), timeout=15)
+    assert task.pid not in (0, dead)
+    assert "search indexing failed (1 in a row)" in caplog.text
+    assert _found(agent, "进程") == sorted([first, second])
+
+
+def test_the_indexer_can_run_on_a_thread_instead(
+    api: Api, server: LiveServer, settings: Settings
+) -> None:
+    """KEFU_SEARCH_INDEXER=thread (tiny hosts: no second process) indexes just the same."""
+    server.stop()
+    threaded = LiveServer(settings.model_copy(update={"search_indexer": "thread"}))
+    threaded.start()
+    try:
+        desk = Desk(api, threaded.base_url)
+        _u, agent = api.add_user(desk.t)
+        conv = _conversation(desk, agent, "线程索引")
+        eventually(lambda: _in_search_file(settings) == _indexable(settings) != set())
+        assert threaded.app.state.search_indexer.pid == os.getpid()  # no process of its own
+        assert _found(agent, "线程") == [conv]
+    finally:
+        threaded.stop()

@@ -25,6 +25,7 @@ from kefu.core.errors import ApiError, install_error_handlers
 from kefu.core.i18n import from_accept_language, set_language
 from kefu.events.bus import EventBus
 from kefu.search import sqlite_index
+from kefu.search.indexer_task import IndexerTask
 from kefu.workers.scheduler import Scheduler
 
 API_PREFIX = "/api/v1"
@@ -176,7 +177,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.node_keeper = node_keeper
         indexer = None
         if settings.is_sqlite:
-            indexer = sqlite_index.IndexerTask(settings, app.state.write_gate)
+            indexer = IndexerTask(settings, app.state.write_gate)
             await indexer.start()
         app.state.search_indexer = indexer  # tests stop it to see both halves of a search
         scheduler = Scheduler(app.state.sessionmaker, app.state.bus)

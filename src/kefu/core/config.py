@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     # A server process's event loop silent this long is logged with the stack that holds it
     # (kefu.observability.stalls); 0 turns the watchdog off.
     loop_stall_seconds: float = Field(default=5.0, ge=0, le=3600)
+    # SQLite: where the search indexer runs (kefu.search.indexer_task). "process" keeps it off
+    # the event loop's GIL; "thread" saves that process's memory (about 60 MB) on tiny hosts.
+    search_indexer: Literal["process", "thread"] = "process"
     # On stop (SIGTERM), how long in-flight requests and socket closes may take before the
     # server cancels them: a client that stopped reading would otherwise hold its connection,
     # and so the stop, open until it read again.

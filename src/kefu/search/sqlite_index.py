@@ -4,7 +4,7 @@ Why: indexing a chat message in its two FTS5 tables cost about 0.1 ms of SQLite 
 the send's write transaction, on the event loop's thread (bench.search_index_cost: 8.7 times
 the cost of storing the message without an index). Every send paid it while holding the only
 write lock. Now the send's transaction only appends a row to a change log, and the index is
-written beside it, by another thread, into another file with its own write lock.
+written beside it, by another process, into another file with its own write lock.
 
 - Main file (`kefu.db`): `search_log (id, message_id)`, one row per insert, update or delete of
   a message that may change what the index holds, appended by triggers on `messages`
@@ -14,12 +14,12 @@ written beside it, by another thread, into another file with its own write lock.
   every log row up to `mark` is in the index. The file is derived data: when it is missing,
   of another schema version, or from another main file, it is made anew and filled by
   queueing every indexed message.
-- Indexer (`SearchIndexer`, run by `IndexerTask` in the server): reads the log rows past the
-  mark and their messages' documents from the main file, writes the index and the new mark in
-  one transaction of the search file (a connection to the main file with the search file
-  attached, in a deferred transaction, so only the search file's write lock is taken; BEGIN
-  IMMEDIATE would lock every attached file). Now and then it deletes the log rows below the
-  mark, under the process's write gate.
+- Indexer (`SearchIndexer`, run in a process of its own by `kefu.search.indexer_task`): reads
+  the log rows past the mark and their messages' documents from the main file, writes the
+  index and the new mark in one transaction of the search file (a connection to the main file
+  with the search file attached, in a deferred transaction, so only the search file's write
+  lock is taken; BEGIN IMMEDIATE would lock every attached file). Now and then it deletes the
+  log rows below the mark, under the server's write gate.
 - Readers (kefu.search.fts.hits) run on connections with the search file attached: the index's
   hits, except messages logged past the mark, plus those messages matched on their current
   documents. A statement opens the main file's snapshot before the attached file's (SQLite
@@ -32,12 +32,10 @@ written beside it, by another thread, into another file with its own write lock.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
 import sqlite3
-import time
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +43,7 @@ from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kefu.core.config import Settings
-from kefu.core.db import WriteGate, make_engine, sqlite_functions
-from kefu.observability import metrics
+from kefu.core.db import make_engine, sqlite_functions
 from kefu.search import fts
 
 log = logging.getLogger("kefu.search")
@@ -54,11 +51,8 @@ log = logging.getLogger("kefu.search")
 SCHEMA_VERSION = 1  # PRAGMA user_version of the search file
 SCHEMA = "search"  # the search file's name where it is attached
 BATCH = 2000  # log rows per indexing transaction
-IDLE_SECONDS = 0.1  # between passes that found less than a batch
-CLEAN_ROWS = 20_000  # indexed log rows that make a cleanup due ...
-CLEAN_SECONDS = 10.0  # ... or this long since the last one
-CLEAN_SLICE = 4000  # log rows deleted per hold of the write gate
 CHECKPOINT_ROWS = 5000  # indexed log rows between checkpoints of the search file's WAL
+REMADE = "search: %s does not match %s; indexing anew"
 
 _INDEXED = fts.indexed_sql("m", "sqlite")
 _IDS = "(SELECT value FROM json_each(?1))"
@@ -174,14 +168,15 @@ def prepare_file(path: Path, *, reset: bool = False) -> None:
 class SearchIndexer:
     """Writes the search file from the main file's log; one call at a time (any thread)."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.main = main_path(settings)
-        self.path = search_path(settings)
+    def __init__(self, main: Path) -> None:
+        self.main = main
+        self.path = search_path_of(main)
         self._conn: sqlite3.Connection | None = None
         self.mark = 0
         self.behind = 0  # log rows past the mark at the last pass
         self.first = 0  # the log's first row when `needs_fill` looked
         self._unchecked = 0  # log rows indexed since the search file's last checkpoint
+        self.remade = False  # `needs_fill` found a file that did not fit, and made it anew
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -222,7 +217,7 @@ class SearchIndexer:
         # and never go back below the mark (the row at the mark is kept).
         fits = mark == 0 if low is None else low <= mark + 1 and high >= mark
         if (mark > 0 or filled) and not fits:
-            log.warning("search: %s does not match %s; indexing anew", self.path, self.main)
+            self.remade = True  # the caller logs it: the indexer's process has no log set-up
             self.close()
             prepare_file(self.path, reset=True)
             return True
@@ -290,6 +285,8 @@ class SearchIndexer:
     def build(self) -> None:
         """Everything at once, for tools and benchmarks: prepare, fill if needed, index."""
         if self.needs_fill():
+            if self.remade:
+                log.warning(REMADE, self.path, self.main)
             self.fill()
         self.run_until_done()
         self.clean()
@@ -297,68 +294,8 @@ class SearchIndexer:
 
 def build_index(settings: Settings) -> None:
     """The search file made current at once (tools, benchmarks and test templates)."""
-    indexer = SearchIndexer(settings)
+    indexer = SearchIndexer(main_path(settings))
     try:
         indexer.build()
     finally:
         indexer.close()
-
-
-class IndexerTask:
-    """The server's indexer (SQLite): a pass every `IDLE_SECONDS`, at once while behind."""
-
-    def __init__(self, settings: Settings, write_gate: WriteGate) -> None:
-        self.indexer = SearchIndexer(settings)
-        self._gate = write_gate
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
-        self._cleaned_mark = 0
-        self._cleaned_at = 0.0
-
-    async def start(self) -> None:
-        """Before the server answers: the search file ready, and filled if it is new."""
-        if await asyncio.to_thread(self.indexer.needs_fill):
-            async with self._gate.hold():
-                await asyncio.to_thread(self.indexer.fill)
-        self._cleaned_mark, self._cleaned_at = self.indexer.first, time.monotonic()
-        self._stopping.clear()
-        self._task = asyncio.create_task(self._run(), name="search-indexer")
-
-    async def stop(self) -> None:
-        """Finish the pass under way (its thread cannot be cancelled), then close."""
-        self._stopping.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
-        await asyncio.to_thread(self.indexer.close)
-
-    async def _run(self) -> None:
-        failures = 0
-        while not self._stopping.is_set():
-            done = 0
-            try:
-                done = await asyncio.to_thread(self.indexer.run_pass)
-                metrics.SEARCH_INDEX_BEHIND.set(self.indexer.behind)
-                await self._clean_if_due()
-                failures = 0
-            except Exception:  # a full disk, a damaged file: searches stay exact meanwhile
-                failures += 1
-                log.exception("search indexing failed (%d in a row); trying again", failures)
-            if done < BATCH or failures:
-                # Each failure in a row waits longer, up to a minute: no log flood.
-                pause = min(IDLE_SECONDS * 10**failures, 60.0) if failures else IDLE_SECONDS
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), pause)
-
-    async def _clean_if_due(self) -> None:
-        behind = self.indexer.mark - self._cleaned_mark
-        if behind <= 0 or (
-            behind < CLEAN_ROWS and time.monotonic() - self._cleaned_at < CLEAN_SECONDS
-        ):
-            return
-        # In slices, each under the gate: sends wait for one slice at most, never the whole.
-        mark = self.indexer.mark
-        for below in range(self._cleaned_mark + CLEAN_SLICE, mark + CLEAN_SLICE, CLEAN_SLICE):
-            async with self._gate.hold():
-                await asyncio.to_thread(self.indexer.clean, min(below, mark))
-        self._cleaned_mark, self._cleaned_at = mark, time.monotonic()
