@@ -220,6 +220,9 @@ def test_the_indexer_keeps_going_after_its_process_dies(
     eventually(lambda: _in_search_file(settings) == _indexable(settings) != set())
     dead = task.pid
     assert dead not in (0, os.getpid())
+    # Background work: below the server for the scheduler (docs/decisions.md).
+    niceness = os.getpriority(os.PRIO_PROCESS, 0)
+    assert os.getpriority(os.PRIO_PROCESS, dead) == min(niceness + indexer_task.NICE, 19)
     with caplog.at_level(logging.ERROR, logger="kefu.search"):
         os.kill(dead, signal.SIGKILL)
         second = _conversation(desk, agent, "进程之后")

@@ -9,11 +9,12 @@ with no indexing at all 1,485-1,591, in the same minutes. In a process of its ow
 costs the event loop only the hand-off of each pass (a few hundred bytes over a pipe).
 
 The process comes from a forkserver that has this module imported already (once per server
-process), so a server start pays a fork, not a fresh interpreter. It holds one end of a pipe
-whose other end only the server holds: when the server ends, even by SIGKILL, the indexer
-process ends at once (then the forkserver, which lives as long as any of its children).
-A pass that the process's death breaks is retried on a new process (`IndexerTask._run`); its
-transaction was rolled back by SQLite, so nothing is indexed twice or missed.
+process), so a server start pays a fork, not a fresh interpreter. The server talks to it over
+one pipe, read with the event loop's own reader: no helper threads, which would take the GIL
+from the loop as the indexer's thread did (`concurrent.futures.ProcessPoolExecutor` runs two).
+The pipe is also its lifeline: when the server ends, even by SIGKILL, the indexer reads the
+end of it and exits. A pass that the process's death breaks is retried on a new process
+(`IndexerTask._run`); SQLite rolled its transaction back, so nothing is indexed twice or missed.
 """
 
 from __future__ import annotations
@@ -23,10 +24,8 @@ import contextlib
 import logging
 import multiprocessing
 import os
-import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+import traceback
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -48,40 +47,42 @@ IDLE_SECONDS = 0.1  # between passes that found less than a batch
 CLEAN_ROWS = 20_000  # indexed log rows that make a cleanup due ...
 CLEAN_SECONDS = 10.0  # ... or this long since the last one
 CLEAN_SLICE = 4000  # log rows deleted per hold of the write gate
+NICE = 10  # the indexer process's niceness, added to the server's
 
-# The indexer process's own state: its indexer, opened by `_open`.
-_INDEXER: SearchIndexer | None = None
-
-# (mark, behind, first, remade, pid) of the indexer process after a call: what the server
-# mirrors.
+# (mark, behind, first, remade, pid) of the indexer after a call: what the server mirrors.
 State = tuple[int, int, int, bool, int]
 
 
-def _open(main: str, lifeline: Connection) -> None:
-    """The indexer process's initializer."""
-    global _INDEXER
-    _INDEXER = SearchIndexer(Path(main))
-    threading.Thread(target=_exit_with_server, args=(lifeline,), daemon=True).start()
+class IndexerFailed(Exception):
+    """A call failed in the indexer's process (its traceback is the message), or the process
+    died under it."""
 
 
-def _exit_with_server(lifeline: Connection) -> None:
-    """End this process once the server is gone: it would otherwise wait forever for work.
-    Only the server holds the pipe's other end, so a read ends when the server does, however
-    it ended. (Not the parent: that is the forkserver, which lives as long as its children.)"""
-    with contextlib.suppress(EOFError, OSError):
-        lifeline.recv_bytes()
-    os._exit(0)
+def _state(indexer: SearchIndexer) -> State:
+    return indexer.mark, indexer.behind, indexer.first, indexer.remade, os.getpid()
 
 
-def _call(method: str, args: tuple[Any, ...]) -> tuple[Any, State]:
-    """Run one `SearchIndexer` method in the indexer process."""
-    assert _INDEXER is not None, "the pool's initializer opens the indexer"
-    return _run(_INDEXER, method, args)
-
-
-def _run(indexer: SearchIndexer, method: str, args: tuple[Any, ...]) -> tuple[Any, State]:
-    result = getattr(indexer, method)(*args)
-    return result, (indexer.mark, indexer.behind, indexer.first, indexer.remade, os.getpid())
+def _serve(main: str, pipe: Connection) -> None:
+    """The indexer process: answers (method, args) calls until the server is gone."""
+    # Background work: below the server in the scheduler's eyes, so that the indexer, woken
+    # by a call, never takes the core from the event loop that made it (measured: without
+    # this the loop lost about 1 ms per pass waiting for the core, docs/decisions.md).
+    with contextlib.suppress(OSError):
+        os.nice(NICE)
+    indexer = SearchIndexer(Path(main))
+    try:
+        while True:
+            try:
+                method, args = pipe.recv()
+            except (EOFError, OSError):
+                return  # the server closed its end, or ended
+            try:
+                reply = (True, getattr(indexer, method)(*args))
+            except Exception:
+                reply = (False, traceback.format_exc())
+            pipe.send((*reply, _state(indexer)))
+    finally:
+        indexer.close()
 
 
 def _context() -> Any:
@@ -92,6 +93,53 @@ def _context() -> Any:
     return ctx
 
 
+class _Process:
+    """One indexer process and the server's end of its pipe; one call at a time."""
+
+    def __init__(self, main: Path) -> None:
+        ctx = _context()
+        self.pipe, theirs = ctx.Pipe()
+        self.proc = ctx.Process(
+            target=_serve, args=(str(main), theirs), name="kefu-search-indexer", daemon=True
+        )
+        self.proc.start()
+        theirs.close()  # only the process holds it now: its end closes when it dies
+
+    async def call(self, method: str, args: tuple[Any, ...]) -> tuple[bool, Any, State]:
+        try:
+            self.pipe.send((method, args))  # a few bytes: the pipe's buffer takes them at once
+            await self._readable()
+            reply: tuple[bool, Any, State] = self.pipe.recv()  # written whole, and small
+        except (EOFError, OSError) as err:  # end of file, or a broken pipe: the process died
+            self.close()
+            await asyncio.to_thread(self.proc.join, 5)  # reaped, not left a zombie
+            code = self.proc.exitcode
+            raise IndexerFailed(f"the indexer process ended (exit code {code})") from err
+        except asyncio.CancelledError:
+            self.close()  # its reply may still come: the pipe is out of step, not to be reused
+            raise
+        return reply
+
+    async def _readable(self) -> None:
+        loop = asyncio.get_running_loop()
+        readable = loop.create_future()
+
+        def wake() -> None:
+            if not readable.done():
+                readable.set_result(None)
+
+        fd = self.pipe.fileno()
+        loop.add_reader(fd, wake)
+        try:
+            await readable
+        finally:
+            loop.remove_reader(fd)
+
+    def close(self) -> None:
+        """Close the server's end: the process reads end-of-file and exits."""
+        self.pipe.close()
+
+
 class IndexerTask:
     """The server's indexer (SQLite): a pass every `IDLE_SECONDS`, at once while behind."""
 
@@ -100,8 +148,7 @@ class IndexerTask:
         # KEFU_SEARCH_INDEXER=thread: the indexer lives here and runs on a worker thread.
         self._here = SearchIndexer(self._main) if settings.search_indexer == "thread" else None
         self._gate = write_gate
-        self._pool: ProcessPoolExecutor | None = None
-        self._lifeline: Connection | None = None  # the end only this process holds (`_open`)
+        self._process: _Process | None = None  # started on first use, again if it dies
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._cleaned_mark = 0
@@ -115,38 +162,20 @@ class IndexerTask:
 
     async def _call(self, method: str, *args: Any) -> Any:
         if self._here is not None:
-            result, state = await asyncio.to_thread(_run, self._here, method, args)
+            result = await asyncio.to_thread(getattr(self._here, method), *args)
+            ok, state = True, _state(self._here)
         else:
+            if self._process is None or self._process.pipe.closed:
+                self._process = _Process(self._main)
             try:
-                result, state = await asyncio.get_running_loop().run_in_executor(
-                    self._process(), _call, method, args
-                )
-            except BrokenProcessPool:
-                self._discard_pool()  # the process died: the next call starts another
+                ok, result, state = await self._process.call(method, args)
+            except IndexerFailed:
+                self._process = None  # it died: the next call starts another
                 raise
         self.mark, self.behind, self.first, self.remade, self.pid = state
+        if not ok:
+            raise IndexerFailed(result)
         return result
-
-    def _process(self) -> ProcessPoolExecutor:
-        """The pool of one indexer process, made on first use (again after the process died)."""
-        if self._pool is None:
-            ctx = _context()
-            theirs, self._lifeline = ctx.Pipe(duplex=False)
-            self._pool = ProcessPoolExecutor(
-                max_workers=1, mp_context=ctx, initializer=_open, initargs=(str(self._main), theirs)
-            )
-        return self._pool
-
-    def _discard_pool(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
-        self._cut_lifeline()
-
-    def _cut_lifeline(self) -> None:
-        if self._lifeline is not None:
-            self._lifeline.close()
-            self._lifeline = None
 
     async def start(self) -> None:
         """Before the server answers: the search file ready, and filled if it is new."""
@@ -165,13 +194,12 @@ class IndexerTask:
         if self._task is not None:
             await self._task
             self._task = None
-        if self._pool is not None or self._here is not None:
-            with contextlib.suppress(BrokenProcessPool):
-                await self._call("close")
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            await asyncio.to_thread(pool.shutdown, wait=True)
-        self._cut_lifeline()
+        if self._here is not None:
+            await asyncio.to_thread(self._here.close)
+        if self._process is not None:
+            process, self._process = self._process, None
+            process.close()  # it closes its indexer and exits
+            await asyncio.to_thread(process.proc.join, 10)
 
     async def _run(self) -> None:
         failures = 0
