@@ -60,7 +60,7 @@ class AlertRecord(IdMixin, Base):
         BigId, ForeignKey("tenants.id", ondelete="CASCADE"), index=True
     )
     conversation_id: Mapped[int | None] = mapped_column(
-        BigId, ForeignKey("conversations.id", ondelete="SET NULL"), nullable=True
+        BigId, ForeignKey("conversations.id", ondelete="SET NULL"), nullable=True, index=True
     )
     agent_id: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("users.id", ondelete="SET NULL"), nullable=True

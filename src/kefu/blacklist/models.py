@@ -41,7 +41,7 @@ class BlacklistEntry(IdMixin, Base):
     state: Mapped[str] = mapped_column(String(10))
     # The conversation it was added from, if any (ongoing or history detail).
     conversation_id: Mapped[int | None] = mapped_column(
-        BigId, ForeignKey("conversations.id", ondelete="SET NULL"), nullable=True
+        BigId, ForeignKey("conversations.id", ondelete="SET NULL"), nullable=True, index=True
     )
     requested_by: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("users.id", ondelete="SET NULL"), nullable=True

@@ -163,6 +163,14 @@ class Message(IdMixin, Base):
         ),
         # Search's time window (§13.1: the last 30 days by default) within a tenant.
         Index("ix_messages_tenant_created", "tenant_id", "created_at"),
+        # A purged conversation's segments set their messages' segment_id to NULL: without
+        # this, each segment scanned the whole table (migration 0029). Agents' messages only.
+        Index(
+            "ix_messages_segment_id",
+            "segment_id",
+            sqlite_where=text("segment_id IS NOT NULL"),
+            postgresql_where=text("segment_id IS NOT NULL"),
+        ),
     )
 
     # No index of their own (migration 0028): a tenant's messages are found through
@@ -196,6 +204,14 @@ class ConversationEvent(IdMixin, Base):
     __tablename__ = "conversation_events"
     __table_args__ = (
         UniqueConstraint("conversation_id", "seq", name="uq_conversation_events_seq"),
+        # Each message a purge deletes cascades to its events: without this, each one scanned
+        # the whole table (migration 0029).
+        Index(
+            "ix_conversation_events_message_id",
+            "message_id",
+            sqlite_where=text("message_id IS NOT NULL"),
+            postgresql_where=text("message_id IS NOT NULL"),
+        ),
     )
 
     tenant_id: Mapped[int] = mapped_column(

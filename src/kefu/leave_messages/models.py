@@ -29,7 +29,7 @@ class LeaveMessage(IdMixin, Base):
     # 编号: 1, 2, 3 ... within the tenant, shown as "#1024".
     number: Mapped[int] = mapped_column(default=0)
     conversation_id: Mapped[int | None] = mapped_column(
-        BigId, ForeignKey("conversations.id", ondelete="SET NULL"), nullable=True
+        BigId, ForeignKey("conversations.id", ondelete="SET NULL"), nullable=True, index=True
     )
     visitor_id: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("visitors.id", ondelete="SET NULL"), nullable=True
