@@ -23,11 +23,11 @@ PGURL=$(scripts/pg-test-server.sh start)
 trap 'scripts/pg-test-server.sh stop >/dev/null 2>&1 || true' EXIT
 (
   PG_RC=0
-  KEFU_TEST_DATABASE_URL="$PGURL" $PY -m pytest -q -p no:cacheprovider --durations=25 tests \
+  KEFU_TEST_DATABASE_URL="$PGURL" $PY -m pytest -q -p no:cacheprovider --tb=short --durations=25 tests \
     --ignore=tests/e2e > .ci-pg.log 2>&1 || PG_RC=$?
   E2E_RC=0
   # shellcheck disable=SC2086
-  $PY -m pytest -q -p no:cacheprovider --durations=10 $E2E_A -m "e2e" > .ci-e2e-a.log 2>&1 \
+  $PY -m pytest -q -p no:cacheprovider --tb=short --durations=10 $E2E_A -m "e2e" > .ci-e2e-a.log 2>&1 \
     || E2E_RC=$?
   echo "$PG_RC $E2E_RC" > .ci-bg.rc
 ) &
@@ -35,10 +35,10 @@ BG_PID=$!
 
 echo "==> pytest (SQLite), then the other half of the browser tests"
 SQLITE_RC=0
-$PY -m pytest -q -p no:cacheprovider --durations=25 tests --ignore=tests/e2e || SQLITE_RC=$?
+$PY -m pytest -q -p no:cacheprovider --tb=short --durations=25 tests --ignore=tests/e2e || SQLITE_RC=$?
 E2E_B_RC=0
 # shellcheck disable=SC2086
-$PY -m pytest -q -p no:cacheprovider --durations=10 $E2E_B -m "e2e" > .ci-e2e-b.log 2>&1 \
+$PY -m pytest -q -p no:cacheprovider --tb=short --durations=10 $E2E_B -m "e2e" > .ci-e2e-b.log 2>&1 \
   || E2E_B_RC=$?
 
 wait "$BG_PID" || true

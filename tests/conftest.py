@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import re
 
@@ -274,11 +275,29 @@ def pytest_runtest_makereport(
         return report
     funcargs = getattr(item, "funcargs", {})
     roots = {funcargs.get("tmp_path")} | {getattr(v, "log_root", None) for v in funcargs.values()}
+    tails, waits = [], []
     for root in sorted(r for r in roots if isinstance(r, Path)):
         for log in sorted(root.rglob("*.log")):
             with contextlib.suppress(OSError):
                 lines = log.read_text(errors="replace").splitlines()
+                waits += [f"{log.name}: {block}" for block in _wait_reports(lines)]
                 tail = [ln for ln in lines if not _LOG_NOISE.search(ln)][-LOG_TAIL_LINES:]
                 if tail:
-                    report.sections.append((f"log {log}", "\n".join(tail)))
+                    tails.append((f"log {log}", "\n".join(tail)))
+    if waits:  # first: what hung, and where (a CI log shows the start of a report)
+        report.sections.append(("hung requests and stalled loops", "\n".join(waits)))
+    report.sections.extend(tails)
     return report
+
+
+_WAIT_REPORT = re.compile(r"\b(kefu\.slow|kefu\.stalls)\b")
+
+
+def _wait_reports(lines: list[str]) -> list[str]:
+    """The slow-request and loop-stall reports of a log, each with its indented chain."""
+    blocks: list[str] = []
+    for i, line in enumerate(lines):
+        if _WAIT_REPORT.search(line):
+            chain = itertools.takewhile(lambda ln: ln.startswith(" "), lines[i + 1 :])
+            blocks.append("\n".join([line, *chain]))
+    return blocks

@@ -8,12 +8,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from kefu import __version__
 from kefu.api import openapi_errors
 from kefu.api.deps import UnitOfWorkRoute
+from kefu.api.headers import LanguageAndHeaders
 from kefu.api.static import mount_web_apps
 from kefu.chat.cors import VisitorCors
 from kefu.chat.hub import RealtimeHub
@@ -22,7 +23,6 @@ from kefu.core import gc_tuning
 from kefu.core.config import Settings, get_settings
 from kefu.core.db import WriteGate, make_engine, make_sessionmaker
 from kefu.core.errors import ApiError, install_error_handlers
-from kefu.core.i18n import from_accept_language, set_language
 from kefu.events.bus import EventBus
 from kefu.search import sqlite_index
 from kefu.search.indexer_task import IndexerTask
@@ -252,16 +252,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.relay.install(app.state.bus)
     conversation_listeners.install(app)
     app.add_middleware(VisitorCors)
-
-    @app.middleware("http")
-    async def language_and_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
-        set_language(from_accept_language(request.headers.get("accept-language")))
-        response: Response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        if request.url.path.startswith(API_PREFIX):
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
+    app.add_middleware(LanguageAndHeaders, api_prefix=API_PREFIX)
 
     install_error_handlers(app)
     # With a prefix, FastAPI skips a check that otherwise builds every route's state (their

@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     # A server process's event loop silent this long is logged with the stack that holds it
     # (kefu.observability.stalls); 0 turns the watchdog off.
     loop_stall_seconds: float = Field(default=5.0, ge=0, le=3600)
+    # An HTTP request or socket handshake still running this long is logged with the chain of
+    # awaits it is stuck in (kefu.observability.slow); 0 turns this off.
+    slow_request_seconds: float = Field(default=10.0, ge=0, le=3600)
     # SQLite: where the search indexer runs (kefu.search.indexer_task). "process" keeps it off
     # the event loop's GIL; "thread" saves that process's memory (about 60 MB) on tiny hosts.
     search_indexer: Literal["process", "thread"] = "process"

@@ -18,8 +18,10 @@ def install(app: FastAPI) -> None:
     from kefu.observability.api import router
     from kefu.observability.metrics import REDIS_CONFIGURED
     from kefu.observability.middleware import RequestContextMiddleware
+    from kefu.observability.slow import SlowWatch
 
-    app.add_middleware(RequestContextMiddleware)  # added last: the outermost
+    slow = SlowWatch(app.state.settings.slow_request_seconds)
+    app.add_middleware(RequestContextMiddleware, slow=slow)  # added last: the outermost
     app.include_router(router)
     tracker = listeners.QueueTracker()
     app.state.queue_tracker = tracker

@@ -143,6 +143,11 @@ EVENT_LOOP_STALLS = Counter(
     "Times this process's event loop stopped turning for KEFU_LOOP_STALL_SECONDS or more; each "
     "is logged (logger kefu.stalls) with the stack the loop was held at.",
 )
+SLOW_REQUESTS = Counter(
+    "kefu_slow_requests_total",
+    "HTTP requests and socket handshakes still running after KEFU_SLOW_REQUEST_SECONDS; each "
+    "is logged (logger kefu.slow) with the chain of awaits it is stuck in.",
+)
 GC_PAUSE = Histogram(
     "kefu_gc_pause_seconds",
     "Duration of each run of Python's garbage collector (the whole process stops meanwhile), "

@@ -9,6 +9,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kefu.observability import context, metrics
+from kefu.observability.slow import SlowWatch
 
 HEADER = "X-Request-ID"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -36,8 +37,9 @@ def _incoming_id(scope: Scope) -> str | None:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, slow: SlowWatch | None = None) -> None:
         self.app = app
+        self.slow = slow or SlowWatch(0)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -46,13 +48,11 @@ class RequestContextMiddleware:
         request_id = _incoming_id(scope) or context.new_request_id()
         token = context.start(request_id)
         if scope["type"] == "websocket":
-            try:
-                await self.app(scope, receive, send)
-            finally:
-                context.reset(token)
+            await self._socket(scope, receive, send, token)
             return
         started = time.perf_counter()
         state: dict[str, Any] = {"status": None}
+        disarm = self.slow.arm(lambda: f"{scope.get('method')} {route_template(scope)}")
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -68,6 +68,22 @@ class RequestContextMiddleware:
                 _observe(scope, 500, started)
             raise
         finally:
+            disarm()
+            context.reset(token)
+
+    async def _socket(self, scope: Scope, receive: Receive, send: Send, token: Any) -> None:
+        # Watched until the server's first frame (the hello, or a refusal): the handshake.
+        disarm = self.slow.arm(lambda: f"socket handshake {scope.get('path')}")
+
+        async def send_watched(message: Message) -> None:
+            if message["type"] in ("websocket.send", "websocket.close"):
+                disarm()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_watched)
+        finally:
+            disarm()
             context.reset(token)
 
 
