@@ -216,11 +216,15 @@ class Nginx:
         self.conf = directory / "nginx.conf"
         self.conf.write_text(
             f"""{user}worker_processes 1;
-error_log {directory}/logs/error.log warn;
+error_log {directory}/logs/error.log info;
 events {{ worker_connections 1024; }}
 http {{
-    # Which node served each request (the test reads it; WebSockets are logged when closed).
-    log_format upstream '$request_uri $status $upstream_addr';
+    # Which node served each request (the test reads it; WebSockets are logged when closed);
+    # after " | ", when and how long, for a report: end time, total, connecting to the node,
+    # the node's answer, nginx's connection to the client and its request number there.
+    log_format upstream '$request_uri $status $upstream_addr | $msec $request_time'
+                        ' $upstream_connect_time $upstream_header_time'
+                        ' $connection $connection_requests';
     access_log {directory}/logs/access.log upstream;
 {temp}
 {site}
@@ -252,7 +256,7 @@ http {{
         """`peer=<name>` in a socket URL (see Peer) -> the node that served it."""
         out = {}
         for line in (self.dir / "logs" / "access.log").read_text().splitlines():
-            uri, status, upstream = line.split(" ", 2)
+            uri, status, upstream = line.split(" | ", 1)[0].split(" ", 2)
             found = re.search(r"[?&]peer=([\w-]+)", uri)
             if found and status == "101":
                 out[found.group(1)] = upstream
