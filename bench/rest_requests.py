@@ -28,10 +28,8 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -39,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.chat_load import cpu_probe_ms, machine_info
-from bench.send_batch import prepare
+from bench.send_batch import prepare, run_and_print
 from bench.targets import AGENT_PASSWORD, KefuTarget
 
 Asgi = Callable[..., Awaitable[None]]
@@ -239,16 +237,7 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    workdir = Path(tempfile.mkdtemp(prefix="kefu-rest-requests-"))
-    try:
-        result = asyncio.run(main_async(args, workdir))
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.json_out is not None:
-        args.json_out.write_text(text + "\n")
+    run_and_print(parse_args(argv), main_async, "kefu-rest-requests-")
 
 
 if __name__ == "__main__":

@@ -252,9 +252,9 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     }
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    workdir = Path(tempfile.mkdtemp(prefix="kefu-send-batch-"))
+def run_and_print(args: argparse.Namespace, main_async: Any, prefix: str) -> None:
+    """`main_async(args, workdir)` in a throwaway directory; its JSON to stdout and --json-out."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
     try:
         result = asyncio.run(main_async(args, workdir))
     finally:
@@ -263,6 +263,10 @@ def main(argv: list[str] | None = None) -> None:
     print(text)
     if args.json_out is not None:
         args.json_out.write_text(text + "\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_and_print(parse_args(argv), main_async, "kefu-send-batch-")
 
 
 if __name__ == "__main__":
